@@ -1,0 +1,1 @@
+"""Example MEC application packages and their builder (build.py)."""

@@ -1,0 +1,40 @@
+"""The one place that turns errors into RFC 7807 ProblemDetails responses."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+
+from meao.problems import PROBLEM_JSON, ProblemError
+
+log = logging.getLogger(__name__)
+
+
+def _response(body: dict, status: int, headers: dict | None = None) -> ConnexionResponse:
+    return ConnexionResponse(status_code=status, body=json.dumps(body), content_type=PROBLEM_JSON,
+                             headers=headers or {})
+
+
+def problem_error_handler(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    """A domain ProblemError → its ProblemDetails with its own status."""
+    assert isinstance(exc, ProblemError)
+    return _response(exc.to_problem(), exc.status, getattr(exc, "headers", None))
+
+
+def http_error_handler(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    """Connexion/Starlette HTTP errors (validation, 404 route, 405) → ProblemDetails."""
+    status = getattr(exc, "status_code", None) or getattr(exc, "status", 500)
+    title = getattr(exc, "title", None) or {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+                                            406: "Not Acceptable", 415: "Unsupported Media Type"}.get(
+                                                status, "Error")
+    detail = getattr(exc, "detail", None) or str(exc) or title
+    return _response({"type": "about:blank", "title": title, "status": status, "detail": detail}, status)
+
+
+def unexpected_error_handler(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    """Anything else: log it with its traceback, answer 500 without leaking internals."""
+    log.exception("unhandled error", exc_info=exc)
+    return _response({"type": "about:blank", "title": "Internal Server Error", "status": 500,
+                      "detail": "meao hit an internal error; the operators can find it in the logs"}, 500)

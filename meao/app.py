@@ -1,0 +1,64 @@
+"""The MEAO web application: Connexion 3 (Flask flavour) serving our OpenAPI files."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from connexion import FlaskApp
+from connexion.exceptions import ProblemException
+from connexion.options import SwaggerUIOptions
+from starlette.exceptions import HTTPException
+
+from meao.api.errors import http_error_handler, problem_error_handler, unexpected_error_handler
+from meao.config import Settings, get_settings, set_settings
+from meao.jobs import all_queues, configure_celery
+from meao.problems import ProblemError
+
+log = logging.getLogger(__name__)
+OPENAPI_DIR = Path(__file__).resolve().parents[1] / "openapi"
+
+
+def create_app(settings: Settings | None = None, *, embedded_worker: bool | None = None) -> FlaskApp:
+    """Build the ASGI app. ``embedded_worker`` (default: when no broker is configured) runs jobs in-process."""
+    settings = settings or get_settings()
+    set_settings(settings)
+    configure_celery(settings)
+    if embedded_worker is None:
+        embedded_worker = settings.embedded_broker
+    import meao.catalogue.tasks  # noqa: F401 — registers the tasks with the Celery app
+    import mecpm.tasks  # noqa: F401
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FlaskApp) -> AsyncIterator[None]:
+        worker = background = None
+        if embedded_worker:
+            from meao.background import Background
+            from meao.jobs import start_embedded_worker
+
+            worker = start_embedded_worker(settings, all_queues(settings))
+            background = Background(settings, embedded=True)
+            background.start()
+        try:
+            yield
+        finally:
+            if background:
+                background.stop()
+            if worker:
+                worker.stop(in_sighandler=False)
+
+    app = FlaskApp(__name__, specification_dir=str(OPENAPI_DIR), lifespan=lifespan)
+    app.add_api("mm1-app-pkgm.yaml", base_path="/app_pkgm/v1", strict_validation=True,
+                validate_responses=True, swagger_ui_options=SwaggerUIOptions(swagger_ui=True))
+    app.add_api("mm1-app-lcm.yaml", base_path="/app_lcm/v1", strict_validation=True,
+                validate_responses=True, swagger_ui_options=SwaggerUIOptions(swagger_ui=True))
+    for spec in ("granting.yaml", "ops.yaml"):
+        app.add_api(spec, strict_validation=True, validate_responses=True,
+                    swagger_ui_options=SwaggerUIOptions(swagger_ui=True))
+    app.add_error_handler(ProblemError, problem_error_handler)
+    app.add_error_handler(ProblemException, http_error_handler)
+    app.add_error_handler(HTTPException, http_error_handler)
+    app.add_error_handler(Exception, unexpected_error_handler)
+    return app

@@ -1,0 +1,201 @@
+"""Application package management service (MEC 010-2 clause 6.3.3, resources of clause 7.3).
+
+Handlers call these functions; each opens its own transaction and enqueues jobs only after commit.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from meao.catalogue.fetch import check_source_uri, copy_stream_to
+from meao.catalogue.integrity import new_hasher, same_digest
+from meao.config import get_settings
+from meao.db.models import AppPackage, utcnow
+from meao.db.session import session_scope
+from meao.jobs import enqueue
+from meao.notify.outbox import emit_pkg_notification
+from meao.problems import BadRequest, Conflict, NotFound, OnboardingError, ProblemError
+
+ONBOARD_TASK = "meao.catalogue.onboard"
+
+
+def package_dir(pkg_id: str) -> Path:
+    """Directory of one package in the store: ``package.zip`` as received, ``content/`` extracted."""
+    return get_settings().package_store / pkg_id
+
+
+def archive_path(pkg_id: str) -> Path:
+    """The package file as received (served by GET package_content)."""
+    return package_dir(pkg_id) / "package.zip"
+
+
+def content_dir(pkg_id: str) -> Path:
+    """The extracted package."""
+    return package_dir(pkg_id) / "content"
+
+
+def _load(session: Session, pkg_id: str | None, appd_id: str | None) -> AppPackage:
+    if appd_id is not None:
+        pkg = session.scalars(select(AppPackage).where(AppPackage.appd_id == appd_id)).first()
+        if pkg is None:
+            raise NotFound(f"no onboarded application package has appDId {appd_id}")
+        return pkg
+    pkg = session.get(AppPackage, pkg_id)
+    if pkg is None:
+        raise NotFound(f"application package {pkg_id} does not exist")
+    return pkg
+
+
+def create_package(body: dict[str, Any]) -> AppPackage:
+    """CreateAppPkg (clause 6.2.3.2): store the resource in CREATED, then fetch ``appPkgPath`` as a job."""
+    settings = get_settings()
+    checksum = body["checksum"]
+    new_hasher(checksum["algorithm"])  # an unsupported algorithm is a 400 now, not a failed job later
+    check_source_uri(body["appPkgPath"], settings)
+    with session_scope() as session:
+        pkg = AppPackage(app_pkg_name=body["appPkgName"], app_pkg_version=body["appPkgVersion"],
+                         requested_provider=body.get("appProvider"),
+                         checksum_algorithm=checksum["algorithm"], checksum_hash=checksum["hash"],
+                         app_pkg_path=body["appPkgPath"], user_defined_data=body.get("userDefinedData"),
+                         onboarding_attempt=1)
+        session.add(pkg)
+    enqueue(ONBOARD_TASK, pkg.id, "1")
+    return pkg
+
+
+def upload_content(pkg_id: str | None, appd_id: str | None, stream: BinaryIO) -> AppPackage:
+    """PUT package_content (clause 7.3.7.3.3): 409 unless CREATED; stream, verify checksum, enqueue."""
+    settings = get_settings()
+    with session_scope() as session:
+        pkg = _load(session, pkg_id, appd_id)
+        if pkg.onboarding_state != "CREATED":
+            raise Conflict(f"application package {pkg.id} is {pkg.onboarding_state}; content can be "
+                           "uploaded only while it is CREATED")
+        attempt = pkg.onboarding_attempt + 1
+        claimed = session.execute(
+            update(AppPackage).where(AppPackage.id == pkg.id, AppPackage.onboarding_state == "CREATED",
+                                     AppPackage.onboarding_attempt == pkg.onboarding_attempt)
+            .values(onboarding_state="UPLOADING", onboarding_attempt=attempt, onboarding_failure=None,
+                    job_started_at=None, job_heartbeat_at=utcnow())).rowcount
+        if claimed != 1:
+            raise Conflict(f"application package {pkg.id} is being uploaded by another request")
+        algorithm, expected = pkg.checksum_algorithm, pkg.checksum_hash
+        pkg_id = pkg.id
+    directory = package_dir(pkg_id)
+    directory.mkdir(parents=True, exist_ok=True)
+    part = directory / "upload.part"
+    try:
+        digest, size = copy_stream_to(stream, part, algorithm, settings.max_package_bytes)
+        if not same_digest(digest, expected):
+            part.unlink(missing_ok=True)
+            raise BadRequest(f"the uploaded content's {algorithm} digest is {digest}, but the package was "
+                             f"created with checksum {expected}; upload the right file or recreate the "
+                             "package with its real checksum")
+    except BaseException as exc:
+        _back_to_created(pkg_id, attempt, exc)
+        raise
+    part.replace(archive_path(pkg_id))
+    with session_scope() as session:
+        session.execute(update(AppPackage).where(AppPackage.id == pkg_id, AppPackage.onboarding_attempt == attempt)
+                        .values(onboarding_state="PROCESSING", package_size=size))
+        pkg = session.get(AppPackage, pkg_id)
+    enqueue(ONBOARD_TASK, pkg_id, str(attempt))
+    return pkg
+
+
+def _back_to_created(pkg_id: str, attempt: int, exc: BaseException) -> None:
+    problem = exc.to_problem() if isinstance(exc, (OnboardingError, BadRequest)) else {
+        "type": "about:blank", "title": "Upload interrupted", "status": 400,
+        "detail": f"the upload did not complete ({type(exc).__name__}); upload the package again"}
+    with session_scope() as session:
+        session.execute(update(AppPackage).where(AppPackage.id == pkg_id, AppPackage.onboarding_attempt == attempt)
+                        .values(onboarding_state="CREATED", onboarding_failure=problem))
+
+
+def get_package(pkg_id: str | None = None, appd_id: str | None = None) -> AppPackage:
+    """One package by id or (for /onboarded_app_packages) by appDId."""
+    with session_scope() as session:
+        return _load(session, pkg_id, appd_id)
+
+
+def list_packages(onboarded_only: bool = False) -> list[AppPackage]:
+    """All packages, oldest first; ``onboarded_only`` for /onboarded_app_packages."""
+    with session_scope() as session:
+        stmt = select(AppPackage).order_by(AppPackage.created_at, AppPackage.id)
+        if onboarded_only:
+            stmt = stmt.where(AppPackage.onboarding_state == "ONBOARDED")
+        return list(session.scalars(stmt))
+
+
+def change_operational_state(pkg_id: str | None, appd_id: str | None, new_state: str) -> AppPackage:
+    """PATCH (clause 7.3.2.3.5): enable or disable an onboarded package; 409 when not applicable."""
+    with session_scope() as session:
+        pkg = _load(session, pkg_id, appd_id)
+        if pkg.onboarding_state != "ONBOARDED":
+            raise Conflict(f"application package {pkg.id} is {pkg.onboarding_state}: onboarding has not "
+                           "completed, so it can be neither enabled nor disabled")
+        if pkg.operational_state == new_state:
+            verb = "enabled" if new_state == "ENABLED" else "disabled"
+            raise Conflict(f"application package {pkg.id} is already {verb}")
+        changed = session.execute(
+            update(AppPackage).where(AppPackage.id == pkg.id, AppPackage.operational_state == pkg.operational_state)
+            .values(operational_state=new_state)).rowcount
+        if changed != 1:
+            raise Conflict(f"application package {pkg.id} changed state concurrently; retry the request")
+        session.refresh(pkg)
+        emit_pkg_notification(session, pkg, "AppPackageEnabled" if new_state == "ENABLED" else
+                              "AppPackageDisabled")
+        return pkg
+
+
+def delete_package(pkg_id: str | None, appd_id: str | None) -> None:
+    """DELETE (clause 7.3.2.3.4): 409 unless DISABLED and NOT_IN_USE (or never onboarded)."""
+    with session_scope() as session:
+        pkg = _load(session, pkg_id, appd_id)
+        if pkg.onboarding_state in ("UPLOADING", "PROCESSING"):
+            raise Conflict(f"application package {pkg.id} is {pkg.onboarding_state}; wait until onboarding "
+                           "ends, then delete it")
+        if pkg.onboarding_state == "ONBOARDED":
+            if pkg.operational_state != "DISABLED":
+                raise Conflict(f"application package {pkg.id} is ENABLED; disable it (PATCH "
+                               "operationalState=DISABLED) before deleting it")
+            if pkg.usage_state != "NOT_IN_USE":
+                raise Conflict(f"application package {pkg.id} is IN_USE by application instances; delete "
+                               "them first")
+        _release_vim_images(pkg)
+        deleted = session.execute(
+            AppPackage.__table__.delete().where(
+                AppPackage.id == pkg.id, AppPackage.usage_state == "NOT_IN_USE",
+                AppPackage.onboarding_state.notin_(("UPLOADING", "PROCESSING")))).rowcount
+        if deleted != 1:
+            raise Conflict(f"application package {pkg.id} changed state concurrently; retry the request")
+        emit_pkg_notification(session, pkg, "AppPackageDeleted")
+        pkg_id = pkg.id
+    shutil.rmtree(package_dir(pkg_id), ignore_errors=True)
+
+
+def _release_vim_images(pkg: AppPackage) -> None:
+    """Tell every PoP's Glance this package no longer uses its images (the last user deletes them)."""
+    from meao.nfvo.openstack import get_vim
+    from meao.nfvo.vim import VimError
+
+    for cloud, image_ids in (pkg.vim_images or {}).items():
+        for image_id in image_ids:
+            try:
+                get_vim(cloud).release_image(image_id, pkg.id)
+            except VimError as exc:
+                raise ProblemError(f"application package {pkg.id} cannot be deleted yet: releasing its image "
+                                   f"{image_id} at cloud {cloud} failed ({exc.detail}); retry the delete",
+                                   status=503, title="VIM unavailable") from exc
+
+
+def require_onboarded(pkg: AppPackage) -> None:
+    """409 for content/AppD reads of a package that is not ONBOARDED (clauses 7.3.6, 7.3.7)."""
+    if pkg.onboarding_state != "ONBOARDED":
+        raise Conflict(f"application package {pkg.id} is {pkg.onboarding_state}, not ONBOARDED; its "
+                       "content is available once onboarding has completed")

@@ -1,0 +1,12 @@
+"""Celery tasks of the catalogue: thin wrappers around ``meao.catalogue.onboarding``."""
+
+from __future__ import annotations
+
+from meao.catalogue.onboarding import run_onboarding
+from meao.jobs import celery_app
+
+
+@celery_app.task(name="meao.catalogue.onboard", acks_late=True, reject_on_worker_lost=True)
+def onboard(pkg_id: str, attempt: str) -> None:
+    """Onboard one application package attempt (see ``run_onboarding``)."""
+    run_onboarding(pkg_id, int(attempt))

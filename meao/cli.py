@@ -1,0 +1,142 @@
+"""The ``meao`` command: serve the API, run a worker, manage the database."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in ("httpx", "httpcore", "openstack", "keystoneauth"):  # one line per request otherwise
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
+def db_upgrade(url: str | None = None) -> None:
+    """Apply every Alembic migration to the configured database.
+
+    API processes and workers all call this at start; on PostgreSQL an advisory lock makes concurrent
+    starts take turns instead of racing to create the same tables.
+    """
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, pool, text
+
+    from meao.config import get_settings
+
+    url = url or get_settings().database_url
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(7401932)"))  # released at commit
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    finally:
+        engine.dispose()
+
+
+@click.group()
+@click.option("--log-level", default=lambda: os.environ.get("MEAO_LOG_LEVEL", "INFO"), show_default="INFO")
+def main(log_level: str) -> None:
+    """meao: ETSI MEC application orchestrator (MEAO) and MEC platform manager (MEPM-V)."""
+    _setup_logging(log_level)
+
+
+@main.group()
+def db() -> None:
+    """Database schema management."""
+
+
+@db.command("upgrade")
+def db_upgrade_cmd() -> None:
+    """Create or migrate the database schema to the latest version."""
+    from meao.config import get_settings
+
+    db_upgrade()
+    click.echo(f"database at {get_settings().database_url} is up to date")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
+@click.option("--port", default=8080, show_default=True, type=int, help="port to listen on")
+@click.option("--embedded-worker/--no-embedded-worker", default=None,
+              help="run jobs in this process (default: yes when MEAO_BROKER_URL is not set)")
+def serve(host: str, port: int, embedded_worker: bool | None) -> None:
+    """Serve the Mm1 APIs (migrating the database first)."""
+    import uvicorn
+
+    from meao.app import create_app
+    from meao.config import load_settings, set_settings
+
+    public = os.environ.get("MEAO_PUBLIC_URL") or f"http://{host}:{port}"
+    settings = load_settings(MEAO_PUBLIC_URL=public)
+    set_settings(settings)
+    db_upgrade()
+    from meao.lcm.hosts import load_configured_hosts
+
+    hosts = load_configured_hosts()
+    app = create_app(settings, embedded_worker=embedded_worker)
+    mode = "embedded worker, memory broker" if (embedded_worker if embedded_worker is not None
+                                                 else settings.embedded_broker) else settings.broker_url
+    click.echo(f"meao serving Mm1 on {public}/app_pkgm/v1 (Swagger UI: {public}/app_pkgm/v1/ui/); "
+               f"database {settings.database_url}; jobs: {mode}; {hosts} MEC host(s) loaded", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@main.command()
+@click.option("--queues", "-Q", default=None,
+              help="comma-separated queues, e.g. mecpm.pop1 for a worker at that PoP "
+                   "(default: the catalogue queue and every MEC host's queue)")
+@click.option("--concurrency", "-c", default=2, show_default=True, type=int)
+def worker(queues: str | None, concurrency: int) -> None:
+    """Run a standalone Celery worker (needs MEAO_BROKER_URL, e.g. redis://127.0.0.1:6379/0)."""
+    from celery.signals import worker_ready, worker_shutdown
+
+    from meao.background import Background
+    from meao.config import get_settings
+    from meao.jobs import celery_app, configure_celery
+
+    settings = get_settings()
+    if settings.embedded_broker:
+        raise click.ClickException("a standalone worker needs a shared broker: set MEAO_BROKER_URL "
+                                   "(e.g. redis://127.0.0.1:6379/0); `meao serve` alone runs jobs in-process")
+    configure_celery(settings)
+    import meao.catalogue.tasks  # noqa: F401
+    import mecpm.tasks  # noqa: F401
+    from meao.jobs import all_queues
+    from meao.lcm.hosts import load_configured_hosts
+
+    db_upgrade()
+    load_configured_hosts()
+    background = Background(settings, embedded=False)
+    worker_ready.connect(lambda **_: background.start(), weak=False)
+    worker_shutdown.connect(lambda **_: background.stop(), weak=False)
+    argv = ["worker", "--loglevel", "INFO", "--pool", "threads", "--concurrency", str(concurrency),
+            "--queues", queues or ",".join(all_queues(settings)), "--without-gossip", "--without-mingle"]
+    celery_app.worker_main(argv)
+
+
+def _register_oss_commands() -> None:
+    from meao.oss_cli import register
+
+    register(main)
+
+
+_register_oss_commands()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

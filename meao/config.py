@@ -1,0 +1,99 @@
+"""Runtime configuration, read from ``MEAO_*`` environment variables.
+
+With nothing set, meao runs with zero setup: an SQLite file and package store under ``./var`` and an
+in-process Celery worker on the ``memory://`` broker.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+GIB = 1024**3
+MIB = 1024**2
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:  # an operator typo must say which variable is wrong
+        raise SystemExit(f"meao: {name}={raw!r} is not an integer; fix or unset it") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything meao reads from its environment, resolved once."""
+
+    data_dir: Path
+    database_url: str
+    broker_url: str  # "" means: embedded memory:// broker with an in-process worker
+    public_url: str
+    pkg_file_root: Path | None  # file:// appPkgPath URIs are allowed only below this directory
+    max_package_bytes: int = 4 * GIB
+    max_unpacked_bytes: int = 16 * GIB
+    max_compression_ratio: int = 200
+    max_archive_members: int = 10_000
+    max_manifest_bytes: int = 1 * MIB
+    fetch_timeout_s: int = 30
+    notify_max_attempts: int = 8
+    notify_timeout_s: float = 5.0
+    notify_backoff_base_s: float = 1.0
+    notify_backoff_max_s: float = 300.0
+    catalogue_queue: str = "meao.catalogue"
+    trusted_ca_file: Path | None = None  # CA bundle that package signatures must chain to
+    require_signed: bool = False  # refuse packages without a valid SOL004 signature
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def embedded_broker(self) -> bool:
+        """True when no broker is configured and jobs run in-process."""
+        return self.broker_url in ("", "memory://")
+
+    @property
+    def package_store(self) -> Path:
+        """Directory holding one sub-directory per application package."""
+        return self.data_dir / "packages"
+
+
+def load_settings(**overrides: str) -> Settings:
+    """Read settings from the environment; ``overrides`` win (used by the CLI options)."""
+    env = {**os.environ, **{k: v for k, v in overrides.items() if v is not None}}
+    data_dir = Path(env.get("MEAO_DATA_DIR") or "var").resolve()
+    db_url = env.get("MEAO_DATABASE_URL") or f"sqlite:///{data_dir / 'meao.db'}"
+    file_root = env.get("MEAO_PKG_FILE_ROOT")
+    return Settings(
+        data_dir=data_dir,
+        database_url=db_url,
+        broker_url=env.get("MEAO_BROKER_URL", ""),
+        public_url=(env.get("MEAO_PUBLIC_URL") or "http://127.0.0.1:8080").rstrip("/"),
+        pkg_file_root=Path(file_root).resolve() if file_root else None,
+        max_package_bytes=_int("MEAO_MAX_PACKAGE_BYTES", 4 * GIB),
+        max_unpacked_bytes=_int("MEAO_MAX_UNPACKED_BYTES", 16 * GIB),
+        max_compression_ratio=_int("MEAO_MAX_COMPRESSION_RATIO", 200),
+        max_archive_members=_int("MEAO_MAX_ARCHIVE_MEMBERS", 10_000),
+        notify_max_attempts=_int("MEAO_NOTIFY_MAX_ATTEMPTS", 8),
+        notify_backoff_base_s=float(env.get("MEAO_NOTIFY_BACKOFF_BASE_S") or 1.0),
+        trusted_ca_file=Path(env["MEAO_TRUSTED_CA_FILE"]).resolve() if env.get("MEAO_TRUSTED_CA_FILE") else None,
+        require_signed=env.get("MEAO_REQUIRE_SIGNED_PACKAGES", "").lower() in ("1", "true", "yes"),
+    )
+
+
+_settings: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings (loaded on first use)."""
+    global _settings
+    if _settings is None:
+        _settings = load_settings()
+    return _settings
+
+
+def set_settings(settings: Settings) -> None:
+    """Replace the process-wide settings (CLI start-up, tests)."""
+    global _settings
+    _settings = settings

@@ -1,0 +1,186 @@
+"""SQLAlchemy 2 models. Python names here; the ETSI camelCase spelling lives in ``meao.api.views``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, DateTime, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def new_id() -> str:
+    """A new resource identifier (UUID4 string)."""
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now (UTC)."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class AppPackage(Base):
+    """An application package resource (MEC 010-2 clause 6.2.3.3 AppPkgInfo)."""
+
+    __tablename__ = "app_package"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    # Requested at creation (CreateAppPkg, clause 6.2.3.2)
+    app_pkg_name: Mapped[str] = mapped_column(String(255))
+    app_pkg_version: Mapped[str] = mapped_column(String(255))
+    requested_provider: Mapped[str | None] = mapped_column(String(255))
+    checksum_algorithm: Mapped[str] = mapped_column(String(32))
+    checksum_hash: Mapped[str] = mapped_column(String(256))
+    app_pkg_path: Mapped[str | None] = mapped_column(Text)
+    user_defined_data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # States (enums exactly as the standard)
+    onboarding_state: Mapped[str] = mapped_column(String(16), default="CREATED")
+    operational_state: Mapped[str] = mapped_column(String(16), default="DISABLED")
+    usage_state: Mapped[str] = mapped_column(String(16), default="NOT_IN_USE")
+    # Copied from the AppD when onboarded; appd_id is unique among packages that hold one.
+    appd_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    app_name: Mapped[str | None] = mapped_column(String(255))
+    app_provider: Mapped[str | None] = mapped_column(String(255))
+    app_software_version: Mapped[str | None] = mapped_column(String(255))
+    appd_version: Mapped[str | None] = mapped_column(String(255))
+    mec_info: Mapped[list[Any] | None] = mapped_column(JSON)
+    software_images: Mapped[list[Any] | None] = mapped_column(JSON)
+    additional_artifacts: Mapped[list[Any] | None] = mapped_column(JSON)
+    signing_certificate: Mapped[str | None] = mapped_column(Text)
+    onboarding_failure: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    appd_entry: Mapped[str | None] = mapped_column(Text)
+    appd_files: Mapped[list[Any] | None] = mapped_column(JSON)
+    appd_model: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    package_size: Mapped[int | None] = mapped_column(Integer)
+    # Images uploaded to PoPs' Glance for this package: cloud → image ids (released on delete)
+    vim_images: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Bumped by every onboarding attempt so a stale job can tell it lost the race.
+    onboarding_attempt: Mapped[int] = mapped_column(Integer, default=0)
+    job_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    job_heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class Subscription(Base):
+    """A notification subscription (clause 6.2.3.4 AppPkgSubscriptionInfo, later LCM ones too)."""
+
+    __tablename__ = "subscription"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    api: Mapped[str] = mapped_column(String(32))  # "app_pkgm" | "app_lcm"
+    subscription_type: Mapped[str] = mapped_column(String(64))
+    callback_uri: Mapped[str] = mapped_column(Text)
+    filters: Mapped[list[Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class OutboxMessage(Base):
+    """A notification to deliver, written in the same transaction as the state change it reports."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[str] = mapped_column(String(36), index=True)
+    callback_uri: Mapped[str] = mapped_column(Text)
+    notification_id: Mapped[str] = mapped_column(String(36))
+    notification_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="PENDING", index=True)  # PENDING|DELIVERED|FAILED
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MecHost(Base):
+    """A MEC host: an edge PoP location of the MEC system (MEC 003 clause 7.1.4.1), on an OpenStack cloud."""
+
+    __tablename__ = "mec_host"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    cloud: Mapped[str] = mapped_column(String(255))  # the clouds.yaml entry
+    region: Mapped[str | None] = mapped_column(String(255))
+    availability_zone: Mapped[str | None] = mapped_column(String(255))
+    queue: Mapped[str] = mapped_column(String(255))  # Celery queue of the PoP's MEPM-V workers
+    location: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # countryCode, latitude, longitude
+    served_areas: Mapped[list[Any] | None] = mapped_column(JSON)
+    latency_ms: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # area → latency toward it
+    services: Mapped[list[Any] | None] = mapped_column(JSON)  # [{serName, version}]
+    features: Mapped[list[Any] | None] = mapped_column(JSON)  # [{featureName, version}]
+    networks: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # logical name → OpenStack network
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class AppInstance(Base):
+    """An application instance resource (MEC 010-2 clause 6.2.2.4 AppInstanceInfo)."""
+
+    __tablename__ = "app_instance"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    app_pkg_id: Mapped[str] = mapped_column(String(36), index=True)
+    appd_id: Mapped[str] = mapped_column(String(255), index=True)
+    app_provider: Mapped[str] = mapped_column(String(255))
+    app_name: Mapped[str] = mapped_column(String(255))
+    app_soft_version: Mapped[str] = mapped_column(String(255))
+    appd_version: Mapped[str] = mapped_column(String(255))
+    instantiation_state: Mapped[str] = mapped_column(String(32), default="NOT_INSTANTIATED")
+    operational_state: Mapped[str | None] = mapped_column(String(16))  # STARTED | STOPPED when INSTANTIATED
+    mec_host_id: Mapped[str | None] = mapped_column(String(64))
+    # OpenStack ids of what the lifecycle jobs created: server, ports, flavor, images
+    resources: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The operation holding the instance (not COMPLETED/FAILED yet); a second one gets 409.
+    current_op_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class AppLcmOpOcc(Base):
+    """An application LCM operation occurrence (MEC 010-2 clause 6.2.2.13 AppLcmOpOcc)."""
+
+    __tablename__ = "app_lcm_op_occ"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_instance_id: Mapped[str] = mapped_column(String(36), index=True)
+    lcm_operation: Mapped[str] = mapped_column(String(16))  # INSTANTIATE | OPERATE | TERMINATE
+    operation_state: Mapped[str] = mapped_column(String(16), default="STARTING", index=True)
+    state_entered_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    start_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    operation_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    is_cancel_pending: Mapped[bool] = mapped_column(default=False)
+    cancel_mode: Mapped[str | None] = mapped_column(String(16))
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    mec_host_id: Mapped[str | None] = mapped_column(String(64))
+    queue: Mapped[str | None] = mapped_column(String(255))
+    placement: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the explained host selection
+    # Execution bookkeeping: which attempt may run, who runs it, is it alive, what it has done
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    worker: Mapped[str | None] = mapped_column(String(255))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    current_step: Mapped[str | None] = mapped_column(String(64))
+    steps_done: Mapped[list[Any] | None] = mapped_column(JSON)
+    created: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # OpenStack ids this operation created
+
+
+class Grant(Base):
+    """A grant given to a MEPM for an application LCM operation (MEC 010-2 clause 6.2.4.4)."""
+
+    __tablename__ = "grant"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_instance_id: Mapped[str] = mapped_column(String(36), index=True)
+    app_lcm_op_occ_id: Mapped[str] = mapped_column(String(36), index=True)
+    operation: Mapped[str] = mapped_column(String(16))
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    grant: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the Grant body, once decided
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

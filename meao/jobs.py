@@ -1,0 +1,79 @@
+"""The Celery application shared by the MEAO (catalogue jobs) and the MEPM-V (lifecycle jobs).
+
+Jobs carry only an identifier; the database is the source of truth for their state. With no broker
+configured, the ``memory://`` transport and a worker thread inside the API process run them
+(see ../shared/notes/celery-facts.md for why not ``filesystem://`` or ``sqla+sqlite://``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from celery import Celery
+
+from meao.config import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+celery_app = Celery("meao", include=["meao.catalogue.tasks", "mecpm.tasks"])
+
+
+def configure_celery(settings: Settings) -> Celery:
+    """Point the Celery app at the configured broker, with crash-safe delivery settings."""
+    broker = settings.broker_url or "memory://"
+    celery_app.conf.update(
+        broker_url=broker,
+        result_backend=None,
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue=settings.catalogue_queue,
+        task_routes={"meao.catalogue.*": {"queue": settings.catalogue_queue}},
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+        broker_transport_options=(
+            {"polling_interval": 0.01} if broker.startswith("memory") else
+            # must exceed the longest job; a SIGKILLed worker's message comes back after it
+            {"visibility_timeout": 3600, "unacked_restore_interval": 5, "unacked_restore_throttle": 1}
+        ),
+    )
+    if broker.startswith("memory"):
+        from kombu.transport import memory
+
+        memory.Channel.polling_interval = 0.01
+    return celery_app
+
+
+def start_embedded_worker(settings: Settings, queues: list[str], concurrency: int = 2):
+    """Run a thread-pool Celery worker inside this process (zero-setup mode); returns it."""
+    from celery.worker import WorkController
+
+    configure_celery(settings)
+    celery_app.finalize()
+    celery_app.set_current()
+    celery_app.set_default()
+    worker = WorkController(app=celery_app, pool_cls="threads", concurrency=concurrency, queues=queues,
+                            without_mingle=True, without_gossip=True, without_heartbeat=True,
+                            loglevel="WARNING")
+    thread = threading.Thread(target=worker.start, name="meao-embedded-worker", daemon=True)
+    thread.start()
+    log.info("embedded worker started on %s", ",".join(queues))
+    return worker
+
+
+def enqueue(task_name: str, *args: str, queue: str | None = None) -> None:
+    """Send a job by name; the message carries only identifiers."""
+    settings = get_settings()
+    celery_app.send_task(task_name, args=list(args), queue=queue or settings.catalogue_queue)
+
+
+def all_queues(settings: Settings) -> list[str]:
+    """The catalogue queue and the queue of every MEC host in the inventory (a central worker's set)."""
+    from meao.db.session import session_scope
+    from meao.lcm.hosts import list_hosts
+
+    with session_scope() as session:
+        return [settings.catalogue_queue, *sorted({h.queue for h in list_hosts(session)})]

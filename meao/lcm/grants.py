@@ -1,0 +1,96 @@
+"""Granting (MEC 010-2 clauses 6.2.4 and 7.5): a MEPM asks the MEAO to grant a lifecycle operation.
+
+For INSTANTIATE the MEAO re-checks (capacity at most MEAO_CAPACITY_CACHE_S old) that the chosen host still
+fits, and answers with the VIM connection (the host's cloud) and the resource zone (its availability
+zone) every added resource must use; the images the MEAO already holds at that VIM are listed as
+``vimAssets``. A refused grant is a 422 ProblemDetails that says why, per constraint.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from meao.db.models import AppInstance, AppLcmOpOcc, AppPackage, Grant, MecHost
+from meao.db.session import session_scope
+from meao.lcm import placement, selection
+from meao.problems import BadRequest, Conflict, NotFound, ProblemError
+
+
+class GrantRefused(ProblemError):
+    status, title = 422, "Grant refused"
+
+
+def _vim_connection(host: MecHost) -> dict[str, Any]:
+    """VimConnectionInfo (clause 6.2.2.18) of a host's cloud; credentials stay in clouds.yaml."""
+    info: dict[str, Any] = {"id": f"vim-{host.cloud}", "vimId": host.cloud, "vimType": "ETSINFV.OPENSTACK_KEYSTONE.V_3",
+                            "interfaceInfo": {"cloud": host.cloud}, "accessInfo": {"cloud": host.cloud}}
+    if host.region:
+        info["accessInfo"]["region"] = host.region
+    return info
+
+
+def create_grant(body: dict[str, Any], base: str) -> dict[str, Any]:
+    """Decide a GrantRequest synchronously; returns the Grant (clause 6.2.4.4)."""
+    with session_scope() as session:
+        op = session.get(AppLcmOpOcc, body["appLcmOpOccId"])
+        if op is None or op.app_instance_id != body["appInstanceId"]:
+            raise NotFound(f"application LCM operation occurrence {body['appLcmOpOccId']} of instance "
+                           f"{body['appInstanceId']} does not exist")
+        if op.lcm_operation != body["operation"]:
+            raise Conflict(f"occurrence {op.id} is a {op.lcm_operation}, not a {body['operation']}")
+        if op.operation_state not in ("STARTING", "PROCESSING"):
+            raise Conflict(f"occurrence {op.id} is {op.operation_state}; grants are given to running operations")
+        inst = session.get(AppInstance, op.app_instance_id)
+        pkg = session.get(AppPackage, inst.app_pkg_id) if inst else None
+        if pkg is None or pkg.appd_id != body["appDId"]:
+            raise BadRequest(f"appDId {body['appDId']} is not the AppD of application instance {op.app_instance_id}")
+        if body["operation"] == "INSTANTIATE" and not body.get("addResources"):
+            raise BadRequest("a grant request for INSTANTIATE must list addResources (table 6.2.4.2.2-1 note 2)")
+        host = session.get(MecHost, op.mec_host_id) if op.mec_host_id else None
+        if host is None:
+            raise GrantRefused(f"occurrence {op.id} has no MEC host, or its host left the inventory")
+        vim = _vim_connection(host)
+        if body["operation"] == "INSTANTIATE":
+            appd = pkg.appd_model or {}
+            cpds = [c["id"] for c in appd.get("ext_cpds") or []]
+            view = selection.host_view(host, cpds)  # capacity at most MEAO_CAPACITY_CACHE_S old
+            decision = placement.rank_hosts(selection.requirements(appd, op.operation_params or {}), [view])
+            if decision.chosen is None:
+                raise GrantRefused(f"host {host.id} no longer fits the application: {decision.no_fit_detail()}",
+                                   extra={"hosts": decision.explain()["hosts"]})
+        # a host without an availability zone leaves the choice to the VIM's scheduler: no zone granted
+        zone = ({"id": "zone-1", "zoneId": host.availability_zone, "vimConnectionId": vim["id"]}
+                if host.availability_zone else None)
+        placed = {"vimConnectionId": vim["id"], **({"zoneId": zone["id"]} if zone else {})}
+        grant_row = Grant(app_instance_id=op.app_instance_id, app_lcm_op_occ_id=op.id,
+                          operation=body["operation"], request=body)
+        session.add(grant_row)
+        session.flush()
+        root = base.rstrip("/")
+        images = (pkg.vim_images or {}).get(host.cloud) or []
+        grant: dict[str, Any] = {
+            "id": grant_row.id, "appInstanceId": op.app_instance_id, "appLcmOpOccId": op.id,
+            "vimConnections": {vim["id"]: vim}, "zones": [zone] if zone else [],
+            "addResources": [{"resourceDefinitionId": r["id"], **placed} for r in body.get("addResources") or []],
+            "removeResources": [{"resourceDefinitionId": r["id"]} for r in body.get("removeResources") or []],
+            "updateResources": [{"resourceDefinitionId": r["id"]} for r in body.get("updateResources") or []],
+            "tempResources": [{"resourceDefinitionId": r["id"], **placed} for r in body.get("tempResources") or []],
+            "_links": {"self": {"href": f"{root}/granting/v1/grants/{grant_row.id}"},
+                       "appLcmOpOcc": {"href": f"{root}/app_lcm/v1/app_lcm_op_occs/{op.id}"},
+                       "appInstance": {"href": f"{root}/app_lcm/v1/app_instances/{op.app_instance_id}"}},
+        }
+        if images:
+            grant["vimAssets"] = {"softwareImages": [
+                {"vimConnectionId": vim["id"], "appDSoftwareImageId": img_id, "vimSoftwareImageId": img_id}
+                for img_id in images]}
+        grant_row.grant = grant
+        return grant
+
+
+def get_grant(grant_id: str) -> dict[str, Any] | None:
+    """The Grant, or None while it is being decided; NotFound if unknown."""
+    with session_scope() as session:
+        row = session.get(Grant, grant_id)
+        if row is None:
+            raise NotFound(f"grant {grant_id} does not exist")
+        return row.grant

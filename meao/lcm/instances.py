@@ -1,0 +1,212 @@
+"""Application instances and their lifecycle operations (MEC 010-2 clauses 6.3.1 and 7.4).
+
+The API side of "the life of an instantiate": check the instance and its package, select the host, and
+in ONE transaction lock the instance for the operation, create the AppLcmOpOcc (STARTING) and its
+notification; after commit, send the job (carrying only the occurrence id) to the PoP's queue.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from meao.db.models import AppInstance, AppLcmOpOcc, AppPackage
+from meao.db.session import session_scope
+from meao.jobs import enqueue
+from meao.lcm import op_occ
+from meao.lcm.hosts import resolve_selected_host
+from meao.notify.lcm_events import emit_identifier_notification, emit_op_occ_notification
+from meao.problems import BadRequest, Conflict, NotFound
+
+RUN_OP_TASK = "mecpm.run_op"
+
+
+def get_instance(session: Session, instance_id: str) -> AppInstance:
+    """One instance, or NotFound."""
+    inst = session.get(AppInstance, instance_id)
+    if inst is None:
+        raise NotFound(f"application instance {instance_id} does not exist")
+    return inst
+
+
+def get_op(session: Session, op_id: str) -> AppLcmOpOcc:
+    """One operation occurrence, or NotFound."""
+    op = session.get(AppLcmOpOcc, op_id)
+    if op is None:
+        raise NotFound(f"application LCM operation occurrence {op_id} does not exist")
+    return op
+
+
+def create_instance(body: dict[str, Any]) -> AppInstance:
+    """CreateAppInstanceRequest (clause 6.2.2.3): the package must be ONBOARDED and ENABLED; it becomes IN_USE."""
+    with session_scope() as session:
+        pkg = session.scalars(select(AppPackage).where(AppPackage.appd_id == body["appDId"])).first()
+        if pkg is None or pkg.onboarding_state != "ONBOARDED":
+            raise NotFound(f"no onboarded application package has appDId {body['appDId']}; onboard it first")
+        if pkg.operational_state != "ENABLED":
+            raise Conflict(f"application package {pkg.id} (appDId {pkg.appd_id}) is DISABLED; enable it before "
+                           "creating instances from it")
+        inst = AppInstance(name=body.get("appInstanceName"), description=body.get("appInstanceDescription"),
+                           app_pkg_id=pkg.id, appd_id=pkg.appd_id, app_provider=pkg.app_provider or "",
+                           app_name=pkg.app_name or "", app_soft_version=pkg.app_software_version or "",
+                           appd_version=pkg.appd_version or "")
+        session.add(inst)
+        session.execute(update(AppPackage).where(AppPackage.id == pkg.id).values(usage_state="IN_USE"))
+        session.flush()
+        emit_identifier_notification(session, inst, created=True)
+        return inst
+
+
+def list_instances() -> list[AppInstance]:
+    """Every instance, oldest first."""
+    with session_scope() as session:
+        return list(session.scalars(select(AppInstance).order_by(AppInstance.created_at, AppInstance.id)))
+
+
+def delete_instance(instance_id: str) -> None:
+    """DELETE (clause 7.4.2.3.4): 409 while INSTANTIATED or while an operation holds it."""
+    with session_scope() as session:
+        inst = get_instance(session, instance_id)
+        if inst.instantiation_state != "NOT_INSTANTIATED":
+            raise Conflict(f"application instance {instance_id} is INSTANTIATED; terminate it first")
+        if inst.current_op_id:
+            raise Conflict(f"application instance {instance_id} has operation {inst.current_op_id} in progress "
+                           "or FAILED_TEMP; wait for it, or fail it, before deleting the instance")
+        n = session.execute(AppInstance.__table__.delete().where(
+            AppInstance.id == instance_id, AppInstance.instantiation_state == "NOT_INSTANTIATED",
+            AppInstance.current_op_id.is_(None))).rowcount
+        if n != 1:
+            raise Conflict(f"application instance {instance_id} changed concurrently; retry the request")
+        left = session.scalar(select(func.count()).select_from(AppInstance)
+                              .where(AppInstance.app_pkg_id == inst.app_pkg_id))
+        if not left:
+            session.execute(update(AppPackage).where(AppPackage.id == inst.app_pkg_id)
+                            .values(usage_state="NOT_IN_USE"))
+        emit_identifier_notification(session, inst, created=False)
+
+
+def _start(session: Session, inst: AppInstance, operation: str, params: dict[str, Any], required_state: str,
+           host_id: str | None, queue: str | None, placement: dict[str, Any] | None = None) -> AppLcmOpOcc:
+    op = AppLcmOpOcc(app_instance_id=inst.id, lcm_operation=operation, operation_params=params,
+                     mec_host_id=host_id, queue=queue, placement=placement)
+    session.add(op)
+    session.flush()
+    locked = session.execute(update(AppInstance).where(
+        AppInstance.id == inst.id, AppInstance.current_op_id.is_(None),
+        AppInstance.instantiation_state == required_state).values(current_op_id=op.id)).rowcount
+    if locked != 1:
+        session.rollback()
+        session.refresh(inst)
+        if inst.current_op_id:
+            raise Conflict(f"application instance {inst.id} already has operation {inst.current_op_id} in "
+                           "progress (or FAILED_TEMP); wait for it, retry it or fail it first")
+        raise Conflict(f"application instance {inst.id} is {inst.instantiation_state}; {operation} needs "
+                       f"{required_state}")
+    emit_op_occ_notification(session, op)
+    return op
+
+
+def instantiate(instance_id: str, body: dict[str, Any], choose_host=None) -> AppLcmOpOcc:
+    """InstantiateAppRequest (clause 6.2.2.7) → a STARTING INSTANTIATE occurrence on the chosen host's queue.
+
+    ``choose_host(session, inst, pkg, hosts, body)`` returns (host, placement explanation); by default
+    the first selected host that exists is taken.
+    """
+    with session_scope() as session:
+        inst = get_instance(session, instance_id)
+        if inst.instantiation_state != "NOT_INSTANTIATED":
+            raise Conflict(f"application instance {instance_id} is already INSTANTIATED")
+        pkg = session.get(AppPackage, inst.app_pkg_id)
+        if pkg is None or pkg.operational_state != "ENABLED":
+            raise Conflict(f"the package of application instance {instance_id} is not ENABLED; enable it first")
+        selected = body.get("selectedMECHostInfo") or []
+        if not selected:
+            raise BadRequest("selectedMECHostInfo must name at least one MEC host")
+        hosts = [resolve_selected_host(session, info) for info in selected]
+        placement = None
+        if choose_host is not None:
+            host, placement = choose_host(session, inst, pkg, hosts, body)
+        else:
+            host = hosts[0]
+        op = _start(session, inst, "INSTANTIATE", body, "NOT_INSTANTIATED", host.id, host.queue, placement)
+    enqueue(RUN_OP_TASK, op.id, "1", queue=op.queue)
+    return op
+
+
+def _instantiated_op(instance_id: str, operation: str, body: dict[str, Any]) -> AppLcmOpOcc:
+    with session_scope() as session:
+        inst = get_instance(session, instance_id)
+        if inst.instantiation_state != "INSTANTIATED":
+            raise Conflict(f"application instance {instance_id} is NOT_INSTANTIATED; {operation} needs an "
+                           "INSTANTIATED instance")
+        if operation == "OPERATE" and inst.operational_state == body["changeStateTo"] and not inst.current_op_id:
+            raise Conflict(f"application instance {instance_id} is already {inst.operational_state}")
+        host_id = inst.mec_host_id
+        from meao.db.models import MecHost
+
+        host = session.get(MecHost, host_id) if host_id else None
+        if host is None:
+            raise Conflict(f"MEC host {host_id} of application instance {instance_id} is no longer in the "
+                           "inventory; add it back before operating the instance")
+        op = _start(session, inst, operation, body, "INSTANTIATED", host.id, host.queue)
+    enqueue(RUN_OP_TASK, op.id, "1", queue=op.queue)
+    return op
+
+
+def operate(instance_id: str, body: dict[str, Any]) -> AppLcmOpOcc:
+    """OperateAppRequest (clause 6.2.2.8)."""
+    if body.get("gracefulStopTimeout") is not None and body.get("stopType") != "GRACEFUL":
+        raise BadRequest("gracefulStopTimeout applies only with stopType GRACEFUL")
+    return _instantiated_op(instance_id, "OPERATE", body)
+
+
+def terminate(instance_id: str, body: dict[str, Any]) -> AppLcmOpOcc:
+    """TerminateAppRequest (clause 6.2.2.9)."""
+    if body.get("gracefulTerminationTimeout") is not None and body.get("terminationType") != "GRACEFUL":
+        raise BadRequest("gracefulTerminationTimeout applies only with terminationType GRACEFUL")
+    return _instantiated_op(instance_id, "TERMINATE", body)
+
+
+def list_ops() -> list[AppLcmOpOcc]:
+    """Every occurrence, oldest first."""
+    with session_scope() as session:
+        return list(session.scalars(select(AppLcmOpOcc).order_by(AppLcmOpOcc.start_time, AppLcmOpOcc.id)))
+
+
+def retry(op_id: str) -> AppLcmOpOcc:
+    """POST …/retry (clause 7.4.13): FAILED_TEMP → PROCESSING as a new attempt; the steps continue."""
+    with session_scope() as session:
+        op = get_op(session, op_id)
+        if op.operation_state != op_occ.FAILED_TEMP or op.worker is not None:
+            raise Conflict(f"operation {op_id} is {op.operation_state}; only a FAILED_TEMP operation can be retried")
+        attempt, queue = op.attempt + 1, op.queue  # read before the transition refreshes ``op``
+        if not op_occ.transition(session, op_id, op_occ.PROCESSING, expect=(op_occ.FAILED_TEMP,),
+                                 where={"attempt": attempt - 1, "worker": None},
+                                 attempt=attempt, error=None, is_cancel_pending=False, cancel_mode=None):
+            raise Conflict(f"operation {op_id} changed concurrently; read it and try again")
+    enqueue(RUN_OP_TASK, op_id, str(attempt), queue=queue)
+    with session_scope() as session:
+        return get_op(session, op_id)
+
+
+def cancel(op_id: str, mode: str) -> AppLcmOpOcc:
+    """POST …/cancel (clause 7.4.11): STARTING ends at once in FAILED_TEMP; PROCESSING stops after its step."""
+    with session_scope() as session:
+        op = get_op(session, op_id)
+        problem = {"type": "about:blank", "title": "Cancelled", "status": 409,
+                   "detail": f"operation cancelled by request ({mode}); retry it or fail it"}
+        if op.operation_state == op_occ.STARTING and op_occ.transition(
+                session, op_id, op_occ.FAILED_TEMP, expect=(op_occ.STARTING,), where={"worker": None},
+                error=problem, cancel_mode=None):
+            return op
+        op = get_op(session, op_id)
+        if op.operation_state not in (op_occ.STARTING, op_occ.PROCESSING) or op.is_cancel_pending:
+            raise Conflict(f"operation {op_id} is {op.operation_state}"
+                           f"{' with a cancel pending' if op.is_cancel_pending else ''}; only a STARTING or "
+                           "PROCESSING operation can be cancelled")
+        session.execute(update(AppLcmOpOcc).where(AppLcmOpOcc.id == op_id)
+                        .values(is_cancel_pending=True, cancel_mode=mode))
+        session.refresh(op)
+        return op

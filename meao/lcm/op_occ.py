@@ -1,0 +1,53 @@
+"""AppLcmOpOcc state machine (MEC 010-2 clause 6.2.2.13): the only place operationState changes.
+
+Every change is a compare-and-swap UPDATE that names the states it may leave, records
+``stateEnteredTime`` and writes the AppLcmOpOccNotification to the outbox in the same transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from meao.db.models import AppInstance, AppLcmOpOcc, utcnow
+from meao.notify.lcm_events import emit_op_occ_notification
+
+STARTING, PROCESSING, COMPLETED, FAILED, FAILED_TEMP = (
+    "STARTING", "PROCESSING", "COMPLETED", "FAILED", "FAILED_TEMP")
+FINAL_STATES = frozenset({COMPLETED, FAILED})
+OPERATIONS = ("INSTANTIATE", "OPERATE", "TERMINATE")
+
+# allowed moves: state → states it may go to (retry: FAILED_TEMP → PROCESSING; fail: → FAILED)
+TRANSITIONS: dict[str, frozenset[str]] = {
+    STARTING: frozenset({PROCESSING, FAILED_TEMP}),
+    PROCESSING: frozenset({COMPLETED, FAILED_TEMP}),
+    FAILED_TEMP: frozenset({PROCESSING, FAILED}),
+    COMPLETED: frozenset(),
+    FAILED: frozenset(),
+}
+
+
+def transition(session: Session, op_id: str, to_state: str, *, expect: tuple[str, ...] | None = None,
+               where: dict[str, Any] | None = None, **values: Any) -> bool:
+    """Move an occurrence to ``to_state`` if it is in one of ``expect`` (default: every state that may).
+
+    ``where`` adds column equalities to the compare-and-swap (e.g. the attempt a worker owns).
+    Returns False, changing nothing, when another actor got there first. A final state releases the
+    instance for its next operation.
+    """
+    sources = tuple(s for s in (expect or TRANSITIONS) if to_state in TRANSITIONS[s])
+    stmt = update(AppLcmOpOcc).where(AppLcmOpOcc.id == op_id, AppLcmOpOcc.operation_state.in_(sources))
+    for column, value in (where or {}).items():
+        stmt = stmt.where(getattr(AppLcmOpOcc, column) == value)
+    if session.execute(stmt.values(operation_state=to_state, state_entered_time=utcnow(), **values)).rowcount != 1:
+        return False
+    op = session.get(AppLcmOpOcc, op_id)
+    session.refresh(op)
+    if to_state in FINAL_STATES:
+        session.execute(update(AppInstance).where(AppInstance.id == op.app_instance_id,
+                                                  AppInstance.current_op_id == op_id)
+                        .values(current_op_id=None))
+    emit_op_occ_notification(session, op)
+    return True

@@ -1,0 +1,125 @@
+"""Host selection for instantiate: the inventory and OpenStack's capacity, fed to the pure placement.
+
+Capacity comes from each host's cloud (placement inventories/usages and quota), cached for a few
+seconds per cloud so a burst of instantiations does not hammer OpenStack; ``refresh=True`` forces it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from meao.db.models import AppInstance, AppPackage, MecHost
+from meao.lcm import placement
+from meao.lcm.hosts import list_hosts
+from meao.lcm.requirements import requirements
+from meao.nfvo.vim import Capacity, VimError
+
+CACHE_S = float(os.environ.get("MEAO_CAPACITY_CACHE_S", "5"))
+_cache: dict[str, tuple[float, Capacity, datetime]] = {}
+_lock = threading.Lock()
+_cloud_locks: dict[str, threading.Lock] = {}
+
+
+def cloud_capacity_entry(cloud: str, *, refresh: bool = False) -> tuple[Capacity, datetime, bool]:
+    """Capacity of one cloud with when it was observed and whether it came from the cache.
+
+    Reading it costs ~1.5 s on the test bed and far more while the cloud is busy booting, so: one
+    reader per cloud at a time; an entry older than CACHE_S is still answered at once while a single
+    background read renews it (stale-while-revalidate); ``refresh`` waits for a new read.
+    """
+    asked = time.monotonic()
+    with _lock:
+        hit = _cache.get(cloud)
+        cloud_lock = _cloud_locks.setdefault(cloud, threading.Lock())
+    if hit and not refresh:
+        if time.monotonic() - hit[0] >= CACHE_S and cloud_lock.acquire(blocking=False):
+            threading.Thread(target=_renew, args=(cloud, cloud_lock), name=f"capacity-{cloud}", daemon=True).start()
+        return hit[1], hit[2], True
+    with cloud_lock:
+        with _lock:
+            hit = _cache.get(cloud)
+        if hit and hit[0] >= asked:  # read by another thread while this one waited
+            return hit[1], hit[2], True
+        return (*_read(cloud), False)
+
+
+def _read(cloud: str) -> tuple[Capacity, datetime]:
+    from meao.nfvo.openstack import get_vim
+
+    cap = get_vim(cloud).capacity()
+    observed = datetime.now(UTC)
+    with _lock:
+        _cache[cloud] = (time.monotonic(), cap, observed)
+    return cap, observed
+
+
+def _renew(cloud: str, cloud_lock: threading.Lock) -> None:
+    try:
+        _read(cloud)
+    except VimError:
+        pass  # the next caller sees the old entry and tries again
+    finally:
+        cloud_lock.release()
+
+
+def cloud_capacity(cloud: str, *, refresh: bool = False) -> Capacity:
+    """Capacity of one cloud, at most CACHE_S old unless ``refresh``."""
+    return cloud_capacity_entry(cloud, refresh=refresh)[0]
+
+
+def host_capacity(host: MecHost, *, refresh: bool = False) -> placement.HostCapacity | None:
+    """Free resources of the best compute host in the MEC host's zone, and the project's quota headroom."""
+    try:
+        cap = cloud_capacity(host.cloud, refresh=refresh)
+    except VimError:
+        return None
+    candidates = [h for h in cap.hosts if not host.availability_zone or h.availability_zone == host.availability_zone]
+    if not candidates:
+        return placement.HostCapacity(0, 0, 0, cap.quota.instances, cap.quota.vcpu, cap.quota.ram_mb)
+    best = max(candidates, key=lambda h: (min(h.vcpu, h.max_vcpu), min(h.ram_mb, h.max_ram_mb)))
+    return placement.HostCapacity(min(best.vcpu, best.max_vcpu), min(best.ram_mb, best.max_ram_mb),
+                                  min(best.disk_gb, best.max_disk_gb), cap.quota.instances, cap.quota.vcpu,
+                                  cap.quota.ram_mb)
+
+
+def _versions(items: list[dict[str, Any]] | None, name_key: str) -> dict[str, tuple[str, ...]]:
+    out: dict[str, list[str]] = {}
+    for item in items or []:
+        out.setdefault(str(item.get(name_key, "")).lower(), []).append(str(item.get("version") or ""))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def host_view(host: MecHost, ext_cpds: list[str], *, refresh: bool = False) -> placement.MecHostView:
+    """A MecHost row as the placement function sees it."""
+    loc = host.location or {}
+    keys = set((host.networks or {}).keys())
+    nets = frozenset(keys | (set(ext_cpds) if "default" in keys else set()))
+    return placement.MecHostView(
+        id=host.id, name=host.name, country_code=loc.get("countryCode"), latitude=loc.get("latitude"),
+        longitude=loc.get("longitude"), served_areas=tuple(host.served_areas or ()),
+        latency_ms={k: float(v) for k, v in (host.latency_ms or {}).items()},
+        services=_versions(host.services, "serName"), features=_versions(host.features, "featureName"),
+        networks=nets, capacity=host_capacity(host, refresh=refresh))
+
+
+def meao_side_selection() -> bool:
+    """Whether the operator lets the MEAO choose among all hosts (MEAO_HOST_SELECTION=meao)."""
+    return os.environ.get("MEAO_HOST_SELECTION", "request").lower() == "meao"
+
+
+def choose_host(session: Session, inst: AppInstance, pkg: AppPackage, selected: list[MecHost],
+                body: dict[str, Any]) -> tuple[MecHost, dict[str, Any]]:
+    """Rank the candidate hosts for this instance; NoHostFits (422) explains per host when none fits."""
+    appd = pkg.appd_model or {}
+    candidates = list_hosts(session) if meao_side_selection() else selected
+    cpds = [c["id"] for c in appd.get("ext_cpds") or []]
+    views = [host_view(h, cpds) for h in candidates]
+    decision = placement.choose_host(requirements(appd, body), views)
+    chosen = next(h for h in candidates if h.id == decision.chosen)
+    return chosen, decision.explain()

@@ -1,0 +1,305 @@
+"""The VIM interface meao's NFVO and VNFM roles use (Mv1 images and capacity, Mv2/Mv3 compute).
+
+GS MEC 010-2 clause 4.5 puts software images and resource capacity behind the NFVO; in meao the NFVO
+and the MEPM-V talk to each PoP's VIM only through :class:`Vim`. ``meao.nfvo.openstack`` is the real
+driver, ``meao.nfvo.fake`` an in-memory double for tests elsewhere.
+
+Conventions every driver keeps, so that a sweep can prove nothing leaked:
+server metadata ``meao_app_instance_id``; ports tagged ``meao`` and ``meao-instance:<id>`` and named
+``meao-<id>-<cp>``; private flavors named ``meao-<vcpu>c-<ram>m-<disk>g``; images tagged ``meao``
+with property ``meao_owned=true``, their checksum, and a tag per package that uses them.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from meao.problems import ProblemError
+
+INSTANCE_METADATA_KEY = "meao_app_instance_id"
+OWNER_TAG = "meao"
+INSTANCE_TAG_PREFIX = "meao-instance:"
+PACKAGE_TAG_PREFIX = "meao-pkg:"
+CHECKSUM_TAG_PREFIX = "meao-checksum:"
+FLAVOR_PREFIX = "meao-"
+
+
+# ----------------------------------------------------------------------------------------- errors
+class VimError(ProblemError):
+    """The VIM failed or refused a request; ``detail`` says which call and what to do."""
+
+    status, title = 502, "VIM error"
+
+
+class VimUnavailable(VimError):
+    status, title = 503, "VIM unavailable"
+
+
+class NoValidHost(VimError):
+    """No compute host of the PoP (or of the requested zone) can take the server."""
+
+    status, title = 503, "No valid host"
+
+
+class QuotaExceeded(VimError):
+    """The project's quota at the PoP does not allow the request."""
+
+    status, title = 503, "Quota exceeded"
+
+
+class VimNotFound(VimError):
+    status, title = 404, "Not found in VIM"
+
+
+class VimTimeout(VimError):
+    status, title = 504, "VIM timeout"
+
+
+class ServerFault(VimError):
+    """A server went to ERROR; ``detail`` carries Nova's fault message."""
+
+    status, title = 502, "Server fault"
+
+
+# ----------------------------------------------------------------------------------------- values
+@dataclass(frozen=True)
+class Checksum:
+    """A software image checksum (NFV SOL 001 ``tosca.datatypes.nfv.ChecksumData``)."""
+
+    algorithm: str  # e.g. "sha-256" as the AppD writes it
+    hash: str
+
+    @property
+    def key(self) -> str:
+        """Normalised ``algorithm:hash``, the form stored at the VIM."""
+        return f"{self.algorithm.lower().replace('_', '-')}:{self.hash.lower()}"
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """A software image as the AppD's swImageDescriptor describes it (MEC 010-2 6.2.1.2, SOL 001)."""
+
+    name: str
+    version: str
+    checksum: Checksum
+    container_format: str = "bare"
+    disk_format: str = "qcow2"
+    min_disk_gb: int = 0
+    min_ram_mb: int = 0
+    size_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class PortInfo:
+    id: str
+    name: str
+    network_id: str
+    status: str
+    fixed_ips: tuple[str, ...]
+    port_security: bool
+    instance_id: str | None
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    id: str
+    name: str
+    status: str  # Nova's: BUILD, ACTIVE, SHUTOFF, ERROR, ...
+    availability_zone: str | None
+    instance_id: str | None
+    fault: str | None = None
+
+
+@dataclass(frozen=True)
+class HostCapacity:
+    """Free resources of one compute host, and the largest single request it accepts."""
+
+    host: str
+    availability_zone: str
+    vcpu: int
+    ram_mb: int
+    disk_gb: int
+    max_vcpu: int
+    max_ram_mb: int
+    max_disk_gb: int
+
+    def fits(self, vcpu: int, ram_mb: int, disk_gb: int) -> bool:
+        return (vcpu <= min(self.vcpu, self.max_vcpu) and ram_mb <= min(self.ram_mb, self.max_ram_mb)
+                and disk_gb <= min(self.disk_gb, self.max_disk_gb))
+
+
+@dataclass(frozen=True)
+class QuotaHeadroom:
+    """What the project may still use at the PoP; ``None`` means unlimited."""
+
+    instances: int | None
+    vcpu: int | None
+    ram_mb: int | None
+    ports: int | None
+
+    def allows(self, vcpu: int, ram_mb: int, ports: int = 1) -> bool:
+        def ok(left: int | None, want: int) -> bool:
+            return left is None or want <= left
+        return ok(self.instances, 1) and ok(self.vcpu, vcpu) and ok(self.ram_mb, ram_mb) and ok(self.ports, ports)
+
+
+@dataclass(frozen=True)
+class ZoneCapacity:
+    availability_zone: str
+    vcpu: int
+    ram_mb: int
+    disk_gb: int
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """Free capacity per host and availability zone, and the project's quota headroom."""
+
+    hosts: tuple[HostCapacity, ...]
+    quota: QuotaHeadroom
+
+    @property
+    def zones(self) -> dict[str, ZoneCapacity]:
+        zones: dict[str, ZoneCapacity] = {}
+        for h in self.hosts:
+            z = zones.get(h.availability_zone) or ZoneCapacity(h.availability_zone, 0, 0, 0)
+            zones[h.availability_zone] = ZoneCapacity(z.availability_zone, z.vcpu + h.vcpu,
+                                                      z.ram_mb + h.ram_mb, z.disk_gb + h.disk_gb)
+        return zones
+
+    def fits(self, vcpu: int, ram_mb: int, disk_gb: int, ports: int = 1,
+             availability_zone: str | None = None) -> bool:
+        """Whether one server of this size can be placed now (quota and some single host)."""
+        return self.quota.allows(vcpu, ram_mb, ports) and any(
+            h.fits(vcpu, ram_mb, disk_gb) for h in self.hosts
+            if availability_zone is None or h.availability_zone == availability_zone)
+
+
+@dataclass(frozen=True)
+class Leftover:
+    kind: str  # server | port | flavor | image
+    id: str
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Leftovers:
+    """Resources meao owns at a VIM that no known app instance (or package) accounts for."""
+
+    items: tuple[Leftover, ...] = field(default_factory=tuple)
+
+    def of(self, kind: str) -> list[Leftover]:
+        return [i for i in self.items if i.kind == kind]
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def __str__(self) -> str:
+        if not self.items:
+            return "no leftovers"
+        return "; ".join(f"{i.kind} {i.name} ({i.id}): {i.reason}" for i in self.items)
+
+
+def flavor_name(vcpu: int, ram_mb: int, disk_gb: int) -> str:
+    return f"{FLAVOR_PREFIX}{vcpu}c-{ram_mb}m-{disk_gb}g"
+
+
+def port_name(instance_id: str, cp: str) -> str:
+    return f"meao-{instance_id}-{cp}"
+
+
+def instance_tag(instance_id: str) -> str:
+    return f"{INSTANCE_TAG_PREFIX}{instance_id}"
+
+
+# -------------------------------------------------------------------------------------- interface
+OpenStream = Callable[[], BinaryIO]
+FixedIp = str | dict[str, str]  # "10.0.0.5" or Neutron's {"ip_address": ..., "subnet_id": ...}
+
+
+class Vim(abc.ABC):
+    """One PoP's VIM as seen by meao. Every method raises :class:`VimError` subclasses only."""
+
+    # images (package onboarding: Mv1)
+    @abc.abstractmethod
+    def ensure_image(self, image: ImageSpec, open_stream: OpenStream, package_id: str) -> str:
+        """Return the id of the image with this checksum, uploading it (streamed) if absent.
+
+        ``open_stream`` is called only when an upload is needed; the data is checked against the
+        checksum while it streams. The image records that ``package_id`` uses it.
+        """
+
+    @abc.abstractmethod
+    def find_image_by_checksum(self, checksum: Checksum) -> str | None:
+        """The id of an active meao image with this checksum, or None."""
+
+    @abc.abstractmethod
+    def release_image(self, image_id: str, package_id: str) -> bool:
+        """Forget that ``package_id`` uses the image; delete it when no package is left. True if deleted."""
+
+    # flavors
+    @abc.abstractmethod
+    def ensure_flavor(self, vcpu: int, ram_mb: int, disk_gb: int) -> str:
+        """The id of a flavor of exactly this size: an existing public one, else a private meao one."""
+
+    @abc.abstractmethod
+    def release_flavor(self, flavor_id: str) -> bool:
+        """Delete a private meao flavor no server uses any more. True if deleted."""
+
+    # ports
+    @abc.abstractmethod
+    def create_port(self, network: str, instance_id: str, name: str,
+                    fixed_ips: Sequence[FixedIp] | None = None, port_security: bool = True) -> str:
+        """Create port ``meao-<instance_id>-<name>`` on ``network`` (name or id), tagged with the instance."""
+
+    @abc.abstractmethod
+    def find_ports(self, instance_id: str) -> list[PortInfo]:
+        """The ports tagged with this app instance."""
+
+    @abc.abstractmethod
+    def delete_port(self, port_id: str) -> None:
+        """Delete a port; a port already gone is not an error."""
+
+    # servers
+    @abc.abstractmethod
+    def create_server(self, name: str, flavor_id: str, image_id: str, port_ids: Sequence[str],
+                      instance_id: str, availability_zone: str | None = None) -> str:
+        """Boot a server on these ports, its metadata carrying the app instance id; returns at once."""
+
+    @abc.abstractmethod
+    def find_servers(self, instance_id: str) -> list[ServerInfo]:
+        """The servers whose metadata carries this app instance id."""
+
+    @abc.abstractmethod
+    def get_server(self, server_id: str) -> ServerInfo:
+        """The server's current state (VimNotFound if it does not exist)."""
+
+    @abc.abstractmethod
+    def wait_server_active(self, server_id: str, timeout: float) -> ServerInfo:
+        """Wait until ACTIVE; NoValidHost / ServerFault if it goes to ERROR, VimTimeout after ``timeout``."""
+
+    @abc.abstractmethod
+    def stop_server(self, server_id: str, graceful_timeout: float) -> None:
+        """Stop: ACPI shutdown, powered off by force when the guest has not stopped after the timeout."""
+
+    @abc.abstractmethod
+    def start_server(self, server_id: str, timeout: float = 120) -> None:
+        """Power a stopped server on and wait until it is ACTIVE."""
+
+    @abc.abstractmethod
+    def delete_server(self, server_id: str, wait: bool = True, timeout: float = 120) -> None:
+        """Delete a server (gone already is fine); with ``wait``, until Nova no longer lists it."""
+
+    # capacity and ownership
+    @abc.abstractmethod
+    def capacity(self) -> Capacity:
+        """Free vCPU/RAM/disk per host and availability zone, and the project's quota headroom."""
+
+    @abc.abstractmethod
+    def sweep(self, known_instance_ids: Iterable[str],
+              known_package_ids: Iterable[str] = ()) -> Leftovers:
+        """Every server, port, flavor and image meao owns here that nothing known accounts for."""

@@ -1,0 +1,268 @@
+"""Runs one lifecycle operation occurrence in a MEPM-V worker: claim, steps, outcome; and the reaper.
+
+- Claim: compare-and-swap on (occurrence, attempt, no worker yet); a redelivered message finds the
+  attempt taken and does nothing.
+- While steps run, a heartbeat thread stamps the occurrence; the reaper moves PROCESSING occurrences
+  whose heartbeat stopped (worker killed) to FAILED_TEMP, so nothing stays PROCESSING forever.
+- Success: instance state, occurrence COMPLETED and their notifications in one transaction.
+  Failure: FAILED_TEMP with a ProblemDetails ``error``; ``retry`` continues, ``fail`` rolls back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import select, update
+
+from meao.catalogue.packages import content_dir
+from meao.config import get_settings
+from meao.db.models import AppInstance, AppLcmOpOcc, AppPackage, MecHost, utcnow
+from meao.db.session import session_scope
+from meao.lcm import op_occ
+from meao.nfvo.openstack import get_vim
+from meao.notify.lcm_events import emit_instance_state_notification
+from meao.problems import Conflict, ProblemError
+from mecpm import flows
+from mecpm.mep import mep_for_host
+
+log = logging.getLogger(__name__)
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+HEARTBEAT_S = float(os.environ.get("MEAO_HEARTBEAT_S", "2"))
+
+
+class Cancelled(Exception):
+    """The operation was cancelled between two steps."""
+
+
+def _context(op: AppLcmOpOcc, inst: AppInstance, session) -> flows.FlowContext:
+    pkg = session.get(AppPackage, inst.app_pkg_id)
+    host = session.get(MecHost, op.mec_host_id or inst.mec_host_id)
+    if pkg is None or host is None:
+        raise flows.FlowError(f"the package or MEC host of application instance {inst.id} is gone")
+    instance_id = inst.id
+
+    def save(resources: dict[str, Any]) -> None:
+        with session_scope() as s:
+            s.execute(update(AppInstance).where(AppInstance.id == instance_id).values(resources=dict(resources)))
+
+    package_id, cloud = pkg.id, host.cloud
+
+    def note_image(image_id: str) -> None:
+        with session_scope() as s:
+            row = s.get(AppPackage, package_id, with_for_update=True)
+            images = dict(row.vim_images or {})
+            if image_id not in images.get(cloud, []):
+                images[cloud] = [*images.get(cloud, []), image_id]
+                row.vim_images = images
+
+    boot = float(os.environ.get("MEAO_BOOT_TIMEOUT_S", flows.DEFAULT_BOOT_TIMEOUT_S))
+    return flows.FlowContext(
+        instance_id=inst.id, package_id=pkg.id, appd=pkg.appd_model or {}, content_dir=content_dir(pkg.id),
+        params=op.operation_params or {}, vim=get_vim(host.cloud), mep=mep_for_host(host.id),
+        availability_zone=host.availability_zone, networks=dict(host.networks or {}),
+        resources=dict(inst.resources or {}, cloud=host.cloud, host=host.id), save=save, boot_timeout_s=boot,
+        note_image=note_image, request_grant=request_grant, op_id=op.id, appd_id=inst.appd_id, vim_for=get_vim)
+
+
+def request_grant(body: dict[str, Any]) -> dict[str, Any]:
+    """POST the GrantRequest to the MEAO's granting API (Mm3, MEC 010-2 clause 7.5.1.3.1)."""
+    url = f"{get_settings().public_url}/granting/v1/grants"
+    try:
+        resp = httpx.post(url, json=body, timeout=60)
+    except httpx.HTTPError as exc:
+        raise ProblemError(f"the MEAO granting API at {url} did not answer ({exc}); retry the operation once "
+                           "it is reachable", status=503, title="Granting unavailable") from exc
+    if resp.status_code == 201:
+        return resp.json()
+    try:
+        problem = resp.json()
+    except ValueError:
+        problem = {"detail": resp.text[:500]}
+    raise ProblemError(f"the MEAO refused the grant: {problem.get('detail')}", status=resp.status_code
+                       if resp.status_code >= 400 else 502, title=problem.get("title") or "Grant refused",
+                       extra={k: v for k, v in problem.items() if k == "hosts"})
+
+
+def _claim(op_id: str, attempt: int) -> bool:
+    with session_scope() as session:
+        now = utcnow()
+        if op_occ.transition(session, op_id, op_occ.PROCESSING, expect=(op_occ.STARTING,),
+                             where={"attempt": attempt, "worker": None}, worker=WORKER_ID, heartbeat_at=now):
+            return True
+        # a retry moved it to PROCESSING already: take the new attempt
+        return session.execute(update(AppLcmOpOcc).where(
+            AppLcmOpOcc.id == op_id, AppLcmOpOcc.attempt == attempt, AppLcmOpOcc.worker.is_(None),
+            AppLcmOpOcc.operation_state == op_occ.PROCESSING).values(worker=WORKER_ID, heartbeat_at=now)).rowcount == 1
+
+
+class _Heartbeat(threading.Thread):
+    def __init__(self, op_id: str, attempt: int) -> None:
+        super().__init__(name=f"heartbeat-{op_id[:8]}", daemon=True)
+        self.op_id, self.attempt = op_id, attempt
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.wait(HEARTBEAT_S):
+            try:
+                with session_scope() as session:
+                    session.execute(update(AppLcmOpOcc).where(
+                        AppLcmOpOcc.id == self.op_id, AppLcmOpOcc.attempt == self.attempt,
+                        AppLcmOpOcc.worker == WORKER_ID).values(heartbeat_at=utcnow()))
+            except Exception:
+                log.exception("heartbeat of %s failed", self.op_id)
+
+
+def _mark_step(op_id: str, step: str, done: bool) -> None:
+    with session_scope() as session:
+        op = session.get(AppLcmOpOcc, op_id)
+        if op.is_cancel_pending and not done:
+            raise Cancelled(op.cancel_mode or "GRACEFUL")
+        values: dict[str, Any] = {"current_step": None if done else step, "heartbeat_at": utcnow()}
+        if done:
+            values["steps_done"] = [*(op.steps_done or []), step]
+        session.execute(update(AppLcmOpOcc).where(AppLcmOpOcc.id == op_id).values(**values))
+
+
+def run_operation(op_id: str, attempt: int) -> None:
+    """Execute one attempt of an occurrence (the body of the ``mecpm.run_op`` job)."""
+    if not _claim(op_id, attempt):
+        log.info("op %s attempt %s: already claimed or not runnable; nothing to do", op_id, attempt)
+        return
+    beat = _Heartbeat(op_id, attempt)
+    beat.start()
+    try:
+        with session_scope() as session:
+            op = session.get(AppLcmOpOcc, op_id)
+            inst = session.get(AppInstance, op.app_instance_id)
+            ctx = _context(op, inst, session)
+            operation, done = op.lcm_operation, set(op.steps_done or [])
+        for step in flows.steps_for(operation, ctx.params):
+            if step.name in done and operation == "INSTANTIATE":
+                continue  # finished by an earlier attempt; its ids are in the instance resources
+            _mark_step(op_id, step.name, done=False)
+            started = time.perf_counter()
+            step.execute(ctx)
+            log.info("op %s step %s done in %.3f s", op_id, step.name, time.perf_counter() - started)
+            _mark_step(op_id, step.name, done=True)
+        _complete(op_id, attempt, operation, ctx)
+    except Cancelled as exc:
+        _fail_temp(op_id, attempt, {"type": "about:blank", "title": "Cancelled", "status": 409,
+                                    "detail": f"operation cancelled ({exc}) between steps; retry or fail it"})
+    except ProblemError as exc:
+        _fail_temp(op_id, attempt, exc.to_problem())
+    except Exception as exc:
+        log.exception("op %s crashed", op_id)
+        _fail_temp(op_id, attempt, {"type": "about:blank", "title": "Lifecycle operation failed", "status": 500,
+                                    "detail": f"internal error ({type(exc).__name__}: {exc}); retry the "
+                                              "operation or report it to the meao operators"})
+    finally:
+        beat.halt.set()
+
+
+def _complete(op_id: str, attempt: int, operation: str, ctx: flows.FlowContext) -> None:
+    with session_scope() as session:
+        op = session.get(AppLcmOpOcc, op_id)
+        inst = session.get(AppInstance, op.app_instance_id)
+        if operation == "INSTANTIATE":
+            inst.instantiation_state, inst.operational_state = "INSTANTIATED", "STARTED"
+            inst.mec_host_id = op.mec_host_id
+        elif operation == "TERMINATE":
+            inst.instantiation_state, inst.operational_state = "NOT_INSTANTIATED", None
+            ctx.resources = {}
+        else:
+            inst.operational_state = ctx.params["changeStateTo"]
+        inst.resources = dict(ctx.resources)
+        if not op_occ.transition(session, op_id, op_occ.COMPLETED, expect=(op_occ.PROCESSING,),
+                                 where={"attempt": attempt, "worker": WORKER_ID}, current_step=None):
+            session.rollback()
+            log.warning("op %s attempt %s lost its claim before completing", op_id, attempt)
+            return
+        emit_instance_state_notification(session, inst)
+    log.info("op %s (%s) COMPLETED", op_id, operation)
+
+
+def _fail_temp(op_id: str, attempt: int, problem: dict[str, Any]) -> None:
+    log.warning("op %s attempt %s FAILED_TEMP: %s", op_id, attempt, problem.get("detail"))
+    with session_scope() as session:
+        op_occ.transition(session, op_id, op_occ.FAILED_TEMP, expect=(op_occ.PROCESSING,),
+                          where={"attempt": attempt, "worker": WORKER_ID}, error=problem, worker=None,
+                          is_cancel_pending=False, cancel_mode=None)
+
+
+def fail_operation(op_id: str) -> AppLcmOpOcc:
+    """POST …/fail (clause 7.4.12): roll back what the FAILED_TEMP operation created, then FAILED."""
+    claim = f"rollback:{WORKER_ID}"
+    with session_scope() as session:
+        op = session.get(AppLcmOpOcc, op_id)
+        if op is None:
+            from meao.problems import NotFound
+
+            raise NotFound(f"application LCM operation occurrence {op_id} does not exist")
+        if op.operation_state != op_occ.FAILED_TEMP or op.worker is not None or session.execute(
+                update(AppLcmOpOcc).where(AppLcmOpOcc.id == op_id, AppLcmOpOcc.worker.is_(None),
+                                          AppLcmOpOcc.operation_state == op_occ.FAILED_TEMP)
+                .values(worker=claim)).rowcount != 1:
+            raise Conflict(f"operation {op_id} is {op.operation_state}; only a FAILED_TEMP operation that is not "
+                           "being retried or failed can be failed")
+        inst = session.get(AppInstance, op.app_instance_id)
+        ctx = _context(op, inst, session)
+        operation = op.lcm_operation
+    try:
+        if operation == "INSTANTIATE":
+            flows.rollback(ctx, flows.INSTANTIATE)
+    except ProblemError:
+        with session_scope() as session:
+            session.execute(update(AppLcmOpOcc).where(AppLcmOpOcc.id == op_id).values(worker=None))
+        raise
+    with session_scope() as session:
+        inst = session.get(AppInstance, ctx.instance_id)
+        if operation == "INSTANTIATE":
+            inst.resources = {}
+            inst.instantiation_state, inst.operational_state = "NOT_INSTANTIATED", None
+        op_occ.transition(session, op_id, op_occ.FAILED, expect=(op_occ.FAILED_TEMP,), where={"worker": claim},
+                          worker=None)
+        return session.get(AppLcmOpOcc, op_id)
+
+
+def reap_lost_operations(stale_after_s: float) -> int:
+    """PROCESSING occurrences whose worker stopped beating → FAILED_TEMP (worker lost)."""
+    cutoff = utcnow() - timedelta(seconds=stale_after_s)
+    n = 0
+    with session_scope() as session:
+        rows = session.execute(select(AppLcmOpOcc.id, AppLcmOpOcc.attempt, AppLcmOpOcc.worker, AppLcmOpOcc.current_step)
+                               .where(AppLcmOpOcc.operation_state == op_occ.PROCESSING,
+                                      AppLcmOpOcc.worker.is_not(None),
+                                      AppLcmOpOcc.heartbeat_at < cutoff)).all()
+    for op_id, attempt, worker, step in rows:
+        problem = {"type": "about:blank", "title": "Worker lost", "status": 503,
+                   "detail": f"the MEPM-V worker {worker} stopped responding during step '{step}'; retry the "
+                             "operation to continue it, or fail it to roll back what it created"}
+        with session_scope() as session:
+            if op_occ.transition(session, op_id, op_occ.FAILED_TEMP, expect=(op_occ.PROCESSING,),
+                                 where={"attempt": attempt, "worker": worker}, error=problem, worker=None):
+                n += 1
+    if n:
+        log.warning("moved %d operation(s) whose worker vanished to FAILED_TEMP", n)
+    return n
+
+
+def resend_unclaimed(older_than_s: float = 0) -> int:
+    """Send again the jobs of STARTING occurrences nobody claimed (an in-memory queue died with its process)."""
+    from meao.jobs import enqueue
+    from meao.lcm.instances import RUN_OP_TASK
+
+    cutoff = utcnow() - timedelta(seconds=older_than_s)
+    with session_scope() as session:
+        rows = session.execute(select(AppLcmOpOcc.id, AppLcmOpOcc.attempt, AppLcmOpOcc.queue).where(
+            AppLcmOpOcc.operation_state.in_((op_occ.STARTING, op_occ.PROCESSING)), AppLcmOpOcc.worker.is_(None),
+            AppLcmOpOcc.state_entered_time <= cutoff)).all()
+    for op_id, attempt, queue in rows:
+        enqueue(RUN_OP_TASK, op_id, str(attempt), queue=queue)
+    return len(rows)

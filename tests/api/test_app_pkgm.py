@@ -1,0 +1,379 @@
+"""Mm1 application package management (MEC 010-2 clause 7.3) through HTTP against a live meao.
+
+Every test runs on SQLite and on PostgreSQL, with a real Celery worker on real Redis.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+import zipfile
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.api.helpers import create_from_file, onboard, remove, sha256, wait_outcome
+from tests.catalogue import hostile
+from tests.conftest import Stack, SubscriberServer, wait_for
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture(scope="session")
+def examples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from descriptors.examples.build import build_package
+
+    out = tmp_path_factory.mktemp("examples")
+    return {name: build_package(name, out) for name in
+            ("mec-vm-app", "mec-minimal", "mec-json-appd", "vnf-sol001-plain")}
+
+
+def _problem(resp: httpx.Response, status: int) -> dict:
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"].startswith(PROBLEM)
+    body = resp.json()
+    assert body["status"] == status and body["detail"]
+    return body
+
+
+def test_create_returns_201_location_then_onboards_vm_app(stack: Stack, examples: dict[str, Path]) -> None:
+    resp = create_from_file(stack, examples["mec-vm-app"], userDefinedData={"team": "edge"})
+    assert resp.status_code == 201, resp.text
+    created = resp.json()
+    assert resp.headers["Location"] == created["_links"]["self"]["href"]
+    assert created["onboardingState"] in ("CREATED", "UPLOADING", "PROCESSING", "ONBOARDED")
+    info = wait_outcome(stack, created["id"])
+    try:
+        assert info["onboardingState"] == "ONBOARDED", info.get("onboardingFailureDetails")
+        assert info["operationalState"] == "ENABLED" and info["usageState"] == "NOT_IN_USE"
+        assert info["userDefinedData"] == {"team": "edge"}
+        assert info["mecInfo"] and info["appDId"] and info["appName"]
+        assert info["softwareImages"], "GET of one package returns the whole AppPkgInfo"
+        with stack.client() as c:
+            listed = c.get("/app_packages").json()
+            full = c.get("/app_packages", params={"all_fields": ""}).json()
+        plain = next(p for p in listed if p["id"] == created["id"])
+        assert "softwareImages" not in plain and "checksum" not in plain, "excluded by default (MEC 009 6.18)"
+        mine = next(p for p in full if p["id"] == created["id"])
+        image = mine["softwareImages"][0]
+        assert image["diskFormat"] == "QCOW2" and image["size"] > 0 and image["imagePath"]
+        assert mine["checksum"]["hash"] == sha256(examples["mec-vm-app"])
+        assert all("artifactPath" in a for a in mine.get("additionalArtifacts", []))
+    finally:
+        remove(stack, created["id"])
+
+
+@pytest.mark.parametrize("example", ["mec-minimal", "mec-json-appd"])
+def test_other_examples_onboard(stack: Stack, examples: dict[str, Path], example: str) -> None:
+    info = onboard(stack, examples[example])
+    remove(stack, info["id"])
+
+
+def test_plain_vnf_package_is_refused_naming_mecapp(stack: Stack, examples: dict[str, Path]) -> None:
+    resp = create_from_file(stack, examples["vnf-sol001-plain"])
+    info = wait_outcome(stack, resp.json()["id"])
+    assert info["onboardingState"] == "CREATED"
+    assert "tosca.nodes.mec.MecApp" in info["onboardingFailureDetails"]["detail"]
+    remove(stack, info["id"])
+
+
+def test_wrong_checksum_fails_onboarding_with_reason(stack: Stack, examples: dict[str, Path]) -> None:
+    resp = create_from_file(stack, examples["mec-minimal"], checksum="0" * 64)
+    info = wait_outcome(stack, resp.json()["id"])
+    assert info["onboardingState"] == "CREATED"
+    assert "not the checksum given at creation" in info["onboardingFailureDetails"]["detail"]
+    remove(stack, info["id"])
+
+
+def test_second_package_with_same_appdid_fails_with_reason(stack: Stack, examples: dict[str, Path]) -> None:
+    first = onboard(stack, examples["mec-minimal"])
+    try:
+        resp = create_from_file(stack, examples["mec-minimal"], name="again")
+        info = wait_outcome(stack, resp.json()["id"])
+        detail = info["onboardingFailureDetails"]["detail"]
+        assert f"appDId {first['appDId']} is already onboarded" in detail
+        remove(stack, info["id"])
+    finally:
+        remove(stack, first["id"])
+
+
+@pytest.mark.parametrize("case", sorted(hostile.CASES))
+def test_hostile_package_is_refused_with_reason(stack: Stack, tmp_path: Path, case: str) -> None:
+    build, reason = hostile.CASES[case]
+    src = tmp_path / f"{case}.csar"
+    src.write_bytes(build(hostile.csar({"Definitions/app.yaml": hostile.APPD})))
+    resp = create_from_file(stack, src)
+    assert resp.status_code == 201
+    info = wait_outcome(stack, resp.json()["id"])
+    problem = info["onboardingFailureDetails"]
+    assert info["onboardingState"] == "CREATED" and reason in problem["detail"], problem
+    assert problem["status"] == 422
+    pkg_dir = stack.data_dir / "packages" / info["id"]
+    assert not (pkg_dir / "content").exists() and not (pkg_dir / "package.zip").exists()
+    assert not Path("/tmp/meao-evil.txt").exists()
+    remove(stack, info["id"])
+
+
+def test_put_content_after_failed_fetch_onboards_and_put_again_is_409(
+        stack: Stack, examples: dict[str, Path], subscriber: SubscriberServer) -> None:
+    data = examples["mec-minimal"].read_bytes()
+    body = {"appPkgName": "upload", "appPkgVersion": "1", "appPkgPath": f"{subscriber.url}/nowhere.csar",
+            "checksum": {"algorithm": "SHA-256", "hash": sha256(examples["mec-minimal"])}}
+    with stack.client() as c:
+        pkg = c.post("/app_packages", json=body).json()
+        failed = wait_outcome(stack, pkg["id"])
+        assert "HTTP 404" in failed["onboardingFailureDetails"]["detail"]
+        put = c.put(f"/app_packages/{pkg['id']}/package_content", content=data,
+                    headers={"Content-Type": "application/zip"})
+        assert put.status_code == 202 and put.content == b""
+        info = wait_outcome(stack, pkg["id"])
+        assert info["onboardingState"] == "ONBOARDED", info
+        again = c.put(f"/app_packages/{pkg['id']}/package_content", content=data,
+                      headers={"Content-Type": "application/zip"})
+        _problem(again, 409)
+    remove(stack, pkg["id"])
+
+
+def test_put_content_with_wrong_bytes_is_400_and_package_stays_created(
+        stack: Stack, subscriber: SubscriberServer) -> None:
+    body = {"appPkgName": "bad-upload", "appPkgVersion": "1", "appPkgPath": f"{subscriber.url}/none.csar",
+            "checksum": {"algorithm": "SHA-256", "hash": "a" * 64}}
+    with stack.client() as c:
+        pkg = c.post("/app_packages", json=body).json()
+        wait_outcome(stack, pkg["id"])
+        put = c.put(f"/app_packages/{pkg['id']}/package_content", content=b"PK\x03\x04 junk",
+                    headers={"Content-Type": "application/zip"})
+        assert "digest" in _problem(put, 400)["detail"]
+        assert c.get(f"/app_packages/{pkg['id']}").json()["onboardingState"] == "CREATED"
+    remove(stack, pkg["id"])
+
+
+def test_http_app_pkg_path_is_fetched(stack: Stack, examples: dict[str, Path],
+                                      subscriber: SubscriberServer) -> None:
+    subscriber.files["/pkgs/minimal.csar"] = str(examples["mec-minimal"])
+    body = {"appPkgName": "http", "appPkgVersion": "1", "appPkgPath": f"{subscriber.url}/pkgs/minimal.csar",
+            "checksum": {"algorithm": "SHA-256", "hash": sha256(examples["mec-minimal"])}}
+    with stack.client() as c:
+        pkg = c.post("/app_packages", json=body).json()
+    info = wait_outcome(stack, pkg["id"])
+    assert info["onboardingState"] == "ONBOARDED", info
+    remove(stack, pkg["id"])
+
+
+@pytest.mark.parametrize("body,words", [
+    ({"appPkgName": "x", "appPkgVersion": "1", "checksum": {"algorithm": "SHA-256", "hash": "a"},
+      "appPkgPath": "file:///etc/passwd"}, "outside MEAO_PKG_FILE_ROOT"),
+    ({"appPkgName": "x", "appPkgVersion": "1", "checksum": {"algorithm": "MD5", "hash": "a"},
+      "appPkgPath": "http://127.0.0.1/x"}, "not supported"),
+    ({"appPkgName": "x", "appPkgVersion": "1", "checksum": {"algorithm": "SHA-256", "hash": "a"},
+      "appPkgPath": "ftp://example/x"}, "only http, https and file"),
+    ({"appPkgName": "x", "checksum": {"algorithm": "SHA-256", "hash": "a"}, "appPkgPath": "http://h/x"},
+     "appPkgVersion"),
+])
+def test_bad_create_requests_are_400_and_create_nothing(stack: Stack, body: dict, words: str) -> None:
+    with stack.client() as c:
+        before = len(c.get("/app_packages").json())
+        assert words in _problem(c.post("/app_packages", json=body), 400)["detail"]
+        assert len(c.get("/app_packages").json()) == before
+
+
+def test_query_filters_and_selectors(stack: Stack, examples: dict[str, Path]) -> None:
+    a = onboard(stack, examples["mec-minimal"])
+    b = onboard(stack, examples["mec-json-appd"])
+    try:
+        with stack.client() as c:
+            got = c.get("/app_packages", params={"filter": f"(eq,appDId,{a['appDId']})"}).json()
+            assert [p["id"] for p in got] == [a["id"]]
+            got = c.get("/app_packages", params={"filter": f"(in,appDId,{a['appDId']},{b['appDId']});"
+                                                           "(eq,onboardingState,ONBOARDED)"}).json()
+            assert {p["id"] for p in got} == {a["id"], b["id"]}
+            got = c.get("/app_packages", params={"filter": f"(neq,appDId,{a['appDId']})"}).json()
+            assert a["id"] not in {p["id"] for p in got}
+            got = c.get("/app_packages", params={"filter": "(eq,softwareImages/diskFormat,QCOW2)",
+                                                 "fields": "softwareImages"}).json()
+            assert a["id"] in {p["id"] for p in got} and all("softwareImages" in p for p in got)
+            assert all("checksum" not in p for p in got)
+            got = c.get("/app_packages", params={"exclude_fields": "_links,mecInfo"}).json()
+            assert all("_links" not in p and "checksum" in p for p in got)
+            got = c.get("/onboarded_app_packages", params={"exclude_default": ""}).json()
+            assert all(p["onboardingState"] == "ONBOARDED" and "softwareImages" not in p for p in got)
+            for params in ({"filter": "(eq,noSuchAttribute,1)"}, {"filter": "eq,appDId"},
+                           {"fields": "nope"}, {"all_fields": "", "fields": "checksum"}):
+                _problem(c.get("/app_packages", params=params), 400)
+    finally:
+        remove(stack, a["id"])
+        remove(stack, b["id"])
+
+
+def test_patch_delete_state_rules(stack: Stack, examples: dict[str, Path]) -> None:
+    info = onboard(stack, examples["mec-minimal"])
+    url = f"/app_packages/{info['id']}"
+    with stack.client() as c:
+        _problem(c.patch(url, json={"operationalState": "ENABLED"}), 409)
+        _problem(c.delete(url), 409)
+        resp = c.patch(url, json={"operationalState": "DISABLED"},
+                       headers={"Content-Type": "application/merge-patch+json"})
+        assert resp.status_code == 200 and resp.json() == {"operationalState": "DISABLED"}
+        _problem(c.patch(url, json={"operationalState": "DISABLED"}), 409)
+        _problem(c.patch(url, json={"operationalState": "BROKEN"}), 400)
+        assert c.patch(f"/onboarded_app_packages/{info['appDId']}",
+                       json={"operationalState": "ENABLED"}).status_code == 200
+        assert c.patch(url, json={"operationalState": "DISABLED"}).status_code == 200
+        assert c.delete(f"/onboarded_app_packages/{info['appDId']}").status_code == 204
+        _problem(c.get(url), 404)
+        _problem(c.get(f"/onboarded_app_packages/{info['appDId']}"), 404)
+
+
+def test_patch_of_package_still_created_is_409(stack: Stack, subscriber: SubscriberServer) -> None:
+    body = {"appPkgName": "p", "appPkgVersion": "1", "appPkgPath": f"{subscriber.url}/missing.csar",
+            "checksum": {"algorithm": "SHA-256", "hash": "a" * 64}}
+    with stack.client() as c:
+        pkg = c.post("/app_packages", json=body).json()
+        wait_outcome(stack, pkg["id"])
+        _problem(c.patch(f"/app_packages/{pkg['id']}", json={"operationalState": "DISABLED"}), 409)
+        _problem(c.get(f"/app_packages/{pkg['id']}/package_content"), 409)
+        _problem(c.get(f"/app_packages/{pkg['id']}/appd"), 409)
+        assert c.delete(f"/app_packages/{pkg['id']}").status_code == 204
+
+
+def test_unknown_ids_are_404_problem(stack: Stack) -> None:
+    with stack.client() as c:
+        for path in ("/app_packages/nope", "/app_packages/nope/appd", "/app_packages/nope/package_content",
+                     "/onboarded_app_packages/nope", "/subscriptions/nope"):
+            _problem(c.get(path), 404)
+
+
+def test_appd_by_accept_header(stack: Stack, examples: dict[str, Path]) -> None:
+    vm = onboard(stack, examples["mec-vm-app"])
+    js = onboard(stack, examples["mec-json-appd"])
+    try:
+        with stack.client() as c:
+            z = c.get(f"/app_packages/{vm['id']}/appd", headers={"Accept": "application/zip"})
+            assert z.status_code == 200 and z.headers["content-type"] == "application/zip"
+            names = zipfile.ZipFile(io.BytesIO(z.content)).namelist()
+            assert len(names) >= 2, "the VM app's AppD imports its types file: the zip carries both"
+            _problem(c.get(f"/app_packages/{vm['id']}/appd", headers={"Accept": "text/plain"}), 406)
+            _problem(c.get(f"/app_packages/{vm['id']}/appd", headers={"Accept": "application/json"}), 406)
+            t = c.get(f"/onboarded_app_packages/{js['appDId']}/appd", headers={"Accept": "text/plain"})
+            assert t.status_code == 200 and t.headers["content-type"].startswith("text/plain")
+            assert js["appDId"] in t.text
+    finally:
+        remove(stack, vm["id"])
+        remove(stack, js["id"])
+
+
+def test_package_content_full_and_ranges(stack: Stack, examples: dict[str, Path]) -> None:
+    src = examples["mec-vm-app"]
+    data = src.read_bytes()
+    info = onboard(stack, src)
+    url = f"/app_packages/{info['id']}/package_content"
+    try:
+        with stack.client() as c:
+            full = c.get(url)
+            assert full.status_code == 200 and full.content == data
+            part = c.get(url, headers={"Range": "bytes=10-99"})
+            assert part.status_code == 206 and part.content == data[10:100]
+            assert part.headers["Content-Range"] == f"bytes 10-99/{len(data)}"
+            tail = c.get(f"/onboarded_app_packages/{info['appDId']}/package_content",
+                         headers={"Range": "bytes=-20"})
+            assert tail.status_code == 206 and tail.content == data[-20:]
+            bad = c.get(url, headers={"Range": f"bytes={len(data) + 5}-"})
+            _problem(bad, 416)
+            assert bad.headers["Content-Range"] == f"bytes */{len(data)}"
+            _problem(c.get(url, headers={"Range": "bytes=5-1"}), 416)
+    finally:
+        remove(stack, info["id"])
+
+
+def _dead_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again when we return: nothing listens there
+
+
+def test_notifications_reach_live_subscriber_despite_dead_one(
+        stack: Stack, examples: dict[str, Path], subscriber: SubscriberServer) -> None:
+    tag = f"/n-{stack.env['MEAO_DATABASE_URL'][:6]}"
+    subs = []
+    with stack.client() as c:
+        for kind in ("AppPackageOnBoardingSubscription", "AppPackageChangeSubscription",
+                     "AppPackageDeletionSubscription"):
+            resp = c.post("/subscriptions", json={"callbackUri": f"{subscriber.url}{tag}/{kind}",
+                                                  "subscriptionType": kind})
+            assert resp.status_code == 201 and resp.headers["Location"].endswith(resp.json()["id"])
+            subs.append(resp.json())
+        dead = c.post("/subscriptions", json={"callbackUri": f"http://127.0.0.1:{_dead_port()}/dead",
+                                              "subscriptionType": "AppPackageOnBoardingSubscription"}).json()
+        links = c.get("/subscriptions").json()["_links"]["subscriptions"]
+        assert {s["id"] for s in subs} <= {link["href"].rsplit("/", 1)[-1] for link in links}
+        assert c.get(f"/subscriptions/{subs[0]['id']}").json()["callbackUri"].endswith(
+            "AppPackageOnBoardingSubscription")
+    try:
+        info = onboard(stack, examples["mec-minimal"])
+        remove(stack, info["id"])
+
+        def got(kind: str, ntype: str) -> list[dict]:
+            return [n for n in subscriber.notifications(f"{tag}/{kind}")
+                    if n["appPkgId"] == info["id"] and n["notificationType"] == ntype]
+
+        on = wait_for(lambda: got("AppPackageOnBoardingSubscription", "AppPackageOnBoarded"), 20,
+                      what="AppPackageOnBoarded")[0]
+        assert on["appDId"] == info["appDId"] and on["operationalState"] == "ENABLED"
+        assert set(on["timeStamp"]) == {"seconds", "nanoSeconds"}
+        assert on["_links"]["subscription"]["href"].endswith(subs[0]["id"])
+        dis = wait_for(lambda: got("AppPackageChangeSubscription", "AppPackageDisabled"), 20,
+                       what="AppPackageDisabled")[0]
+        assert dis["operationalState"] == "DISABLED"
+        wait_for(lambda: got("AppPackageDeletionSubscription", "AppPackageDeleted"), 20, what="Deleted")
+    finally:
+        with stack.client() as c:
+            for s in [*subs, dead]:
+                assert c.delete(f"/subscriptions/{s['id']}").status_code == 204
+            _problem(c.get(f"/subscriptions/{dead['id']}"), 404)
+
+
+def test_notification_is_retried_until_subscriber_accepts(
+        stack: Stack, examples: dict[str, Path], subscriber: SubscriberServer) -> None:
+    path = f"/retry-{stack.env['MEAO_DATABASE_URL'][:6]}"
+    with stack.client() as c:
+        sub = c.post("/subscriptions", json={"callbackUri": f"{subscriber.url}{path}",
+                                             "subscriptionType": "AppPackageOnBoardingSubscription"}).json()
+    subscriber.fail_first = 2
+    try:
+        info = onboard(stack, examples["mec-minimal"])
+        note = wait_for(lambda: subscriber.notifications(path), 30, what="retried notification")[0]
+        assert note["appPkgId"] == info["id"]
+        attempts = [b for p, b in subscriber.attempts if p == path and b["appPkgId"] == info["id"]]
+        assert len(attempts) == 3 and len({a["id"] for a in attempts}) == 1
+        remove(stack, info["id"])
+    finally:
+        subscriber.fail_first = 0
+        with stack.client() as c:
+            c.delete(f"/subscriptions/{sub['id']}")
+
+
+def test_subscription_filter_and_type_rules(stack: Stack, examples: dict[str, Path],
+                                            subscriber: SubscriberServer) -> None:
+    path = f"/filtered-{stack.env['MEAO_DATABASE_URL'][:6]}"
+    with stack.client() as c:
+        bad = c.post("/subscriptions", json={"callbackUri": f"{subscriber.url}{path}",
+                                             "subscriptionType": "AppPackageOnBoardingSubscription",
+                                             "appPkgFilter": [{"operationalState": "ENABLED"}]})
+        assert "AppPackageChangeSubscription" in _problem(bad, 400)["detail"]
+        _problem(c.post("/subscriptions", json={"callbackUri": "not-a-uri",
+                                                "subscriptionType": "AppPackageOnBoardingSubscription"}), 400)
+        _problem(c.post("/subscriptions", json={"callbackUri": f"{subscriber.url}/x",
+                                                "subscriptionType": "Nope"}), 400)
+        sub = c.post("/subscriptions", json={"callbackUri": f"{subscriber.url}{path}",
+                                             "subscriptionType": "AppPackageOnBoardingSubscription",
+                                             "appPkgFilter": [{"appDId": "no-such-appd"}]}).json()
+    try:
+        info = onboard(stack, examples["mec-minimal"])
+        remove(stack, info["id"])
+        other = onboard(stack, examples["mec-json-appd"])  # a later onboarding flushes earlier deliveries
+        remove(stack, other["id"])
+        assert subscriber.notifications(path) == []
+    finally:
+        with stack.client() as c:
+            c.delete(f"/subscriptions/{sub['id']}")

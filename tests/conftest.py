@@ -1,0 +1,257 @@
+"""Shared fixtures: real Redis, real PostgreSQL and SQLite, a real API process and a real worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+REDIS = ("127.0.0.1", 6379)
+POSTGRES = ("127.0.0.1", 5432)
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, addr: tuple[str, int]) -> None:
+    """Under CI a missing service fails the run loudly; on a laptop the test is skipped with a hint."""
+    if reachable(*addr):
+        return
+    msg = f"{name} is not reachable on {addr[0]}:{addr[1]}; `bash tests/run.sh` installs and starts it"
+    if IN_CI:
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30, interval: float = 0.1, what: str = "") -> Any:
+    """Poll until ``predicate`` returns something truthy; fail with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what or predicate}")
+        time.sleep(interval)
+
+
+@dataclass
+class Stack:
+    """A running meao: API process + worker process sharing a database and a broker."""
+
+    base: str
+    env: dict[str, str]
+    pkg_root: Path
+    data_dir: Path
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    logs: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def pkgm(self) -> str:
+        return f"{self.base}/app_pkgm/v1"
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.pkgm, timeout=30)
+
+    def start_worker(self, concurrency: int = 2) -> subprocess.Popen:
+        log = self.logs["worker"].open("ab")
+        proc = subprocess.Popen([sys.executable, "-m", "meao.cli", "worker", "-c", str(concurrency)], env=self.env,
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.procs["worker"] = proc
+        return proc
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _pg_database() -> Iterator[str]:
+    import psycopg
+
+    name = f"meao_test_{uuid.uuid4().hex[:8]}"
+    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def launch_stack(base_dir: Path, db_url: str, redis_db: int, extra_env: dict[str, str] | None = None) -> Stack:
+    """Start `meao serve` (no embedded worker) and one `meao worker` on Redis database ``redis_db``."""
+    import redis
+
+    redis.Redis(host=REDIS[0], port=REDIS[1], db=redis_db).flushdb()
+    port = free_port()
+    pkg_root = base_dir / "pkgsrc"
+    pkg_root.mkdir(exist_ok=True)
+    env = {**os.environ, "MEAO_DATABASE_URL": db_url, "MEAO_BROKER_URL": f"redis://127.0.0.1:6379/{redis_db}",
+           "MEAO_DATA_DIR": str(base_dir / "data"), "MEAO_PKG_FILE_ROOT": str(pkg_root),
+           "MEAO_PUBLIC_URL": f"http://127.0.0.1:{port}", "MEAO_NOTIFY_BACKOFF_BASE_S": "0.5",
+           "MEAO_NOTIFY_MAX_ATTEMPTS": "4", "MEAO_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1",
+           **(extra_env or {})}
+    stack = Stack(base=f"http://127.0.0.1:{port}", env=env, pkg_root=pkg_root, data_dir=base_dir / "data")
+    stack.logs = {"api": base_dir / "api.log", "worker": base_dir / "worker.log"}
+    api_log = stack.logs["api"].open("ab")
+    stack.procs["api"] = subprocess.Popen(
+        [sys.executable, "-m", "meao.cli", "serve", "--port", str(port), "--no-embedded-worker"], env=env,
+        stdout=api_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    def api_up() -> bool:
+        if stack.procs["api"].poll() is not None:
+            pytest.fail(f"meao serve exited; log:\n{stack.logs['api'].read_text()[-3000:]}")
+        try:
+            return httpx.get(f"{stack.pkgm}/app_packages", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(api_up, 60, 0.2, "the API to answer")
+    stack.start_worker()
+    return stack
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for the session, dropped at the end."""
+    require_service("PostgreSQL", POSTGRES)
+    yield from _pg_database()
+
+
+@pytest.fixture(scope="session")
+def clouds_yaml() -> Path:
+    """The OpenStack test bed's clouds.yaml, starting the test bed first when it is down (never mocked)."""
+    from tests.openstack_testbed import ensure_testbed
+
+    return ensure_testbed()
+
+
+@pytest.fixture(scope="session")
+def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A throwaway test PKI (descriptors/examples/sign.py): ca.pem is the operator's trusted bundle."""
+    from descriptors.examples.sign import Pki
+
+    return Pki(tmp_path_factory.mktemp("pki")).folder
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, pki_dir: Path) -> Iterator[Stack]:
+    """A live API process and a live worker on real Redis, on SQLite and on PostgreSQL.
+
+    Package signatures are verified against the test PKI's CA; unsigned packages are accepted.
+    """
+    require_service("Redis", REDIS)
+    backend = request.param
+    db_gen = None
+    base_dir = tmp_path_factory.mktemp(f"stack-{backend}")
+    if backend == "postgresql":
+        require_service("PostgreSQL", POSTGRES)
+        db_gen = _pg_database()
+        db_url = next(db_gen)
+    else:
+        db_url = f"sqlite:///{base_dir / 'meao.db'}"
+    stack = launch_stack(base_dir, db_url, {"sqlite": 11, "postgresql": 12}[backend],
+                         {"MEAO_TRUSTED_CA_FILE": str(pki_dir / "ca.pem")})
+    try:
+        yield stack
+    finally:
+        stack.stop()
+        if db_gen is not None:
+            next(db_gen, None)
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    server: SubscriberServer
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", 0))
+        body = json.loads(self.rfile.read(length) or b"{}")
+        srv = self.server
+        with srv.lock:
+            srv.attempts.append((self.path, body))
+            fail = srv.fail_first > 0
+            if fail:
+                srv.fail_first -= 1
+            else:
+                srv.received.append((self.path, body))
+        self.send_response(503 if fail else 204)
+        self.end_headers()
+
+    def do_GET(self) -> None:
+        path = self.server.files.get(self.path)
+        if path is None:
+            self.send_response(404)
+            self.end_headers()
+            return
+        data = Path(path).read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+class SubscriberServer(ThreadingHTTPServer):
+    """A real HTTP subscriber on loopback that records notifications (and serves files)."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Recorder)
+        self.lock = threading.Lock()
+        self.received: list[tuple[str, dict]] = []
+        self.attempts: list[tuple[str, dict]] = []
+        self.fail_first = 0
+        self.files: dict[str, str] = {}
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def notifications(self, path: str | None = None) -> list[dict]:
+        with self.lock:
+            return [b for p, b in self.received if path is None or p == path]
+
+
+@pytest.fixture(scope="session")
+def subscriber() -> Iterator[SubscriberServer]:
+    srv = SubscriberServer()
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
