@@ -8,11 +8,19 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from connexion import FlaskApp
-from connexion.exceptions import ProblemException
+from connexion.exceptions import OAuthProblem, ProblemException
 from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
 
-from meao.api.errors import http_error_handler, problem_error_handler, unexpected_error_handler
+from meao.api import oauth2
+from meao.api.errors import (
+    http_error_handler,
+    problem_error_handler,
+    unauthorized_error_handler,
+    unexpected_error_handler,
+)
+from meao.api.security import TOKEN_PATH, prepare_spec
+from meao.auth.tokens import check_settings as check_auth_settings
 from meao.config import Settings, get_settings, set_settings
 from meao.jobs import all_queues, configure_celery
 from meao.problems import ProblemError
@@ -50,14 +58,15 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
                 worker.stop(in_sighandler=False)
 
     app = FlaskApp(__name__, specification_dir=str(OPENAPI_DIR), lifespan=lifespan)
-    app.add_api("mm1-app-pkgm.yaml", base_path="/app_pkgm/v1", strict_validation=True,
-                validate_responses=True, swagger_ui_options=SwaggerUIOptions(swagger_ui=True))
-    app.add_api("mm1-app-lcm.yaml", base_path="/app_lcm/v1", strict_validation=True,
-                validate_responses=True, swagger_ui_options=SwaggerUIOptions(swagger_ui=True))
-    for spec in ("granting.yaml", "ops.yaml"):
-        app.add_api(spec, strict_validation=True, validate_responses=True,
-                    swagger_ui_options=SwaggerUIOptions(swagger_ui=True))
+    check_auth_settings(settings)
+    for spec, base in (("mm1-app-pkgm.yaml", "/app_pkgm/v1"), ("mm1-app-lcm.yaml", "/app_lcm/v1"),
+                       ("granting.yaml", None), ("ops.yaml", None)):
+        app.add_api(prepare_spec(OPENAPI_DIR / spec, settings, base), base_path=base, strict_validation=True,
+                    validate_responses=True, swagger_ui_options=SwaggerUIOptions(swagger_ui=True))
+    if settings.auth.mode == "local":
+        app.add_url_rule(TOKEN_PATH, "oauth2_token", oauth2.token, methods=["POST"])
     app.add_error_handler(ProblemError, problem_error_handler)
+    app.add_error_handler(OAuthProblem, unauthorized_error_handler)
     app.add_error_handler(ProblemException, http_error_handler)
     app.add_error_handler(HTTPException, http_error_handler)
     app.add_error_handler(Exception, unexpected_error_handler)

@@ -74,17 +74,30 @@ def db_upgrade_cmd() -> None:
 @click.option("--port", default=8080, show_default=True, type=int, help="port to listen on")
 @click.option("--embedded-worker/--no-embedded-worker", default=None,
               help="run jobs in this process (default: yes when MEAO_BROKER_URL is not set)")
-def serve(host: str, port: int, embedded_worker: bool | None) -> None:
+@click.option("--certfile", type=click.Path(dir_okay=False), help="serve HTTPS with this certificate (PEM) "
+              "[default: $MEAO_TLS_CERTFILE]")
+@click.option("--keyfile", type=click.Path(dir_okay=False), help="its private key (PEM; a password comes "
+              "from $MEAO_TLS_KEYFILE_PASSWORD) [default: $MEAO_TLS_KEYFILE]")
+@click.option("--client-ca", type=click.Path(dir_okay=False), help="require client certificates chaining to "
+              "this CA bundle (mutual TLS) [default: $MEAO_TLS_CLIENT_CA]")
+@click.option("--insecure-no-auth", is_flag=True, help="allow MEAO_AUTH=none on a non-loopback address")
+def serve(host: str, port: int, embedded_worker: bool | None, certfile: str | None, keyfile: str | None,
+          client_ca: str | None, insecure_no_auth: bool) -> None:
     """Serve the Mm1 APIs (migrating the database first)."""
     import uvicorn
 
     from meao.app import create_app
+    from meao.auth.startup import prepare_auth
     from meao.config import load_settings, set_settings
+    from meao.tls import uvicorn_ssl_options
 
-    public = os.environ.get("MEAO_PUBLIC_URL") or f"http://{host}:{port}"
-    settings = load_settings(MEAO_PUBLIC_URL=public)
+    tls_given = {"MEAO_TLS_CERTFILE": certfile, "MEAO_TLS_KEYFILE": keyfile, "MEAO_TLS_CLIENT_CA": client_ca}
+    ssl_options = uvicorn_ssl_options(load_settings(**tls_given).tls)
+    public = os.environ.get("MEAO_PUBLIC_URL") or f"{'https' if ssl_options else 'http'}://{host}:{port}"
+    settings = load_settings(MEAO_PUBLIC_URL=public, **tls_given)
     set_settings(settings)
     db_upgrade()
+    prepare_auth(settings, host, insecure_no_auth)
     from meao.lcm.hosts import load_configured_hosts
 
     hosts = load_configured_hosts()
@@ -92,8 +105,9 @@ def serve(host: str, port: int, embedded_worker: bool | None) -> None:
     mode = "embedded worker, memory broker" if (embedded_worker if embedded_worker is not None
                                                  else settings.embedded_broker) else settings.broker_url
     click.echo(f"meao serving Mm1 on {public}/app_pkgm/v1 (Swagger UI: {public}/app_pkgm/v1/ui/); "
-               f"database {settings.database_url}; jobs: {mode}; {hosts} MEC host(s) loaded", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+               f"database {settings.database_url}; jobs: {mode}; {hosts} MEC host(s) loaded; "
+               f"auth: {settings.auth.mode}", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning", **ssl_options)
 
 
 @main.command()
@@ -130,9 +144,11 @@ def worker(queues: str | None, concurrency: int) -> None:
 
 
 def _register_oss_commands() -> None:
+    from meao.auth.cli import register as register_auth
     from meao.oss_cli import register
 
     register(main)
+    register_auth(main)
 
 
 _register_oss_commands()

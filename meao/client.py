@@ -21,6 +21,10 @@ The file::
     timeout: 30                          # seconds per HTTP request
     profiles:                            # like the clouds of an OpenStack clouds.yaml
       lab: {endpoint: "http://10.0.0.5:8080", timeout: 60}
+
+Requests carry an access token got with the client credentials grant from ``MEAO_CLIENT_ID`` /
+``MEAO_CLIENT_SECRET``, ``MEAO_CLIENT_CREDENTIALS_FILE`` or ``<MEAO_DATA_DIR>/admin-credentials.json``
+(``meao.auth.client_credentials``); the token is reused until it expires and renewed once on a 401.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ from typing import Any, Self
 
 import httpx
 import yaml
+
+from meao.auth.client_credentials import CredentialsError, client_auth
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8080"
 DEFAULT_TIMEOUT = 30.0
@@ -235,10 +241,18 @@ class MeaoClient:
     """Verb-named calls on the Mm1 package management and lifecycle management APIs of one MEAO."""
 
     def __init__(self, endpoint: str, timeout: float = DEFAULT_TIMEOUT,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None, auth: httpx.Auth | None | str = "env") -> None:
+        """``auth`` "env": a token from the client credentials the environment names (see
+        ``meao.auth.client_credentials``), or none without them; None: never a token."""
         self.endpoint = endpoint.rstrip("/")
         self.timeout = timeout
-        self._http = httpx.Client(timeout=httpx.Timeout(timeout), transport=transport,
+        if auth == "env":
+            try:
+                auth = client_auth(self.endpoint)
+            except CredentialsError as exc:
+                raise ConfigError(str(exc)) from exc
+        self.auth = auth if isinstance(auth, httpx.Auth) else None
+        self._http = httpx.Client(timeout=httpx.Timeout(timeout), transport=transport, auth=self.auth,
                                   headers={"Accept": "application/json"})
 
     def close(self) -> None:
@@ -264,6 +278,15 @@ class MeaoClient:
             raise EndpointUnreachable(url, "the endpoint must be an http:// or https:// URL") from exc
         except (httpx.TransportError, httpx.InvalidURL) as exc:
             raise EndpointUnreachable(url, str(exc) or type(exc).__name__) from exc
+        except CredentialsError as exc:
+            raise ClientProblem(exc.status or 401, {"title": "Token request refused", "detail": str(exc)},
+                                url) from exc
+        if resp.status_code == 401 and self.auth is None:
+            problem = _problem_of(resp)
+            problem["detail"] = (f"{problem.get('detail') or 'the MEAO wants an access token'}; give the CLI "
+                                 "client credentials: MEAO_CLIENT_ID and MEAO_CLIENT_SECRET, or "
+                                 "MEAO_CLIENT_CREDENTIALS_FILE (default <MEAO_DATA_DIR>/admin-credentials.json)")
+            raise ClientProblem(401, problem, url)
         if resp.status_code >= 400:
             raise ClientProblem(resp.status_code, _problem_of(resp), url)
         return resp

@@ -24,6 +24,34 @@ def _int(name: str, default: int) -> int:
         raise SystemExit(f"meao: {name}={raw!r} is not an integer; fix or unset it") from exc
 
 
+AUTH_MODES = ("local", "jwt", "none")
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """Who may call the APIs (``MEAO_AUTH*``); see README "Authentication, authorisation and TLS"."""
+
+    mode: str = "local"  # local: meao's own /oauth2/token | jwt: an external OAuth2 server | none: open
+    issuer: str = ""  # jwt: the ``iss`` tokens must carry; local: what meao puts there (default "meao")
+    audience: str = ""  # the ``aud`` tokens must carry (local default "meao")
+    jwks_url: str = ""  # jwt: where the issuer publishes its signing keys
+    token_url: str = ""  # jwt: the issuer's token endpoint, shown in Swagger UI
+    signing_key_file: Path | None = None  # local: HMAC key; default <data_dir>/auth-signing.key, made once
+    token_ttl_s: int = 3600
+    tenant_claim: str = "tenant"
+    tenant_isolation: bool = False  # a token's tenant sees only its tenant's resources
+    open_operations: tuple[str, ...] = ()  # "GET /ops/v1/metrics" or "/ops/v1/metrics": no token needed
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """HTTPS for ``meao serve`` (``MEAO_TLS_*``); a client CA turns on mutual TLS."""
+
+    certfile: Path | None = None
+    keyfile: Path | None = None
+    client_ca: Path | None = None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything meao reads from its environment, resolved once."""
@@ -46,6 +74,8 @@ class Settings:
     catalogue_queue: str = "meao.catalogue"
     trusted_ca_file: Path | None = None  # CA bundle that package signatures must chain to
     require_signed: bool = False  # refuse packages without a valid SOL004 signature
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    tls: TlsSettings = field(default_factory=TlsSettings)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -79,7 +109,30 @@ def load_settings(**overrides: str) -> Settings:
         notify_backoff_base_s=float(env.get("MEAO_NOTIFY_BACKOFF_BASE_S") or 1.0),
         trusted_ca_file=Path(env["MEAO_TRUSTED_CA_FILE"]).resolve() if env.get("MEAO_TRUSTED_CA_FILE") else None,
         require_signed=env.get("MEAO_REQUIRE_SIGNED_PACKAGES", "").lower() in ("1", "true", "yes"),
+        auth=_auth_settings(env),
+        tls=TlsSettings(certfile=_path(env, "MEAO_TLS_CERTFILE"), keyfile=_path(env, "MEAO_TLS_KEYFILE"),
+                        client_ca=_path(env, "MEAO_TLS_CLIENT_CA")),
     )
+
+
+def _path(env: dict[str, str], name: str) -> Path | None:
+    return Path(env[name]).expanduser().resolve() if env.get(name) else None
+
+
+def _auth_settings(env: dict[str, str]) -> AuthSettings:
+    mode = (env.get("MEAO_AUTH") or "local").strip().lower()
+    if mode not in AUTH_MODES:
+        raise SystemExit(f"meao: MEAO_AUTH={mode!r} is not one of {', '.join(AUTH_MODES)}")
+    opened = tuple(item.strip() for item in (env.get("MEAO_AUTH_OPEN_OPERATIONS") or "").split(",")
+                   if item.strip())
+    return AuthSettings(
+        mode=mode, issuer=env.get("MEAO_AUTH_ISSUER", ""), audience=env.get("MEAO_AUTH_AUDIENCE", ""),
+        jwks_url=env.get("MEAO_AUTH_JWKS_URL", ""), token_url=env.get("MEAO_AUTH_TOKEN_URL", ""),
+        signing_key_file=_path(env, "MEAO_AUTH_SIGNING_KEY_FILE"),
+        token_ttl_s=_int("MEAO_AUTH_TOKEN_TTL_S", 3600),
+        tenant_claim=env.get("MEAO_AUTH_TENANT_CLAIM") or "tenant",
+        tenant_isolation=env.get("MEAO_TENANT_ISOLATION", "").lower() in ("1", "true", "yes"),
+        open_operations=opened)
 
 
 _settings: Settings | None = None

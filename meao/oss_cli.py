@@ -111,8 +111,11 @@ def _hint_for(status: int, group: str) -> str:
         return f"check the identifier; `meao {group} list` shows the existing ones"
     if status == 409:
         return f"the resource is not in a state that allows this; `meao {group} show ID` shows its state"
-    if status in (401, 403):
-        return "the MEAO refused the request; check your credentials and rights"
+    if status == 401:
+        return ("the MEAO wants a valid access token: set MEAO_CLIENT_ID and MEAO_CLIENT_SECRET, or "
+                "MEAO_CLIENT_CREDENTIALS_FILE (`meao auth client create` makes a client)")
+    if status == 403:
+        return "the client lacks the scope this needs; use a client registered with it"
     if status == 413:
         return "the package exceeds the MEAO's size limit (MEAO_MAX_PACKAGE_BYTES on the server)"
     if status >= 500:

@@ -45,6 +45,26 @@ class BadRequest(ProblemError):
     status, title = 400, "Bad Request"
 
 
+class Unauthorized(ProblemError):
+    """No valid access token; ``challenge`` is the ``WWW-Authenticate`` value (RFC 6750 clause 3)."""
+
+    status, title = 401, "Unauthorized"
+
+    def __init__(self, detail: str, *, challenge: str) -> None:
+        super().__init__(detail)
+        self.headers = {"WWW-Authenticate": challenge}
+
+
+class Forbidden(ProblemError):
+    """A valid token that does not allow the operation (missing scope); ``challenge`` as for 401."""
+
+    status, title = 403, "Forbidden"
+
+    def __init__(self, detail: str, *, challenge: str | None = None) -> None:
+        super().__init__(detail)
+        self.headers = {"WWW-Authenticate": challenge} if challenge else {}
+
+
 class NotFound(ProblemError):
     status, title = 404, "Not Found"
 

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select, update
 
+from meao.auth.client_credentials import CredentialsError, shared_client_auth
 from meao.catalogue.packages import content_dir
 from meao.config import get_settings
 from meao.db.models import AppInstance, AppLcmOpOcc, AppPackage, MecHost, utcnow
@@ -73,9 +74,14 @@ def _context(op: AppLcmOpOcc, inst: AppInstance, session) -> flows.FlowContext:
 
 def request_grant(body: dict[str, Any]) -> dict[str, Any]:
     """POST the GrantRequest to the MEAO's granting API (Mm3, MEC 010-2 clause 7.5.1.3.1)."""
-    url = f"{get_settings().public_url}/granting/v1/grants"
+    base = get_settings().public_url
+    url = f"{base}/granting/v1/grants"
     try:
-        resp = httpx.post(url, json=body, timeout=60)
+        resp = httpx.post(url, json=body, timeout=60, auth=shared_client_auth(base))
+    except CredentialsError as exc:
+        raise ProblemError(f"this worker cannot get an access token for the granting API: {exc}; give it client "
+                           "credentials with the granting:write scope (MEAO_CLIENT_ID/MEAO_CLIENT_SECRET or "
+                           "MEAO_CLIENT_CREDENTIALS_FILE)", status=503, title="Granting unavailable") from exc
     except httpx.HTTPError as exc:
         raise ProblemError(f"the MEAO granting API at {url} did not answer ({exc}); retry the operation once "
                            "it is reachable", status=503, title="Granting unavailable") from exc

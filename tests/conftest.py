@@ -112,7 +112,10 @@ def _pg_database() -> Iterator[str]:
 
 
 def launch_stack(base_dir: Path, db_url: str, redis_db: int, extra_env: dict[str, str] | None = None) -> Stack:
-    """Start `meao serve` (no embedded worker) and one `meao worker` on Redis database ``redis_db``."""
+    """Start `meao serve` (no embedded worker) and one `meao worker` on Redis database ``redis_db``.
+
+    The APIs are open (MEAO_AUTH=none) unless ``extra_env`` sets MEAO_AUTH.
+    """
     import redis
 
     redis.Redis(host=REDIS[0], port=REDIS[1], db=redis_db).flushdb()
@@ -123,6 +126,7 @@ def launch_stack(base_dir: Path, db_url: str, redis_db: int, extra_env: dict[str
            "MEAO_DATA_DIR": str(base_dir / "data"), "MEAO_PKG_FILE_ROOT": str(pkg_root),
            "MEAO_PUBLIC_URL": f"http://127.0.0.1:{port}", "MEAO_NOTIFY_BACKOFF_BASE_S": "0.5",
            "MEAO_NOTIFY_MAX_ATTEMPTS": "4", "MEAO_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1",
+           "MEAO_AUTH": "none",  # tests that want auth say so in extra_env
            **(extra_env or {})}
     stack = Stack(base=f"http://127.0.0.1:{port}", env=env, pkg_root=pkg_root, data_dir=base_dir / "data")
     stack.logs = {"api": base_dir / "api.log", "worker": base_dir / "worker.log"}
@@ -135,7 +139,7 @@ def launch_stack(base_dir: Path, db_url: str, redis_db: int, extra_env: dict[str
         if stack.procs["api"].poll() is not None:
             pytest.fail(f"meao serve exited; log:\n{stack.logs['api'].read_text()[-3000:]}")
         try:
-            return httpx.get(f"{stack.pkgm}/app_packages", timeout=2).status_code == 200
+            return httpx.get(f"{stack.pkgm}/app_packages", timeout=2).status_code in (200, 401)
         except httpx.HTTPError:
             return False
 

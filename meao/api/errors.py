@@ -33,6 +33,21 @@ def http_error_handler(_request: ConnexionRequest, exc: Exception) -> ConnexionR
     return _response({"type": "about:blank", "title": title, "status": status, "detail": detail}, status)
 
 
+def unauthorized_error_handler(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    """Connexion's own 401 (no token, or an unreadable Authorization header) → ProblemDetails + challenge."""
+    from meao.api.security import challenge, missing_token_detail
+    from meao.config import get_settings
+
+    scheme = (request.headers.get("Authorization") or "").strip().split(" ")[0].lower()
+    if scheme == "bearer":  # a token was given but could not even be read
+        detail = "the Authorization header does not hold a bearer token: send 'Authorization: Bearer <token>'"
+        header = challenge("invalid_token", detail)
+    else:
+        detail, header = missing_token_detail(get_settings()), challenge()
+    return _response({"type": "about:blank", "title": "Unauthorized", "status": 401, "detail": detail}, 401,
+                     {"WWW-Authenticate": header})
+
+
 def unexpected_error_handler(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     """Anything else: log it with its traceback, answer 500 without leaking internals."""
     log.exception("unhandled error", exc_info=exc)

@@ -77,6 +77,8 @@ class Subscription(Base):
     subscription_type: Mapped[str] = mapped_column(String(64))
     callback_uri: Mapped[str] = mapped_column(Text)
     filters: Mapped[list[Any] | None] = mapped_column(JSON)
+    # How to authenticate to the callbackUri (SubscriptionAuthentication); holds secrets, never rendered
+    authentication: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -183,4 +185,16 @@ class Grant(Base):
     operation: Mapped[str] = mapped_column(String(16))
     request: Mapped[dict[str, Any]] = mapped_column(JSON)
     grant: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the Grant body, once decided
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuthClient(Base):
+    """An OAuth 2.0 client of meao's own token endpoint (RFC 6749 clause 2), used when MEAO_AUTH=local."""
+
+    __tablename__ = "auth_client"
+
+    client_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(255))  # scrypt, salted: see meao.auth.clients
+    scopes: Mapped[list[Any]] = mapped_column(JSON)
+    tenant: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

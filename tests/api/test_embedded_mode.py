@@ -17,7 +17,7 @@ from tests.conftest import SubscriberServer, free_port, wait_for
 @pytest.fixture()
 def bare_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEAO_")}
-    env["PYTHONUNBUFFERED"] = "1"
+    env.update({"PYTHONUNBUFFERED": "1", "MEAO_AUTH": "none"})
     return env
 
 

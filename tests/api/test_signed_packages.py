@@ -80,7 +80,7 @@ def test_operator_requiring_signatures_refuses_unsigned_packages(tmp_path: Path,
     signed = _sign(root / "signed", pki_dir)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEAO_")}
     env.update({"MEAO_REQUIRE_SIGNED_PACKAGES": "true", "MEAO_TRUSTED_CA_FILE": str(pki_dir / "ca.pem"),
-                "MEAO_PKG_FILE_ROOT": str(root), "MEAO_DATA_DIR": str(tmp_path / "var")})
+                "MEAO_PKG_FILE_ROOT": str(root), "MEAO_DATA_DIR": str(tmp_path / "var"), "MEAO_AUTH": "none"})
     port = free_port()
     base = f"http://127.0.0.1:{port}/app_pkgm/v1"
     proc = subprocess.Popen([sys.executable, "-m", "meao.cli", "serve", "--port", str(port)], cwd=tmp_path, env=env,

@@ -53,7 +53,7 @@ def cli_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliServer]:
     server.endpoint = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEAO_")}
     env.update({"MEAO_DATA_DIR": str(base / "var"), "MEAO_PKG_FILE_ROOT": str(server.pkg_root),
-                "PYTHONUNBUFFERED": "1"})
+                "MEAO_AUTH": "none", "PYTHONUNBUFFERED": "1"})
     log_path = base / "serve.log"
     with log_path.open("ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "meao.cli", "serve", "--port", str(port)], cwd=base,

@@ -1,0 +1,113 @@
+"""meao's token endpoint in ``local`` mode (RFC 6749 clause 3.2), client credentials grant only (clause 4.4).
+
+``POST /oauth2/token`` with a form-encoded body ``grant_type=client_credentials[&scope=…]``; the client
+authenticates with HTTP Basic (clause 2.3.1) or ``client_id``/``client_secret`` in the body, not both.
+Answers are those of clauses 5.1 and 5.2 (JSON, ``Cache-Control: no-store``), not ProblemDetails.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from typing import Any
+from urllib.parse import unquote_plus
+
+from flask import Response, request
+
+from meao.auth import clients
+from meao.auth.scopes import format_scopes, parse_scopes
+from meao.auth.tokens import issue_token
+from meao.config import get_settings
+from meao.db.session import session_scope
+
+log = logging.getLogger(__name__)
+FORM = "application/x-www-form-urlencoded"
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class OAuthError(Exception):
+    """An error response of clause 5.2: ``error`` code, a human description, its HTTP status."""
+
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.status = status
+
+
+def _answer(body: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body), status, headers={**_NO_STORE, **(headers or {})},
+                    content_type="application/json;charset=UTF-8")
+
+
+def _form() -> dict[str, str]:
+    if request.mimetype != FORM:
+        raise OAuthError("invalid_request", f"send the parameters as {FORM} (RFC 6749 clause 4.4.2)")
+    form: dict[str, str] = {}
+    for key in request.form:
+        values = request.form.getlist(key)
+        if len(values) > 1:
+            raise OAuthError("invalid_request", f"parameter {key!r} is given more than once")
+        if values[0] != "":  # clause 3.2: a parameter without a value is as if omitted
+            form[key] = values[0]
+    return form
+
+
+def _credentials(form: dict[str, str]) -> tuple[str, str]:
+    """(client_id, secret) from HTTP Basic or the body (clause 2.3.1); exactly one method may be used."""
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "basic":
+            raise OAuthError("invalid_client", "authenticate the client with HTTP Basic or client_secret", 401)
+        if "client_secret" in form:
+            raise OAuthError("invalid_request", "use one client authentication method, not Basic and "
+                                                "client_secret together (clause 2.3)")
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise OAuthError("invalid_client", "the Basic credentials are not valid base64", 401) from exc
+        client_id, sep, secret = decoded.partition(":")
+        if not sep:
+            raise OAuthError("invalid_client", "the Basic credentials lack the ':' separator", 401)
+        client_id, secret = unquote_plus(client_id), unquote_plus(secret)
+        if form.get("client_id", client_id) != client_id:
+            raise OAuthError("invalid_request", "client_id in the body differs from the Basic credentials")
+        return client_id, secret
+    if "client_id" not in form or "client_secret" not in form:
+        raise OAuthError("invalid_client", "authenticate the client: HTTP Basic, or client_id and "
+                                           "client_secret in the body", 401)
+    return form["client_id"], form["client_secret"]
+
+
+def token() -> Response:
+    """POST /oauth2/token: issue an access token to an authenticated client (clauses 4.4.2, 4.4.3, 5.1)."""
+    settings = get_settings()
+    try:
+        form = _form()
+        client_id, secret = _credentials(form)
+        with session_scope() as session:
+            client = clients.authenticate(session, client_id, secret)
+            if client is None:
+                log.info("token request refused: unknown client %r or wrong secret", client_id)
+                raise OAuthError("invalid_client", "unknown client or wrong secret", 401)
+            allowed, tenant = frozenset(client.scopes), client.tenant
+        grant = form.get("grant_type")
+        if grant is None:
+            raise OAuthError("invalid_request", "grant_type is missing; meao supports client_credentials")
+        if grant != "client_credentials":
+            raise OAuthError("unsupported_grant_type",
+                             f"grant_type {grant!r} is not supported; meao supports client_credentials")
+        requested = parse_scopes(form.get("scope"))
+        if requested - allowed:
+            raise OAuthError("invalid_scope", f"client {client_id} may not have the scope(s) "
+                                              f"{format_scopes(requested - allowed)}; it has {format_scopes(allowed)}")
+        granted = requested or allowed
+        access_token, ttl = issue_token(settings, client_id, granted, tenant)
+    except OAuthError as exc:
+        headers = {"WWW-Authenticate": 'Basic realm="meao"'} if exc.status == 401 else None
+        return _answer({"error": exc.error, "error_description": exc.description}, exc.status, headers)
+    return _answer({"access_token": access_token, "token_type": "Bearer", "expires_in": ttl,
+                    "scope": format_scopes(granted)}, 200)

@@ -1,0 +1,153 @@
+"""Bearer tokens on every API: Connexion's security hooks, and the specs as the configured mode serves them.
+
+Each OpenAPI file declares two security schemes, ``oauth2`` (client-credentials flow, token URL
+``/oauth2/token``) and ``bearer`` (a token obtained elsewhere), and lets every operation accept either;
+the ``oauth2`` requirement names the scope the operation needs (``meao.auth.scopes``). Connexion calls
+the functions here before request validation:
+
+- ``token_info`` / ``bearer_info`` (x-tokenInfoFunc / x-bearerInfoFunc) validate the token; an invalid
+  one is a 401 ProblemDetails with ``WWW-Authenticate: Bearer … error="invalid_token"`` (RFC 6750 clause 3);
+- ``check_scopes`` (x-scopeValidateFunc) turns a missing scope into a 403 (``insufficient_scope``).
+
+A request without a token never reaches them: Connexion raises its own 401, which
+``meao.api.errors.unauthorized_error_handler`` answers with the plain challenge.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from connexion.context import context
+from connexion.lifecycle import ConnexionRequest
+from starlette.concurrency import run_in_threadpool
+
+from meao.auth.scopes import format_scopes, parse_scopes
+from meao.auth.tokens import InvalidToken, Principal, TokenIssuerUnavailable, validator_for
+from meao.config import Settings, get_settings
+from meao.problems import Forbidden, ProblemError, Unauthorized
+
+REALM = "meao"
+TOKEN_PATH = "/oauth2/token"
+_HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+# (API base path, operationId) → the scopes its oauth2 requirement names; bearer_info needs them
+_required_scopes: dict[tuple[str, str], tuple[str, ...]] = {}
+
+
+def challenge(error: str | None = None, description: str | None = None, scope: str | None = None) -> str:
+    """A ``WWW-Authenticate: Bearer`` challenge (RFC 6750 clause 3)."""
+    parts = [f'realm="{REALM}"']
+    if error:
+        parts.append(f'error="{error}"')
+    if description:  # error_description allows printable ASCII except '"' and '\' (clause 3)
+        parts.append('error_description="{}"'.format(re.sub(r'[^\x20-\x7e]|["\\]', "'", description)))
+    if scope:
+        parts.append(f'scope="{scope}"')
+    return "Bearer " + ", ".join(parts)
+
+
+def missing_token_detail(settings: Settings) -> str:
+    """What a caller without a token should do, for the configured mode."""
+    where = (f"from {settings.auth.token_url or settings.auth.issuer}" if settings.auth.mode == "jwt"
+             else f"from POST {TOKEN_PATH} with the client credentials grant")
+    return f"this operation needs an access token: send 'Authorization: Bearer <token>', getting the token {where}"
+
+
+def _validate(token: str) -> dict[str, Any]:
+    try:
+        principal = validator_for(get_settings()).validate(token)
+    except InvalidToken as exc:
+        raise Unauthorized(str(exc), challenge=challenge("invalid_token", str(exc))) from exc
+    except TokenIssuerUnavailable as exc:
+        raise ProblemError(str(exc), status=503, title="Token issuer unavailable") from exc
+    return {"sub": principal.subject, "scope": sorted(principal.scopes), "tenant": principal.tenant}
+
+
+async def token_info(token: str) -> dict[str, Any]:
+    """x-tokenInfoFunc of the ``oauth2`` scheme: the token's claims, or a 401 ProblemError."""
+    return await run_in_threadpool(_validate, token)  # may hit the database or fetch a JWKS
+
+
+async def bearer_info(token: str, request: ConnexionRequest) -> dict[str, Any]:
+    """x-bearerInfoFunc of the ``bearer`` scheme: as ``token_info``, plus the operation's scope check."""
+    info = await run_in_threadpool(_validate, token)
+    routing = request.scope.get("extensions", {}).get("connexion_routing", {})
+    check_scopes(_required_scopes.get((routing.get("api_base_path"), routing.get("operation_id")), ()),
+                 info["scope"])
+    return info
+
+
+def check_scopes(required_scopes: Iterable[str] | None, token_scopes: Any) -> bool:
+    """x-scopeValidateFunc: True when the token holds every required scope, else a 403 ProblemError."""
+    required = set(required_scopes or ())
+    missing = required - parse_scopes(token_scopes)
+    if missing:
+        detail = (f"the access token lacks the scope {format_scopes(missing)} that this operation needs; "
+                  "ask for a token with it (or have the client registered with it)")
+        raise Forbidden(detail, challenge=challenge("insufficient_scope", detail, format_scopes(required)))
+    return True
+
+
+def current_principal() -> Principal | None:
+    """Who calls the running request, or None when the operation is open (MEAO_AUTH=none or opened)."""
+    try:
+        info = context.get("token_info")
+    except RuntimeError:  # outside a request: a job or the CLI
+        return None
+    if not isinstance(info, dict) or "sub" not in info:
+        return None
+    return Principal(subject=info["sub"], scopes=parse_scopes(info.get("scope")), tenant=info.get("tenant"))
+
+
+def request_tenant(settings: Settings | None = None) -> str | None:
+    """The tenant whose resources the running request may see, or None for all of them.
+
+    None unless MEAO_TENANT_ISOLATION is on and the token carries a tenant; a token without one (the
+    operator's) sees every tenant.
+    """
+    settings = settings or get_settings()
+    if not settings.auth.tenant_isolation:
+        return None
+    principal = current_principal()
+    return principal.tenant if principal else None
+
+
+def _opened(method: str, path: str, entries: tuple[str, ...]) -> bool:
+    for entry in entries:
+        verb, _, target = entry.partition(" ") if " " in entry else ("", "", entry)
+        if target.strip() == path and (not verb or verb.lower() == method):
+            return True
+    return False
+
+
+def prepare_spec(path: Path, settings: Settings, base_path: str | None = None) -> dict[str, Any]:
+    """The OpenAPI document of ``path`` as this process serves it.
+
+    ``MEAO_AUTH=none`` drops every security requirement; ``MEAO_AUTH_OPEN_OPERATIONS`` drops those of the
+    operations listed ("GET /ops/v1/mec_hosts" or a path template for every method); ``jwt`` mode shows
+    the external token URL in Swagger UI. Records the scopes of each operation for ``bearer_info``.
+    """
+    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    base = (base_path or spec.get("servers", [{}])[0].get("url", "")).rstrip("/")
+    auth = settings.auth
+    for route, item in (spec.get("paths") or {}).items():
+        for method in _HTTP_METHODS:
+            operation = item.get(method)
+            if operation is None:
+                continue
+            security = operation.get("security", spec.get("security")) or []
+            scopes = next((req["oauth2"] for req in security if "oauth2" in req), [])
+            _required_scopes[(base, operation["operationId"])] = tuple(scopes)
+            if auth.mode == "none" or _opened(method, base + route, auth.open_operations):
+                operation["security"] = []
+    schemes = spec.get("components", {}).get("securitySchemes", {})
+    if auth.mode == "none":
+        spec.pop("security", None)
+        schemes.clear()
+    elif auth.mode == "jwt" and auth.token_url and "oauth2" in schemes:
+        for flow in schemes["oauth2"].get("flows", {}).values():
+            flow["tokenUrl"] = auth.token_url
+    return spec
