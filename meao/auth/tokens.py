@@ -216,8 +216,14 @@ def validator_for(settings: Settings) -> TokenValidator:
 
 
 def check_settings(settings: Settings) -> None:
-    """Refuse to start with an incomplete ``jwt`` configuration (SystemExit names what is missing)."""
+    """Refuse to start with an incomplete configuration (SystemExit names what is missing).
+
+    In ``local`` mode the signing key is read, or generated, now: a bad key file stops the start, and
+    the processes of the machine agree on one key before the first token.
+    """
     auth = settings.auth
+    if auth.mode == "local":
+        signing_key(settings)
     if auth.mode == "jwt":
         missing = [name for name, value in (("MEAO_AUTH_ISSUER", auth.issuer), ("MEAO_AUTH_AUDIENCE", auth.audience),
                                             ("MEAO_AUTH_JWKS_URL", auth.jwks_url)) if not value]

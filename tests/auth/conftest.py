@@ -133,6 +133,13 @@ def bare_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def meao_cmd(env: dict[str, str], *args: str, cwd: Path | None = None,
+             timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``meao ARGS`` in a subprocess (``python -m meao.cli``), output as text, exit status not checked."""
+    return subprocess.run([sys.executable, "-m", "meao.cli", *args], env=env, cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+
+
 def start_serve(tmp: Path, env: dict[str, str], *args: str, scheme: str = "http",
                 verify: ssl.SSLContext | bool = True) -> Served:
     """Start `meao serve --port N ARGS` and wait until it answers (any HTTP status counts)."""
