@@ -9,6 +9,7 @@ from pathlib import Path
 
 from connexion import FlaskApp
 from connexion.exceptions import OAuthProblem, ProblemException
+from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
 
@@ -20,6 +21,7 @@ from meao.api.errors import (
     unexpected_error_handler,
 )
 from meao.api.security import TOKEN_PATH, prepare_spec
+from meao.api.validation import RequestTargetGuard, validator_map
 from meao.auth.tokens import check_settings as check_auth_settings
 from meao.config import Settings, get_settings, set_settings
 from meao.jobs import all_queues, configure_celery
@@ -57,7 +59,8 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
             if worker:
                 worker.stop(in_sighandler=False)
 
-    app = FlaskApp(__name__, specification_dir=str(OPENAPI_DIR), lifespan=lifespan)
+    app = FlaskApp(__name__, specification_dir=str(OPENAPI_DIR), lifespan=lifespan,
+                   validator_map=validator_map())
     check_auth_settings(settings)
     for spec, base in (("mm1-app-pkgm.yaml", "/app_pkgm/v1"), ("mm1-app-lcm.yaml", "/app_lcm/v1"),
                        ("granting.yaml", None), ("ops.yaml", None)):
@@ -65,6 +68,7 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
                     validate_responses=True, swagger_ui_options=SwaggerUIOptions(swagger_ui=True))
     if settings.auth.mode == "local":
         app.add_url_rule(TOKEN_PATH, "oauth2_token", oauth2.token, methods=["POST"])
+    app.add_middleware(RequestTargetGuard, position=MiddlewarePosition.BEFORE_SWAGGER)
     app.add_error_handler(ProblemError, problem_error_handler)
     app.add_error_handler(OAuthProblem, unauthorized_error_handler)
     app.add_error_handler(ProblemException, http_error_handler)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from starlette.routing import BaseRoute, Match, Mount, Route
 
 from meao.problems import PROBLEM_JSON, ProblemError
 
@@ -30,7 +32,39 @@ def http_error_handler(_request: ConnexionRequest, exc: Exception) -> ConnexionR
                                             406: "Not Acceptable", 415: "Unsupported Media Type"}.get(
                                                 status, "Error")
     detail = getattr(exc, "detail", None) or str(exc) or title
-    return _response({"type": "about:blank", "title": title, "status": status, "detail": detail}, status)
+    headers = dict(getattr(exc, "headers", None) or {})
+    if status == 405:  # RFC 9110 clause 15.5.6: a 405 lists the methods the resource supports
+        headers["Allow"] = _allowed_methods(_request.scope) or headers.get("Allow", "")
+    return _response({"type": "about:blank", "title": title, "status": status, "detail": detail}, status,
+                     headers)
+
+
+def _allowed_methods(scope: dict[str, Any]) -> str | None:
+    """Every method of every operation on the request's path, read from Connexion's router.
+
+    Starlette's 405 names only the methods of the first route whose path matched, and Connexion has one
+    route per operation, so ``GET /app_packages`` alone would hide ``POST /app_packages``.
+    """
+    from connexion.middleware.routing import RoutingMiddleware
+
+    stack = getattr(scope.get("app"), "middleware_stack", None) or ()
+    routing = next((m for m in stack if isinstance(m, RoutingMiddleware)), None)
+    if routing is None:
+        return None
+    methods: set[str] = set()
+
+    def collect(routes: list[BaseRoute], at: dict[str, Any]) -> None:
+        for route in routes:
+            match, child = route.matches(at)
+            if match is Match.NONE:
+                continue
+            if isinstance(route, Mount):
+                collect(route.routes, {**at, **child})
+            elif isinstance(route, Route) and route.methods:
+                methods.update(route.methods)
+
+    collect(routing.router.routes, {**scope, "root_path": scope.get("app_root_path", "")})
+    return ", ".join(sorted(methods)) or None
 
 
 def unauthorized_error_handler(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:

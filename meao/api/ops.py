@@ -11,7 +11,7 @@ from meao.api import views
 from meao.db.models import AppInstance, AppLcmOpOcc, MecHost
 from meao.db.session import session_scope
 from meao.lcm import hosts, selection
-from meao.nfvo.vim import VimError
+from meao.nfvo.vim import VimError, VimNotConfigured
 from meao.problems import BadRequest, Conflict, NotFound, ProblemError
 
 JSON = {"Content-Type": "application/json"}
@@ -74,6 +74,8 @@ def get_mec_host_capacity(hostId: str, refresh: bool = False):
         host = hosts.get_host(session, hostId)
     try:
         cap, observed, cached = selection.cloud_capacity_entry(host.cloud, refresh=refresh)
+    except VimNotConfigured:
+        raise  # 409: the host names a cloud clouds.yaml lacks; the detail says what to fix
     except VimError as exc:
         raise ProblemError(f"the cloud {host.cloud} of MEC host {hostId} does not answer: {exc.detail}",
                            status=503, title="VIM unavailable") from exc

@@ -32,6 +32,18 @@ def new_hasher(algorithm: str) -> hashlib._Hash:
     return hashlib.new(name)
 
 
+def check_checksum(algorithm: str, value: str) -> None:
+    """A CreateAppPkg checksum (MEC 010-2 clause 6.2.5.6) must be the hex digest ``algorithm`` makes.
+
+    A hash of another length or with non-hex characters can never match the package; refusing it now
+    (400) beats an onboarding that fails later with a digest mismatch.
+    """
+    length = new_hasher(algorithm).digest_size * 2
+    if len(value) != length or value.strip("0123456789abcdefABCDEF"):
+        raise BadRequest(f"checksum hash must be the {length} hexadecimal digits of a {algorithm} digest; "
+                         f"got {len(value)} characters")
+
+
 def digest_stream(stream: BinaryIO, algorithm: str) -> str:
     """Hex digest of a stream, read in 1 MiB chunks so memory stays flat."""
     hasher = new_hasher(algorithm)

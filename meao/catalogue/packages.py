@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from meao.catalogue.fetch import check_source_uri, copy_stream_to
-from meao.catalogue.integrity import new_hasher, same_digest
+from meao.catalogue.integrity import check_checksum, new_hasher, same_digest
 from meao.config import get_settings
 from meao.db.models import AppPackage, utcnow
 from meao.db.session import session_scope
@@ -57,6 +57,7 @@ def create_package(body: dict[str, Any]) -> AppPackage:
     checksum = body["checksum"]
     new_hasher(checksum["algorithm"])  # an unsupported algorithm is a 400 now, not a failed job later
     check_source_uri(body["appPkgPath"], settings)
+    check_checksum(checksum["algorithm"], checksum["hash"])
     with session_scope() as session:
         pkg = AppPackage(app_pkg_name=body["appPkgName"], app_pkg_version=body["appPkgVersion"],
                          requested_provider=body.get("appProvider"),

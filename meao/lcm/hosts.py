@@ -41,6 +41,9 @@ def validate_host(doc: dict[str, Any], where: str = "MEC host") -> dict[str, Any
                       ("latency_ms", dict), ("networks", dict), ("location", dict)):
         if doc.get(key) is not None and not isinstance(doc[key], kind):
             raise BadRequest(f"{where} {doc['id']}: '{key}' must be a {kind.__name__}")
+    for key in ("name", "cloud", "region", "availability_zone", "queue"):
+        if doc.get(key) is not None and (not isinstance(doc[key], str) or len(doc[key]) > 255):
+            raise BadRequest(f"{where} {doc['id']}: '{key}' must be a string of at most 255 characters")
     values = {k: doc.get(k) for k in FIELDS}
     values["name"] = values["name"] or doc["id"]
     values["queue"] = values["queue"] or queue_for(doc["id"])

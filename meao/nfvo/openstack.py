@@ -45,6 +45,7 @@ from meao.nfvo.vim import (
     ServerInfo,
     Vim,
     VimError,
+    VimNotConfigured,
     VimNotFound,
     VimTimeout,
     VimUnavailable,
@@ -103,6 +104,9 @@ def _translated(cloud: str, action: str) -> Iterator[None]:
     except ksa_exc.Unauthorized as exc:
         raise VimError(f"{where}: authentication failed ({exc}); check the credentials of cloud "
                        f"'{cloud}' in clouds.yaml.") from exc
+    except os_exc.ConfigException as exc:
+        raise VimNotConfigured(f"{where}: {exc} Add cloud '{cloud}' to clouds.yaml (OS_CLIENT_CONFIG_FILE), "
+                               f"or point the MEC host at a cloud it defines.") from exc
     except (os_exc.SDKException, ksa_exc.ClientException) as exc:
         raise VimError(f"{where} failed: {exc}; check the VIM's logs.") from exc
 

@@ -38,6 +38,15 @@ class VimUnavailable(VimError):
     status, title = 503, "VIM unavailable"
 
 
+class VimNotConfigured(VimError):
+    """No usable ``clouds.yaml`` entry for the cloud a MEC host names: the host or clouds.yaml needs fixing.
+
+    A 409: the MEC host resource conflicts with this server's configuration, nothing a retry would cure.
+    """
+
+    status, title = 409, "VIM not configured"
+
+
 class NoValidHost(VimError):
     """No compute host of the PoP (or of the requested zone) can take the server."""
 

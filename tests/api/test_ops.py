@@ -60,11 +60,11 @@ def test_invalid_mec_host_is_400_problem(ops: httpx.Client, bad: dict, words: st
     _problem(ops.get("/mec_hosts/x"), 404)
 
 
-def test_capacity_of_a_host_whose_cloud_is_unknown_is_503(ops: httpx.Client) -> None:
+def test_capacity_of_a_host_whose_cloud_is_not_in_clouds_yaml_is_409(ops: httpx.Client) -> None:
     assert ops.post("/mec_hosts", json={**HOST, "id": "edge-c"}).status_code == 201
     try:
-        problem = _problem(ops.get("/mec_hosts/edge-c/capacity"), 503)
-        assert "nowhere" in problem["detail"]
+        problem = _problem(ops.get("/mec_hosts/edge-c/capacity"), 409)  # the host's fault, not a server error
+        assert "nowhere" in problem["detail"] and "clouds.yaml" in problem["detail"]
     finally:
         ops.delete("/mec_hosts/edge-c")
 

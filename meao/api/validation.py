@@ -1,0 +1,102 @@
+"""Request validation beyond Connexion's: refuse with a 4xx what would otherwise crash a layer below.
+
+- Connexion decodes a JSON body with the Content-Type's charset and lets the ``UnicodeDecodeError`` of
+  bytes not in it (or the ``LookupError`` of a charset Python does not know) escape as a 500.
+- A path with a line feed matches no Starlette mount (their ``.*`` stops at ``\\n``), falls through to
+  Flask's router outside any Connexion operation and crashes there.
+- PostgreSQL text cannot hold U+0000: a NUL in a query parameter or a JSON string fails the SQL.
+- Connexion takes one of the values of a repeated query parameter that is not an array, so
+  ``?fields=a&fields=b`` silently dropped ``a``; a repeated single-valued parameter is a 400.
+
+No identifier, name or filter meao handles contains control characters, so such requests are 400s.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from connexion.datastructures import MediaTypeDict
+from connexion.exceptions import BadRequestProblem, UnsupportedMediaTypeProblem
+from connexion.lifecycle import ConnexionRequest
+from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, ParameterValidator
+from starlette.datastructures import QueryParams
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_NUL_ESCAPE = re.compile(rb"%00|\x00")
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+class JSONBodyValidator(JSONRequestBodyValidator):
+    """Connexion's JSON body validator; undecodable bytes and U+0000 are a 400, an unknown charset a 415."""
+
+    async def _parse(self, stream: AsyncGenerator[bytes, None], scope: Scope) -> Any:
+        raw = b"".join([message async for message in stream])
+        try:
+            text = raw.decode(self._encoding)
+        except LookupError as exc:
+            raise UnsupportedMediaTypeProblem(
+                detail=f"charset {self._encoding!r} of the Content-Type is unknown; send UTF-8 JSON") from exc
+        except UnicodeDecodeError as exc:
+            raise BadRequestProblem(
+                detail=f"the request body is not valid {self._encoding}: {exc.reason} at byte {exc.start}") from exc
+        if not text:
+            return None
+        try:
+            body = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise BadRequestProblem(detail=f"the request body is not JSON: {exc}") from exc
+        if _has_nul(body):
+            raise BadRequestProblem(detail="a string of the request body contains U+0000 (NUL); meao accepts "
+                                           "no NUL characters")
+        return body
+
+
+class SingleValuedQueryValidator(ParameterValidator):
+    """Connexion's parameter validator; a query parameter that is not an array may be given once."""
+
+    def validate_request(self, request: ConnexionRequest) -> None:
+        raw = QueryParams(request.scope.get("query_string", b""))  # request.query_params is already parsed
+        for param in self.parameters.get("query", []):
+            if (param.get("schema") or {}).get("type") == "array":
+                continue
+            given = len(raw.getlist(param["name"]))
+            if given > 1:
+                raise BadRequestProblem(detail=f"query parameter {param['name']} is given {given} times; it "
+                                               "takes a single value")
+        super().validate_request(request)
+
+
+def validator_map() -> dict[str, Any]:
+    """Connexion's validator map with our validators (pass as ``FlaskApp(validator_map=…)``)."""
+    bodies = MediaTypeDict({**VALIDATOR_MAP["body"], "*/*json": JSONBodyValidator})
+    return {**VALIDATOR_MAP, "parameter": SingleValuedQueryValidator, "body": bodies}
+
+
+class RequestTargetGuard:
+    """ASGI middleware (before routing): a path with control characters or a query with NUL is a 400."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            if _CONTROL.search(scope.get("path", "")):
+                raise BadRequestProblem(detail="the request path contains control characters (U+0000-U+001F, "
+                                               "U+007F); no meao resource identifier has any")
+            if _NUL_ESCAPE.search(scope.get("query_string", b"")):
+                raise BadRequestProblem(detail="the query string contains U+0000 (NUL); meao accepts no NUL "
+                                               "characters")
+        await self.app(scope, receive, send)
