@@ -44,6 +44,7 @@ server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' INT TERM EXIT
 .venv/bin/python - "$HOST" "$PORT" "$MEAO_PKG_FILE_ROOT" <<'PY'
 import hashlib, sys, time, pathlib, httpx
+from meao.auth.client_credentials import client_auth
 host, port, root = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3])
 base = f"http://{host}:{port}/app_pkgm/v1"
 for _ in range(120):
@@ -51,7 +52,9 @@ for _ in range(120):
         httpx.get(f"{base}/app_packages", timeout=1); break
     except httpx.HTTPError:
         time.sleep(0.5)
-known = {p["checksum"]["hash"] for p in httpx.get(f"{base}/app_packages?all_fields").json()
+# a token from var/admin-credentials.json (meao serve wrote it), or MEAO_CLIENT_ID/SECRET; none if open
+http = httpx.Client(auth=client_auth(f"http://{host}:{port}"), timeout=30)
+known = {p["checksum"]["hash"] for p in http.get(f"{base}/app_packages?all_fields").json()
          if p["onboardingState"] == "ONBOARDED"}
 for csar in sorted(root.glob("mec-*.zip")):
     digest = hashlib.sha256(csar.read_bytes()).hexdigest()
@@ -60,18 +63,20 @@ for csar in sorted(root.glob("mec-*.zip")):
         continue
     body = {"appPkgName": csar.stem, "appPkgVersion": "1.0", "appPkgPath": csar.resolve().as_uri(),
             "checksum": {"algorithm": "SHA-256", "hash": digest}}
-    pkg = httpx.post(f"{base}/app_packages", json=body).json()
+    pkg = http.post(f"{base}/app_packages", json=body).json()
     for _ in range(100):
-        info = httpx.get(f"{base}/app_packages/{pkg['id']}").json()
+        info = http.get(f"{base}/app_packages/{pkg['id']}").json()
         if info["onboardingState"] == "ONBOARDED" or "onboardingFailureDetails" in info:
             break
         time.sleep(0.1)
     state = info["onboardingState"]
     why = info.get("onboardingFailureDetails", {}).get("detail", "")
     print(f"[quickstart] {csar.name}: {state} {info.get('appDId', '')} {why}", file=sys.stderr)
-vm = next((p for p in httpx.get(f"{base}/app_packages").json() if p.get("appName") == "mec-vm-app"), None)
+vm = next((p for p in http.get(f"{base}/app_packages").json() if p.get("appName") == "mec-vm-app"), None)
 print(f"[quickstart] meao is serving Mm1 at {base} (Swagger UI: {base}/ui/). Try:\n"
-      f"  curl -s {base}/app_packages | python3 -m json.tool", file=sys.stderr)
+      f"  .venv/bin/meao package list\n"
+      f"  curl -s -H \"Authorization: Bearer $(.venv/bin/meao auth token)\" {base}/app_packages | python3 -m json.tool",
+      file=sys.stderr)
 if vm and __import__("os").environ.get("MEAO_MEC_HOSTS_FILE"):
     print("[quickstart] instantiate the example VM app on PoP pop1 (from another terminal):\n"
           f"  .venv/bin/meao app instantiate $(.venv/bin/meao app create "

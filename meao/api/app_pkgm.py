@@ -201,7 +201,7 @@ def create_subscription(body: dict[str, Any]):
     """POST /subscriptions → 201 AppPkgSubscriptionInfo + Location."""
     with session_scope() as session:
         sub = subscriptions.create_pkg_subscription(session, body["callbackUri"], body["subscriptionType"],
-                                                    body.get("appPkgFilter"))
+                                                    body.get("appPkgFilter"), body.get("authentication"))
         info = views.pkg_subscription_info(sub, _base())
     return info, 201, {**JSON, "Location": info["_links"]["self"]["href"]}
 

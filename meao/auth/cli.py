@@ -104,6 +104,34 @@ def client_delete(client_id: str) -> None:
     click.echo(f"deleted client {client_id}")
 
 
+@auth.command("token")
+@click.option("--os-endpoint", "endpoint", metavar="URL", help="the MEAO (default: as for the other commands)")
+def token_cmd(endpoint: str | None) -> None:
+    """Print an access token of the configured client credentials (for curl: -H "Authorization: Bearer …").
+
+    The credentials come from MEAO_CLIENT_ID/MEAO_CLIENT_SECRET, MEAO_CLIENT_CREDENTIALS_FILE or
+    <MEAO_DATA_DIR>/admin-credentials.json, as for every other command.
+    """
+    import httpx
+
+    from meao.auth.client_credentials import CredentialsError, client_auth
+    from meao.client import ClientError, resolve_endpoint
+
+    try:
+        url = resolve_endpoint(endpoint).url
+        source = client_auth(url)
+        if source is None:
+            raise click.ClickException("no client credentials: set MEAO_CLIENT_ID and MEAO_CLIENT_SECRET, or "
+                                       "MEAO_CLIENT_CREDENTIALS_FILE")
+        with httpx.Client(timeout=30) as http:
+            token = source.token(http)
+    except (CredentialsError, ClientError, httpx.HTTPError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if token is None:
+        raise click.ClickException(f"{url} has no token endpoint (MEAO_AUTH=none or jwt: ask its issuer)")
+    click.echo(token)
+
+
 @auth.command("scopes")
 def scopes_cmd() -> None:
     """List meao's scopes and what each allows."""

@@ -33,8 +33,11 @@ ADMIN_CREDENTIALS_FILE = "admin-credentials.json"
 EXPIRY_MARGIN_S = 30  # fetch a new token this long before the old one expires
 
 
-class CredentialsError(Exception):
-    """The configured credentials cannot be read, or the token endpoint refused them."""
+class CredentialsError(httpx.HTTPError):
+    """The configured credentials cannot be read, or the token endpoint refused them.
+
+    An ``httpx.HTTPError``, so callers that handle a failed request also handle a refused token.
+    """
 
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
@@ -94,7 +97,8 @@ class ClientCredentialsAuth(httpx.Auth):
     def __init__(self, credentials: ClientCredentials, token_url: str) -> None:
         self.credentials = credentials
         self.token_url = token_url
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the cached token
+        self._fetching = threading.Lock()  # held while a token request is out; never nested in _lock
         self._token: str | None = None
         self._expires_at = 0.0
         self._no_endpoint = False
@@ -136,6 +140,11 @@ class ClientCredentialsAuth(httpx.Auth):
             self._expires_at = time.monotonic() + float(body.get("expires_in") or 300)
             return self._token
 
+    def token(self, http: httpx.Client) -> str | None:
+        """A valid token (cached or fetched with ``http``), or None when the server has no token endpoint."""
+        with self._fetching:
+            return self._cached() or self._store(http.send(self._token_request()))
+
     def _fresh_token(self) -> Generator[httpx.Request, httpx.Response, str | None]:
         return self._store((yield self._token_request()))
 
@@ -146,18 +155,21 @@ class ClientCredentialsAuth(httpx.Auth):
             return
         token = self._cached()
         if token is None:
-            token = yield from self._fresh_token()
+            with self._fetching:  # concurrent requests wait for one token instead of each fetching one
+                token = self._cached() or (yield from self._fresh_token())
         if token:
             request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
         if response.status_code != 401 or not token or not isinstance(request.stream, httpx.ByteStream):
             return  # a streamed upload cannot be sent twice; its caller sees the 401
-        with self._lock:
-            if self._token == token:
-                self._token = None
-        token = yield from self._fresh_token()
-        if token:
-            request.headers["Authorization"] = f"Bearer {token}"
+        with self._fetching:
+            renewed = self._cached()
+            if renewed in (None, token):  # nobody renewed it meanwhile
+                with self._lock:
+                    self._token = None
+                renewed = yield from self._fresh_token()
+        if renewed:
+            request.headers["Authorization"] = f"Bearer {renewed}"
             yield request
 
 

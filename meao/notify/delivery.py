@@ -18,8 +18,9 @@ import httpx
 from sqlalchemy import select, update
 
 from meao.config import Settings
-from meao.db.models import OutboxMessage, utcnow
+from meao.db.models import OutboxMessage, Subscription, utcnow
 from meao.db.session import session_scope
+from meao.notify.callback_auth import CallbackAuthenticator
 
 log = logging.getLogger(__name__)
 LEASE_S = 120  # a claimed message is retried after this if its deliverer died mid-POST
@@ -40,6 +41,7 @@ class Deliverer:
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="meao-notify")
         self._client = httpx.Client(timeout=settings.notify_timeout_s, follow_redirects=False)
+        self._callback_auth = CallbackAuthenticator()  # the subscriptions' credentials; tokens cached
         self._thread = threading.Thread(target=self._loop, name="meao-deliverer", daemon=True)
         self._inflight: set[int] = set()
         self._lock = threading.Lock()
@@ -83,17 +85,19 @@ class Deliverer:
                 if n != 1:
                     continue
                 msg = session.get(OutboxMessage, msg_id)
-                job = (msg.id, msg.callback_uri, msg.payload, attempts + 1)
+                sub = session.get(Subscription, msg.subscription_id)
+                job = (msg.id, msg.callback_uri, msg.payload, attempts + 1, sub.authentication if sub else None)
             with self._lock:
                 self._inflight.add(msg_id)
             self._pool.submit(self._deliver, *job)
             claimed += 1
         return claimed
 
-    def _deliver(self, msg_id: int, url: str, payload: dict, attempts: int) -> None:
-        error = None
+    def _deliver(self, msg_id: int, url: str, payload: dict, attempts: int,
+                 authentication: dict | None = None) -> None:
+        error = None  # never holds a credential: httpx and CredentialsError messages name only URLs and ids
         try:
-            resp = self._client.post(url, json=payload)
+            resp = self._client.post(url, json=payload, auth=self._callback_auth.auth_for(authentication))
             if not 200 <= resp.status_code < 300:
                 error = f"subscriber answered HTTP {resp.status_code}"
         except httpx.HTTPError as exc:

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from meao.db.models import Subscription
+from meao.notify import callback_auth
 from meao.problems import BadRequest, NotFound
 
 PKG_SUBSCRIPTION_TYPES = ("AppPackageOnBoardingSubscription", "AppPackageChangeSubscription",
@@ -17,8 +18,12 @@ _LCM_FILTER_KEYS = ("appInstanceState", "appInstanceSubscriptionFilter", "appLcm
 
 
 def create_pkg_subscription(session: Session, callback_uri: str, subscription_type: str,
-                            filters: list[dict[str, Any]] | None) -> Subscription:
-    """Store a package subscription after checking the filter rules of table 6.2.3.10.2-1."""
+                            filters: list[dict[str, Any]] | None,
+                            authentication: dict[str, Any] | None = None) -> Subscription:
+    """Store a package subscription after checking the filter rules of table 6.2.3.10.2-1.
+
+    ``authentication`` is the request's SubscriptionAuthentication (wire form), see ``callback_auth``.
+    """
     if not callback_uri.startswith(("http://", "https://")):
         raise BadRequest(f"callbackUri {callback_uri!r} must be an http or https URI")
     for flt in filters or []:
@@ -29,7 +34,7 @@ def create_pkg_subscription(session: Session, callback_uri: str, subscription_ty
             raise BadRequest(f"AppPkgFilter {', '.join(states)} may only be used with "
                              "AppPackageChangeSubscription (table 6.2.3.10.2-1)")
     sub = Subscription(api="app_pkgm", subscription_type=subscription_type, callback_uri=callback_uri,
-                       filters=filters or None)
+                       filters=filters or None, authentication=callback_auth.from_request(authentication))
     session.add(sub)
     session.flush()
     return sub
@@ -43,7 +48,8 @@ def create_lcm_subscription(session: Session, body: dict[str, Any], allowed_type
     if not callback_uri.startswith(("http://", "https://")):
         raise BadRequest(f"callbackUri {callback_uri!r} must be an http or https URI")
     flt = {k: body[k] for k in _LCM_FILTER_KEYS if k in body}
-    sub = Subscription(api="app_lcm", subscription_type=kind, callback_uri=callback_uri, filters=[flt] if flt else None)
+    sub = Subscription(api="app_lcm", subscription_type=kind, callback_uri=callback_uri, filters=[flt] if flt else None,
+                       authentication=callback_auth.from_request(body.get("authentication")))
     session.add(sub)
     session.flush()
     return sub

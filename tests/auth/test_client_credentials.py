@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -60,6 +62,21 @@ def test_the_token_is_fetched_once_cached_and_renewed_once_on_401() -> None:
         server.revoked.add("t3")
         assert http.get("/x").status_code == 401, "only one retry"
         assert server.issued == 3
+
+
+def test_threads_sharing_the_auth_wait_for_one_token() -> None:
+    server = FakeServer()
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth2/token":
+            time.sleep(0.3)
+        return server(request)
+
+    auth = ClientCredentialsAuth(ClientCredentials("c", "s", "test"), "http://meao.test/oauth2/token")
+    with (httpx.Client(base_url="http://meao.test", transport=httpx.MockTransport(slow), auth=auth) as http,
+          ThreadPoolExecutor(8) as pool):
+        codes = list(pool.map(lambda _: http.get("/x").status_code, range(8)))
+    assert codes == [200] * 8 and server.issued == 1
 
 
 def test_a_scope_is_asked_for_when_configured() -> None:
