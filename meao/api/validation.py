@@ -50,8 +50,8 @@ class JSONBodyValidator(JSONRequestBodyValidator):
             raise UnsupportedMediaTypeProblem(
                 detail=f"charset {self._encoding!r} of the Content-Type is unknown; send UTF-8 JSON") from exc
         except UnicodeDecodeError as exc:
-            raise BadRequestProblem(
-                detail=f"the request body is not valid {self._encoding}: {exc.reason} at byte {exc.start}") from exc
+            detail = f"the request body is not valid {self._encoding}: {exc.reason} at byte {exc.start}"
+            raise BadRequestProblem(detail=detail) from exc
         if not text:
             return None
         try:

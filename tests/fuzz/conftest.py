@@ -33,13 +33,15 @@ from tests.conftest import (
 
 FUZZ_REDIS_DB = 14
 # The inventory the API loads at start, so the worker listens on the host's queue from the beginning.
-CONFIGURED_HOST = {"id": "fuzz-edge", "name": "Fuzz edge", "cloud": "fuzz-no-such-cloud", "availability_zone": "az1",
+CONFIGURED_HOST = {"id": "fuzz-edge", "name": "Fuzz edge", "cloud": "fuzz-no-such-cloud",
+                   "availability_zone": "az1",
                    "location": {"countryCode": "FI", "latitude": 60.1, "longitude": 24.9},
                    "served_areas": ["cell-1"], "latency_ms": {"cell-1": 5},
-                   "services": [{"serName": "RNIS", "version": "2.2.1"}], "features": [{"featureName": "UserApps"}],
-                   "networks": {"default": "edge-net"}}
+                   "services": [{"serName": "RNIS", "version": "2.2.1"}],
+                   "features": [{"featureName": "UserApps"}], "networks": {"default": "edge-net"}}
 # Added through the operations API itself.
-POSTED_HOST = {"id": "fuzz-edge-2", "name": "Fuzz edge 2", "cloud": "fuzz-no-such-cloud", "availabilityZone": "az2",
+POSTED_HOST = {"id": "fuzz-edge-2", "name": "Fuzz edge 2", "cloud": "fuzz-no-such-cloud",
+               "availabilityZone": "az2",
                "location": {"countryCode": "FI", "latitude": 61.5, "longitude": 23.8},
                "servedAreas": ["cell-2"], "latencyMs": {"cell-2": 9.5}, "networks": {"default": "edge-net"}}
 
@@ -115,16 +117,17 @@ def _write_occurrences(db_url: str, failed_id: str, running_id: str) -> dict[str
     try:
         with Session(engine) as session, session.begin():
             ops = {
-                "failed": AppLcmOpOcc(app_instance_id=failed_id, lcm_operation="INSTANTIATE",
-                                      operation_state="FAILED_TEMP", operation_params=params, placement=placement,
-                                      error=problem, current_step="image", steps_done=["grant"], **on_host),
-                "done": AppLcmOpOcc(app_instance_id=running_id, lcm_operation="INSTANTIATE",
-                                    operation_state="COMPLETED", operation_params=params, placement=placement,
-                                    steps_done=["grant", "image", "flavor", "ports", "server", "wait", "rules"],
-                                    **on_host),
-                "operate": AppLcmOpOcc(app_instance_id=running_id, lcm_operation="OPERATE",
-                                       operation_state="PROCESSING", operation_params={"changeStateTo": "STARTED"},
-                                       **on_host),
+                "failed": AppLcmOpOcc(
+                    app_instance_id=failed_id, lcm_operation="INSTANTIATE", operation_state="FAILED_TEMP",
+                    operation_params=params, placement=placement, error=problem, current_step="image",
+                    steps_done=["grant"], **on_host),
+                "done": AppLcmOpOcc(
+                    app_instance_id=running_id, lcm_operation="INSTANTIATE", operation_state="COMPLETED",
+                    operation_params=params, placement=placement,
+                    steps_done=["grant", "image", "flavor", "ports", "server", "wait", "rules"], **on_host),
+                "operate": AppLcmOpOcc(
+                    app_instance_id=running_id, lcm_operation="OPERATE", operation_state="PROCESSING",
+                    operation_params={"changeStateTo": "STARTED"}, **on_host),
             }
             session.add_all(ops.values())
             session.flush()
@@ -147,7 +150,8 @@ def _complete(db_url: str, op_id: str) -> None:
     engine = create_engine(db_url)
     try:
         with Session(engine) as session, session.begin():
-            session.execute(update(AppLcmOpOcc).where(AppLcmOpOcc.id == op_id).values(operation_state="COMPLETED"))
+            session.execute(update(AppLcmOpOcc).where(AppLcmOpOcc.id == op_id)
+                            .values(operation_state="COMPLETED"))
     finally:
         engine.dispose()
 
@@ -168,12 +172,13 @@ def seed(target: FuzzTarget, tmp: Path, subscriber: SubscriberServer) -> None:
         resp = c.patch(f"/app_pkgm/v1/app_packages/{pkgs[1]['id']}", json={"operationalState": "DISABLED"})
         assert resp.status_code == 200, resp.text
         resp = c.post("/app_pkgm/v1/app_packages", json={  # the subscriber answers 404 to this GET
-            "appPkgName": "unfetchable", "appPkgVersion": "1.0", "appPkgPath": f"{subscriber.url}/missing.zip",
+            "appPkgName": "unfetchable", "appPkgVersion": "1.0",
+            "appPkgPath": f"{subscriber.url}/missing.zip",
             "checksum": {"algorithm": "SHA-256", "hash": "0" * 64}})
         assert resp.status_code == 201, resp.text
         created = resp.json()["id"]
-        wait_for(lambda: "onboardingFailureDetails" in c.get(f"/app_pkgm/v1/app_packages/{created}").json(), 60,
-                 0.1, "the fetch of a missing package to fail")
+        wait_for(lambda: "onboardingFailureDetails" in c.get(f"/app_pkgm/v1/app_packages/{created}").json(),
+                 60, 0.1, "the fetch of a missing package to fail")
         ids["appPkgId"].append(created)
 
         resp = c.post("/ops/v1/mec_hosts", json=POSTED_HOST)
@@ -181,7 +186,8 @@ def seed(target: FuzzTarget, tmp: Path, subscriber: SubscriberServer) -> None:
         ids["hostId"] += [CONFIGURED_HOST["id"], POSTED_HOST["id"]]
 
         for name in ("idle", "failed-instantiate", "running"):
-            resp = c.post("/app_lcm/v1/app_instances", json={"appDId": pkgs[0]["appDId"], "appInstanceName": name})
+            resp = c.post("/app_lcm/v1/app_instances",
+                          json={"appDId": pkgs[0]["appDId"], "appInstanceName": name})
             assert resp.status_code == 201, resp.text
             ids["appInstanceId"].append(resp.json()["id"])
         _, failed_id, running_id = ids["appInstanceId"]
@@ -211,7 +217,8 @@ def seed(target: FuzzTarget, tmp: Path, subscriber: SubscriberServer) -> None:
 
 
 @pytest.fixture(scope="session")
-def fuzz_target(tmp_path_factory: pytest.TempPathFactory, subscriber: SubscriberServer) -> Iterator[FuzzTarget]:
+def fuzz_target(tmp_path_factory: pytest.TempPathFactory,
+                subscriber: SubscriberServer) -> Iterator[FuzzTarget]:
     """meao on PostgreSQL (MEAO_FUZZ_DB=sqlite for SQLite) + Redis, seeded, with no cloud reachable."""
     require_service("Redis", REDIS)
     base = tmp_path_factory.mktemp("fuzz")
@@ -227,8 +234,10 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory, subscriber: Subscriber
     clouds = base / "clouds.yaml"
     clouds.write_text("clouds: {}\n")
     stack = launch_stack(base, db_url, FUZZ_REDIS_DB, {
-        "MEAO_MEC_HOSTS_FILE": str(hosts_file), "OS_CLIENT_CONFIG_FILE": str(clouds), "MEAO_AUTH": os.environ.get("MEAO_FUZZ_AUTH") or "local",
-        "MEAO_OP_STALE_S": "10", "MEAO_REAP_INTERVAL_S": "1", "MEAO_HEARTBEAT_S": "1", "MEAO_LOG_LEVEL": "WARNING"})
+        "MEAO_AUTH": os.environ.get("MEAO_FUZZ_AUTH") or "local",
+        "MEAO_MEC_HOSTS_FILE": str(hosts_file), "OS_CLIENT_CONFIG_FILE": str(clouds),
+        "MEAO_OP_STALE_S": "10", "MEAO_REAP_INTERVAL_S": "1", "MEAO_HEARTBEAT_S": "1",
+        "MEAO_LOG_LEVEL": "WARNING"})
     try:
         target = FuzzTarget(stack=stack, headers=auth_headers(stack))
         seed(target, base, subscriber)

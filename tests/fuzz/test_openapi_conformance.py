@@ -38,7 +38,8 @@ EXAMPLES = int(os.environ.get("MEAO_FUZZ_EXAMPLES") or 8)
 SEED = os.environ.get("MEAO_FUZZ_SEED")
 # Requests a whole run must at least send; the coverage phase's boundary cases alone are about 2,400.
 MIN_REQUESTS = int(os.environ.get("MEAO_FUZZ_MIN_REQUESTS") or 2000)
-SPECS = {"pkgm": "mm1-app-pkgm.yaml", "lcm": "mm1-app-lcm.yaml", "granting": "granting.yaml", "ops": "ops.yaml"}
+SPECS = {"pkgm": "mm1-app-pkgm.yaml", "lcm": "mm1-app-lcm.yaml", "granting": "granting.yaml",
+         "ops": "ops.yaml"}
 # No 5xx; every answer as documented; schema-invalid requests refused; 405 + Allow for undeclared methods.
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
           response_schema_conformance, negative_data_rejection, unsupported_method, allow_header_conformance]
@@ -50,10 +51,11 @@ SEEDED: dict[str, list[str]] = {}
 
 def _with_seeded_ids(_ctx: Any, path_parameters: dict[str, Any] | None) -> st.SearchStrategy:
     """Half of the generated path parameters are swapped for ids of seeded resources, to get past 404s."""
-    if not path_parameters:
+    swaps = [{**path_parameters, name: value}
+             for name in path_parameters or () for value in SEEDED.get(name, ())]
+    if not swaps:
         return st.just(path_parameters)
-    swaps = [{**path_parameters, name: value} for name in path_parameters for value in SEEDED.get(name, ())]
-    return st.just(path_parameters) if not swaps else st.one_of(st.just(path_parameters), st.sampled_from(swaps))
+    return st.one_of(st.just(path_parameters), st.sampled_from(swaps))
 
 
 def _load(spec: str) -> schemathesis.schemas.BaseSchema:
