@@ -6,8 +6,8 @@ fuzzing). The server must never answer 5xx, and every answer must conform to the
 status code, the documented content type, the documented headers and a body matching the schema.
 
 The budget is ``MEAO_FUZZ_EXAMPLES`` random examples per operation (default 8: ~3,300 requests, 1-2
-minutes in CI); by hand ``MEAO_FUZZ_EXAMPLES=100`` sends ~8,000 requests in ~5 minutes. Runs are derandomized (the same
-requests every time) unless ``MEAO_FUZZ_SEED`` picks another seed.
+minutes in CI); by hand ``MEAO_FUZZ_EXAMPLES=100`` sends ~8,000 requests in ~5 minutes. Runs are
+derandomized (the same requests every time) unless ``MEAO_FUZZ_SEED`` picks another seed.
 """
 
 from __future__ import annotations
