@@ -7,6 +7,7 @@ from typing import Any
 from flask import request
 
 from meao.api import query, views
+from meao.api.security import request_tenant
 from meao.db.models import MecHost
 from meao.db.session import session_scope
 from meao.lcm import instances
@@ -40,26 +41,27 @@ def list_app_instances(**_: Any):
     with session_scope() as session:
         hosts = {h.id: h for h in session.query(MecHost).all()}
     base = _base()
-    items = [views.app_instance_info(i, hosts.get(i.mec_host_id), base) for i in instances.list_instances()]
+    items = [views.app_instance_info(i, hosts.get(i.mec_host_id), base)
+             for i in instances.list_instances(request_tenant())]
     return _query(items, "AppInstanceInfo", ()), 200, JSON
 
 
 def create_app_instance(body: dict[str, Any]):
     """POST /app_instances → 201 AppInstanceInfo + Location (NOT_INSTANTIATED)."""
-    info = _info(instances.create_instance(body))
+    info = _info(instances.create_instance(body, request_tenant()))
     return info, 201, {**JSON, "Location": info["_links"]["self"]["href"]}
 
 
 def get_app_instance(appInstanceId: str):
     """GET /app_instances/{appInstanceId}."""
     with session_scope() as session:
-        inst = instances.get_instance(session, appInstanceId)
+        inst = instances.get_instance(session, appInstanceId, request_tenant())
     return _info(inst), 200, JSON
 
 
 def delete_app_instance(appInstanceId: str):
     """DELETE /app_instances/{appInstanceId} → 204; 409 while INSTANTIATED."""
-    instances.delete_instance(appInstanceId)
+    instances.delete_instance(appInstanceId, request_tenant())
     return None, 204
 
 
@@ -71,36 +73,36 @@ def instantiate_app_instance(appInstanceId: str, body: dict[str, Any]):
     """POST …/instantiate → 202 + Location of the AppLcmOpOcc."""
     from meao.lcm.selection import choose_host
 
-    return _accepted(instances.instantiate(appInstanceId, body, choose_host=choose_host))
+    return _accepted(instances.instantiate(appInstanceId, body, choose_host=choose_host, tenant=request_tenant()))
 
 
 def terminate_app_instance(appInstanceId: str, body: dict[str, Any]):
     """POST …/terminate → 202 + Location."""
-    return _accepted(instances.terminate(appInstanceId, body))
+    return _accepted(instances.terminate(appInstanceId, body, request_tenant()))
 
 
 def operate_app_instance(appInstanceId: str, body: dict[str, Any]):
     """POST …/operate → 202 + Location."""
-    return _accepted(instances.operate(appInstanceId, body))
+    return _accepted(instances.operate(appInstanceId, body, request_tenant()))
 
 
 def list_op_occs(**_: Any):
     """GET /app_lcm_op_occs (operationParams excluded by default, as it is complex)."""
     base = _base()
-    items = [views.app_lcm_op_occ(op, base) for op in instances.list_ops()]
+    items = [views.app_lcm_op_occ(op, base) for op in instances.list_ops(request_tenant())]
     return _query(items, "AppLcmOpOcc", ("operationParams",)), 200, JSON
 
 
 def get_op_occ(appLcmOpOccId: str):
     """GET /app_lcm_op_occs/{appLcmOpOccId}."""
     with session_scope() as session:
-        op = instances.get_op(session, appLcmOpOccId)
+        op = instances.get_op(session, appLcmOpOccId, request_tenant())
     return views.app_lcm_op_occ(op, _base()), 200, JSON
 
 
 def cancel_op_occ(appLcmOpOccId: str, body: dict[str, Any]):
     """POST …/cancel → 202."""
-    instances.cancel(appLcmOpOccId, body["cancelMode"])
+    instances.cancel(appLcmOpOccId, body["cancelMode"], request_tenant())
     return None, 202
 
 
@@ -108,12 +110,14 @@ def fail_op_occ(appLcmOpOccId: str):
     """POST …/fail → 200 AppLcmOpOcc (FAILED) after rolling back what the operation created."""
     from mecpm.runner import fail_operation
 
+    with session_scope() as session:
+        instances.get_op(session, appLcmOpOccId, request_tenant())  # another tenant's: 404
     return views.app_lcm_op_occ(fail_operation(appLcmOpOccId), _base()), 200, JSON
 
 
 def retry_op_occ(appLcmOpOccId: str):
     """POST …/retry → 202; the steps continue where they stopped."""
-    instances.retry(appLcmOpOccId)
+    instances.retry(appLcmOpOccId, request_tenant())
     return None, 202
 
 
@@ -121,14 +125,15 @@ def list_subscriptions(subscriptionType: str | None = None, subscription_type: s
                        **_: Any):
     """GET /subscriptions → AppInstanceSubscriptionLinkList."""
     with session_scope() as session:
-        subs = subscriptions.list_subscriptions(session, "app_lcm", subscriptionType or subscription_type)
+        subs = subscriptions.list_subscriptions(session, "app_lcm", subscriptionType or subscription_type,
+                                                request_tenant())
         return views.lcm_subscription_link_list(subs, _base()), 200, JSON
 
 
 def create_subscription(body: dict[str, Any]):
     """POST /subscriptions → 201 the matching *SubscriptionInfo + Location."""
     with session_scope() as session:
-        sub = subscriptions.create_lcm_subscription(session, body, LCM_SUBSCRIPTION_TYPES)
+        sub = subscriptions.create_lcm_subscription(session, body, LCM_SUBSCRIPTION_TYPES, request_tenant())
         info = views.lcm_subscription_info(sub, _base())
     return info, 201, {**JSON, "Location": info["_links"]["self"]["href"]}
 
@@ -136,12 +141,12 @@ def create_subscription(body: dict[str, Any]):
 def get_subscription(subscriptionId: str):
     """GET /subscriptions/{subscriptionId}."""
     with session_scope() as session:
-        sub = subscriptions.get_subscription(session, "app_lcm", subscriptionId)
+        sub = subscriptions.get_subscription(session, "app_lcm", subscriptionId, request_tenant())
         return views.lcm_subscription_info(sub, _base()), 200, JSON
 
 
 def delete_subscription(subscriptionId: str):
     """DELETE /subscriptions/{subscriptionId} → 204."""
     with session_scope() as session:
-        subscriptions.delete_subscription(session, "app_lcm", subscriptionId)
+        subscriptions.delete_subscription(session, "app_lcm", subscriptionId, request_tenant())
     return None, 204

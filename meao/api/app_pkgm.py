@@ -12,6 +12,7 @@ from typing import Any
 from flask import Response, request
 
 from meao.api import query, views
+from meao.api.security import request_tenant
 from meao.catalogue import packages
 from meao.db.session import session_scope
 from meao.notify import subscriptions
@@ -32,7 +33,7 @@ def _list(onboarded_only: bool) -> tuple[list[dict[str, Any]], int, dict[str, st
                                                  "exclude_default")}
     terms = query.parse_filter(params["filter"], tree) if params["filter"] else []
     base = _base()
-    items = [views.pkg_info(p, base) for p in packages.list_packages(onboarded_only)]
+    items = [views.pkg_info(p, base) for p in packages.list_packages(onboarded_only, request_tenant())]
     items = [i for i in items if query.matches(i, terms)]
     return query.select_fields(items, params, tree, DEFAULT_EXCLUDED), 200, JSON
 
@@ -49,23 +50,23 @@ def list_onboarded_packages(**_: Any):
 
 def create_package(body: dict[str, Any]):
     """POST /app_packages → 201 AppPkgInfo + Location; onboarding continues as a job."""
-    pkg = packages.create_package(body)
+    pkg = packages.create_package(body, request_tenant())
     info = views.pkg_info(pkg, _base())
     return info, 201, {**JSON, "Location": info["_links"]["self"]["href"]}
 
 
 def get_package(appPkgId: str):
     """GET /app_packages/{appPkgId}."""
-    return views.pkg_info(packages.get_package(pkg_id=appPkgId), _base()), 200, JSON
+    return views.pkg_info(packages.get_package(pkg_id=appPkgId, tenant=request_tenant()), _base()), 200, JSON
 
 
 def get_onboarded_package(appDId: str):
     """GET /onboarded_app_packages/{appDId}."""
-    return views.pkg_info(packages.get_package(appd_id=appDId), _base()), 200, JSON
+    return views.pkg_info(packages.get_package(appd_id=appDId, tenant=request_tenant()), _base()), 200, JSON
 
 
 def _patch(pkg_id: str | None, appd_id: str | None, body: dict[str, Any]):
-    packages.change_operational_state(pkg_id, appd_id, body["operationalState"])
+    packages.change_operational_state(pkg_id, appd_id, body["operationalState"], request_tenant())
     return {"operationalState": body["operationalState"]}, 200, JSON
 
 
@@ -81,13 +82,13 @@ def patch_onboarded_package(appDId: str, body: dict[str, Any]):
 
 def delete_package(appPkgId: str):
     """DELETE /app_packages/{appPkgId} → 204."""
-    packages.delete_package(appPkgId, None)
+    packages.delete_package(appPkgId, None, request_tenant())
     return None, 204
 
 
 def delete_onboarded_package(appDId: str):
     """DELETE /onboarded_app_packages/{appDId} → 204."""
-    packages.delete_package(None, appDId)
+    packages.delete_package(None, appDId, request_tenant())
     return None, 204
 
 
@@ -97,7 +98,7 @@ def _accepts(mime: str) -> bool:
 
 
 def _appd(pkg_id: str | None, appd_id: str | None):
-    pkg = packages.get_package(pkg_id=pkg_id, appd_id=appd_id)
+    pkg = packages.get_package(pkg_id=pkg_id, appd_id=appd_id, tenant=request_tenant())
     packages.require_onboarded(pkg)
     root = packages.content_dir(pkg.id)
     files: list[str] = list(pkg.appd_files or [pkg.appd_entry])
@@ -140,7 +141,7 @@ def _file_range(path: Path, start: int, end: int) -> Iterator[bytes]:
 
 
 def _content(pkg_id: str | None, appd_id: str | None):
-    pkg = packages.get_package(pkg_id=pkg_id, appd_id=appd_id)
+    pkg = packages.get_package(pkg_id=pkg_id, appd_id=appd_id, tenant=request_tenant())
     packages.require_onboarded(pkg)
     path = packages.archive_path(pkg.id)
     size = path.stat().st_size
@@ -180,20 +181,20 @@ def get_onboarded_package_content(appDId: str, **_: Any):
 
 def put_package_content(appPkgId: str, **_: Any):
     """PUT /app_packages/{appPkgId}/package_content → 202; processing continues as a job."""
-    packages.upload_content(appPkgId, None, request.stream)
+    packages.upload_content(appPkgId, None, request.stream, request_tenant())
     return None, 202
 
 
 def put_onboarded_package_content(appDId: str, **_: Any):
     """PUT /onboarded_app_packages/{appDId}/package_content → 202."""
-    packages.upload_content(None, appDId, request.stream)
+    packages.upload_content(None, appDId, request.stream, request_tenant())
     return None, 202
 
 
 def list_subscriptions(subscription_type: str | None = None, **_: Any):
     """GET /subscriptions → AppPkgSubscriptionLinkList."""
     with session_scope() as session:
-        subs = subscriptions.list_subscriptions(session, "app_pkgm", subscription_type)
+        subs = subscriptions.list_subscriptions(session, "app_pkgm", subscription_type, request_tenant())
         return views.pkg_subscription_link_list(subs, _base()), 200, JSON
 
 
@@ -201,7 +202,8 @@ def create_subscription(body: dict[str, Any]):
     """POST /subscriptions → 201 AppPkgSubscriptionInfo + Location."""
     with session_scope() as session:
         sub = subscriptions.create_pkg_subscription(session, body["callbackUri"], body["subscriptionType"],
-                                                    body.get("appPkgFilter"), body.get("authentication"))
+                                                    body.get("appPkgFilter"), body.get("authentication"),
+                                                    request_tenant())
         info = views.pkg_subscription_info(sub, _base())
     return info, 201, {**JSON, "Location": info["_links"]["self"]["href"]}
 
@@ -209,12 +211,12 @@ def create_subscription(body: dict[str, Any]):
 def get_subscription(subscriptionId: str):
     """GET /subscriptions/{subscriptionId}."""
     with session_scope() as session:
-        sub = subscriptions.get_subscription(session, "app_pkgm", subscriptionId)
+        sub = subscriptions.get_subscription(session, "app_pkgm", subscriptionId, request_tenant())
         return views.pkg_subscription_info(sub, _base()), 200, JSON
 
 
 def delete_subscription(subscriptionId: str):
     """DELETE /subscriptions/{subscriptionId} → 204."""
     with session_scope() as session:
-        subscriptions.delete_subscription(session, "app_pkgm", subscriptionId)
+        subscriptions.delete_subscription(session, "app_pkgm", subscriptionId, request_tenant())
     return None, 204

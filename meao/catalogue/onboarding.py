@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from meao.auth.tenancy import same_tenant
 from meao.catalogue.appd import AppD, load_appd
 from meao.catalogue.csar import (
     ArchiveLimits,
@@ -227,8 +228,9 @@ def _finish(pkg_id: str, attempt: int, values: dict[str, Any]) -> None:
     appd_id = values["appd_id"]
     try:
         with session_scope() as session:
-            other = session.scalars(select(AppPackage.id).where(AppPackage.appd_id == appd_id,
-                                                                AppPackage.id != pkg_id)).first()
+            tenant = session.scalar(select(AppPackage.tenant).where(AppPackage.id == pkg_id))
+            other = session.scalars(select(AppPackage.id).where(  # appDIds are unique per tenant
+                AppPackage.appd_id == appd_id, AppPackage.id != pkg_id, same_tenant(AppPackage.tenant, tenant))).first()
             if other:
                 raise OnboardingError(f"appDId {appd_id} is already onboarded as application package {other}; "
                                       "delete that package first or give this AppD a new descriptor_id")

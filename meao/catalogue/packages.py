@@ -12,6 +12,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from meao.auth.tenancy import owns, visible
 from meao.catalogue.fetch import check_source_uri, copy_stream_to
 from meao.catalogue.integrity import check_checksum, new_hasher, same_digest
 from meao.config import get_settings
@@ -39,20 +40,34 @@ def content_dir(pkg_id: str) -> Path:
     return package_dir(pkg_id) / "content"
 
 
-def _load(session: Session, pkg_id: str | None, appd_id: str | None) -> AppPackage:
+def _load(session: Session, pkg_id: str | None, appd_id: str | None, tenant: str | None = None) -> AppPackage:
     if appd_id is not None:
-        pkg = session.scalars(select(AppPackage).where(AppPackage.appd_id == appd_id)).first()
+        pkg = find_by_appd_id(session, appd_id, tenant)
         if pkg is None:
             raise NotFound(f"no onboarded application package has appDId {appd_id}")
         return pkg
     pkg = session.get(AppPackage, pkg_id)
-    if pkg is None:
+    if pkg is None or not owns(pkg.tenant, tenant):
         raise NotFound(f"application package {pkg_id} does not exist")
     return pkg
 
 
-def create_package(body: dict[str, Any]) -> AppPackage:
-    """CreateAppPkg (clause 6.2.3.2): store the resource in CREATED, then fetch ``appPkgPath`` as a job."""
+def find_by_appd_id(session: Session, appd_id: str, tenant: str | None = None) -> AppPackage | None:
+    """The package holding ``appd_id`` that a caller of ``tenant`` sees.
+
+    appDIds are unique per tenant; a caller without a tenant gets the package of no tenant first, then
+    the oldest one.
+    """
+    return session.scalars(select(AppPackage).where(AppPackage.appd_id == appd_id, visible(AppPackage.tenant, tenant))
+                           .order_by(AppPackage.tenant.is_not(None), AppPackage.created_at)).first()
+
+
+def create_package(body: dict[str, Any], tenant: str | None = None) -> AppPackage:
+    """CreateAppPkg (clause 6.2.3.2): store the resource in CREATED, then fetch ``appPkgPath`` as a job.
+
+    ``tenant`` owns the package (None: no tenant); so it is for every ``tenant`` argument below: a caller
+    of a tenant sees and touches only that tenant's packages.
+    """
     settings = get_settings()
     checksum = body["checksum"]
     new_hasher(checksum["algorithm"])  # an unsupported algorithm is a 400 now, not a failed job later
@@ -63,17 +78,18 @@ def create_package(body: dict[str, Any]) -> AppPackage:
                          requested_provider=body.get("appProvider"),
                          checksum_algorithm=checksum["algorithm"], checksum_hash=checksum["hash"],
                          app_pkg_path=body["appPkgPath"], user_defined_data=body.get("userDefinedData"),
-                         onboarding_attempt=1)
+                         onboarding_attempt=1, tenant=tenant)
         session.add(pkg)
     enqueue(ONBOARD_TASK, pkg.id, "1")
     return pkg
 
 
-def upload_content(pkg_id: str | None, appd_id: str | None, stream: BinaryIO) -> AppPackage:
+def upload_content(pkg_id: str | None, appd_id: str | None, stream: BinaryIO,
+                   tenant: str | None = None) -> AppPackage:
     """PUT package_content (clause 7.3.7.3.3): 409 unless CREATED; stream, verify checksum, enqueue."""
     settings = get_settings()
     with session_scope() as session:
-        pkg = _load(session, pkg_id, appd_id)
+        pkg = _load(session, pkg_id, appd_id, tenant)
         if pkg.onboarding_state != "CREATED":
             raise Conflict(f"application package {pkg.id} is {pkg.onboarding_state}; content can be "
                            "uploaded only while it is CREATED")
@@ -118,25 +134,27 @@ def _back_to_created(pkg_id: str, attempt: int, exc: BaseException) -> None:
                         .values(onboarding_state="CREATED", onboarding_failure=problem))
 
 
-def get_package(pkg_id: str | None = None, appd_id: str | None = None) -> AppPackage:
+def get_package(pkg_id: str | None = None, appd_id: str | None = None, tenant: str | None = None) -> AppPackage:
     """One package by id or (for /onboarded_app_packages) by appDId."""
     with session_scope() as session:
-        return _load(session, pkg_id, appd_id)
+        return _load(session, pkg_id, appd_id, tenant)
 
 
-def list_packages(onboarded_only: bool = False) -> list[AppPackage]:
+def list_packages(onboarded_only: bool = False, tenant: str | None = None) -> list[AppPackage]:
     """All packages, oldest first; ``onboarded_only`` for /onboarded_app_packages."""
     with session_scope() as session:
-        stmt = select(AppPackage).order_by(AppPackage.created_at, AppPackage.id)
+        stmt = (select(AppPackage).where(visible(AppPackage.tenant, tenant))
+                .order_by(AppPackage.created_at, AppPackage.id))
         if onboarded_only:
             stmt = stmt.where(AppPackage.onboarding_state == "ONBOARDED")
         return list(session.scalars(stmt))
 
 
-def change_operational_state(pkg_id: str | None, appd_id: str | None, new_state: str) -> AppPackage:
+def change_operational_state(pkg_id: str | None, appd_id: str | None, new_state: str,
+                             tenant: str | None = None) -> AppPackage:
     """PATCH (clause 7.3.2.3.5): enable or disable an onboarded package; 409 when not applicable."""
     with session_scope() as session:
-        pkg = _load(session, pkg_id, appd_id)
+        pkg = _load(session, pkg_id, appd_id, tenant)
         if pkg.onboarding_state != "ONBOARDED":
             raise Conflict(f"application package {pkg.id} is {pkg.onboarding_state}: onboarding has not "
                            "completed, so it can be neither enabled nor disabled")
@@ -154,10 +172,10 @@ def change_operational_state(pkg_id: str | None, appd_id: str | None, new_state:
         return pkg
 
 
-def delete_package(pkg_id: str | None, appd_id: str | None) -> None:
+def delete_package(pkg_id: str | None, appd_id: str | None, tenant: str | None = None) -> None:
     """DELETE (clause 7.3.2.3.4): 409 unless DISABLED and NOT_IN_USE (or never onboarded)."""
     with session_scope() as session:
-        pkg = _load(session, pkg_id, appd_id)
+        pkg = _load(session, pkg_id, appd_id, tenant)
         if pkg.onboarding_state in ("UPLOADING", "PROCESSING"):
             raise Conflict(f"application package {pkg.id} is {pkg.onboarding_state}; wait until onboarding "
                            "ends, then delete it")

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, Integer, String, Text
+from sqlalchemy import JSON, DateTime, Index, Integer, String, Text, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -42,8 +42,8 @@ class AppPackage(Base):
     onboarding_state: Mapped[str] = mapped_column(String(16), default="CREATED")
     operational_state: Mapped[str] = mapped_column(String(16), default="DISABLED")
     usage_state: Mapped[str] = mapped_column(String(16), default="NOT_IN_USE")
-    # Copied from the AppD when onboarded; appd_id is unique among packages that hold one.
-    appd_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # Copied from the AppD when onboarded; appd_id is unique per tenant (uq_app_package_tenant_appd_id).
+    appd_id: Mapped[str | None] = mapped_column(String(255))
     app_name: Mapped[str | None] = mapped_column(String(255))
     app_provider: Mapped[str | None] = mapped_column(String(255))
     app_software_version: Mapped[str | None] = mapped_column(String(255))
@@ -61,10 +61,15 @@ class AppPackage(Base):
     vim_images: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Bumped by every onboarding attempt so a stale job can tell it lost the race.
     onboarding_attempt: Mapped[int] = mapped_column(Integer, default=0)
+    tenant: Mapped[str | None] = mapped_column(String(128), index=True)  # MEAO_TENANT_ISOLATION: the owner
     job_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     job_heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+# One appDId per tenant; NULL (no tenant) is a tenant of its own, hence the coalesce.
+Index("uq_app_package_tenant_appd_id", func.coalesce(AppPackage.tenant, ""), AppPackage.appd_id, unique=True)
 
 
 class Subscription(Base):
@@ -79,6 +84,7 @@ class Subscription(Base):
     filters: Mapped[list[Any] | None] = mapped_column(JSON)
     # How to authenticate to the callbackUri (SubscriptionAuthentication); holds secrets, never rendered
     authentication: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    tenant: Mapped[str | None] = mapped_column(String(128), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -143,6 +149,7 @@ class AppInstance(Base):
     resources: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # The operation holding the instance (not COMPLETED/FAILED yet); a second one gets 409.
     current_op_id: Mapped[str | None] = mapped_column(String(36))
+    tenant: Mapped[str | None] = mapped_column(String(128), index=True)  # its package's; op occurrences follow it
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 

@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from meao.auth.tenancy import owns, visible
+from meao.catalogue.packages import find_by_appd_id
 from meao.db.models import AppInstance, AppLcmOpOcc, AppPackage
 from meao.db.session import session_scope
 from meao.jobs import enqueue
@@ -23,26 +25,35 @@ from meao.problems import BadRequest, Conflict, NotFound
 RUN_OP_TASK = "mecpm.run_op"
 
 
-def get_instance(session: Session, instance_id: str) -> AppInstance:
-    """One instance, or NotFound."""
+def get_instance(session: Session, instance_id: str, tenant: str | None = None) -> AppInstance:
+    """One instance, or NotFound (also when it belongs to another tenant than ``tenant``).
+
+    ``tenant`` (None: any) confines every function here to that tenant's instances and their operations.
+    """
     inst = session.get(AppInstance, instance_id)
-    if inst is None:
+    if inst is None or not owns(inst.tenant, tenant):
         raise NotFound(f"application instance {instance_id} does not exist")
     return inst
 
 
-def get_op(session: Session, op_id: str) -> AppLcmOpOcc:
-    """One operation occurrence, or NotFound."""
+def get_op(session: Session, op_id: str, tenant: str | None = None) -> AppLcmOpOcc:
+    """One operation occurrence, or NotFound (also when its instance belongs to another tenant)."""
     op = session.get(AppLcmOpOcc, op_id)
+    if op is not None and tenant is not None:
+        inst = session.get(AppInstance, op.app_instance_id)
+        op = op if inst is not None and inst.tenant == tenant else None
     if op is None:
         raise NotFound(f"application LCM operation occurrence {op_id} does not exist")
     return op
 
 
-def create_instance(body: dict[str, Any]) -> AppInstance:
-    """CreateAppInstanceRequest (clause 6.2.2.3): the package must be ONBOARDED and ENABLED; it becomes IN_USE."""
+def create_instance(body: dict[str, Any], tenant: str | None = None) -> AppInstance:
+    """CreateAppInstanceRequest (clause 6.2.2.3): the package must be ONBOARDED and ENABLED; it becomes IN_USE.
+
+    The instance belongs to its package's tenant.
+    """
     with session_scope() as session:
-        pkg = session.scalars(select(AppPackage).where(AppPackage.appd_id == body["appDId"])).first()
+        pkg = find_by_appd_id(session, body["appDId"], tenant)
         if pkg is None or pkg.onboarding_state != "ONBOARDED":
             raise NotFound(f"no onboarded application package has appDId {body['appDId']}; onboard it first")
         if pkg.operational_state != "ENABLED":
@@ -51,7 +62,7 @@ def create_instance(body: dict[str, Any]) -> AppInstance:
         inst = AppInstance(name=body.get("appInstanceName"), description=body.get("appInstanceDescription"),
                            app_pkg_id=pkg.id, appd_id=pkg.appd_id, app_provider=pkg.app_provider or "",
                            app_name=pkg.app_name or "", app_soft_version=pkg.app_software_version or "",
-                           appd_version=pkg.appd_version or "")
+                           appd_version=pkg.appd_version or "", tenant=pkg.tenant)
         session.add(inst)
         session.execute(update(AppPackage).where(AppPackage.id == pkg.id).values(usage_state="IN_USE"))
         session.flush()
@@ -59,16 +70,17 @@ def create_instance(body: dict[str, Any]) -> AppInstance:
         return inst
 
 
-def list_instances() -> list[AppInstance]:
-    """Every instance, oldest first."""
+def list_instances(tenant: str | None = None) -> list[AppInstance]:
+    """Every instance (of ``tenant``), oldest first."""
     with session_scope() as session:
-        return list(session.scalars(select(AppInstance).order_by(AppInstance.created_at, AppInstance.id)))
+        return list(session.scalars(select(AppInstance).where(visible(AppInstance.tenant, tenant))
+                                    .order_by(AppInstance.created_at, AppInstance.id)))
 
 
-def delete_instance(instance_id: str) -> None:
+def delete_instance(instance_id: str, tenant: str | None = None) -> None:
     """DELETE (clause 7.4.2.3.4): 409 while INSTANTIATED or while an operation holds it."""
     with session_scope() as session:
-        inst = get_instance(session, instance_id)
+        inst = get_instance(session, instance_id, tenant)
         if inst.instantiation_state != "NOT_INSTANTIATED":
             raise Conflict(f"application instance {instance_id} is INSTANTIATED; terminate it first")
         if inst.current_op_id:
@@ -108,14 +120,14 @@ def _start(session: Session, inst: AppInstance, operation: str, params: dict[str
     return op
 
 
-def instantiate(instance_id: str, body: dict[str, Any], choose_host=None) -> AppLcmOpOcc:
+def instantiate(instance_id: str, body: dict[str, Any], choose_host=None, tenant: str | None = None) -> AppLcmOpOcc:
     """InstantiateAppRequest (clause 6.2.2.7) → a STARTING INSTANTIATE occurrence on the chosen host's queue.
 
     ``choose_host(session, inst, pkg, hosts, body)`` returns (host, placement explanation); by default
     the first selected host that exists is taken.
     """
     with session_scope() as session:
-        inst = get_instance(session, instance_id)
+        inst = get_instance(session, instance_id, tenant)
         if inst.instantiation_state != "NOT_INSTANTIATED":
             raise Conflict(f"application instance {instance_id} is already INSTANTIATED")
         pkg = session.get(AppPackage, inst.app_pkg_id)
@@ -135,9 +147,9 @@ def instantiate(instance_id: str, body: dict[str, Any], choose_host=None) -> App
     return op
 
 
-def _instantiated_op(instance_id: str, operation: str, body: dict[str, Any]) -> AppLcmOpOcc:
+def _instantiated_op(instance_id: str, operation: str, body: dict[str, Any], tenant: str | None) -> AppLcmOpOcc:
     with session_scope() as session:
-        inst = get_instance(session, instance_id)
+        inst = get_instance(session, instance_id, tenant)
         if inst.instantiation_state != "INSTANTIATED":
             raise Conflict(f"application instance {instance_id} is NOT_INSTANTIATED; {operation} needs an "
                            "INSTANTIATED instance")
@@ -155,30 +167,34 @@ def _instantiated_op(instance_id: str, operation: str, body: dict[str, Any]) -> 
     return op
 
 
-def operate(instance_id: str, body: dict[str, Any]) -> AppLcmOpOcc:
+def operate(instance_id: str, body: dict[str, Any], tenant: str | None = None) -> AppLcmOpOcc:
     """OperateAppRequest (clause 6.2.2.8)."""
     if body.get("gracefulStopTimeout") is not None and body.get("stopType") != "GRACEFUL":
         raise BadRequest("gracefulStopTimeout applies only with stopType GRACEFUL")
-    return _instantiated_op(instance_id, "OPERATE", body)
+    return _instantiated_op(instance_id, "OPERATE", body, tenant)
 
 
-def terminate(instance_id: str, body: dict[str, Any]) -> AppLcmOpOcc:
+def terminate(instance_id: str, body: dict[str, Any], tenant: str | None = None) -> AppLcmOpOcc:
     """TerminateAppRequest (clause 6.2.2.9)."""
     if body.get("gracefulTerminationTimeout") is not None and body.get("terminationType") != "GRACEFUL":
         raise BadRequest("gracefulTerminationTimeout applies only with terminationType GRACEFUL")
-    return _instantiated_op(instance_id, "TERMINATE", body)
+    return _instantiated_op(instance_id, "TERMINATE", body, tenant)
 
 
-def list_ops() -> list[AppLcmOpOcc]:
-    """Every occurrence, oldest first."""
+def list_ops(tenant: str | None = None) -> list[AppLcmOpOcc]:
+    """Every occurrence (of ``tenant``'s instances), oldest first."""
     with session_scope() as session:
-        return list(session.scalars(select(AppLcmOpOcc).order_by(AppLcmOpOcc.start_time, AppLcmOpOcc.id)))
+        stmt = select(AppLcmOpOcc).order_by(AppLcmOpOcc.start_time, AppLcmOpOcc.id)
+        if tenant is not None:
+            stmt = stmt.join(AppInstance, AppInstance.id == AppLcmOpOcc.app_instance_id).where(
+                AppInstance.tenant == tenant)
+        return list(session.scalars(stmt))
 
 
-def retry(op_id: str) -> AppLcmOpOcc:
+def retry(op_id: str, tenant: str | None = None) -> AppLcmOpOcc:
     """POST …/retry (clause 7.4.13): FAILED_TEMP → PROCESSING as a new attempt; the steps continue."""
     with session_scope() as session:
-        op = get_op(session, op_id)
+        op = get_op(session, op_id, tenant)
         if op.operation_state != op_occ.FAILED_TEMP or op.worker is not None:
             raise Conflict(f"operation {op_id} is {op.operation_state}; only a FAILED_TEMP operation can be retried")
         attempt, queue = op.attempt + 1, op.queue  # read before the transition refreshes ``op``
@@ -191,10 +207,10 @@ def retry(op_id: str) -> AppLcmOpOcc:
         return get_op(session, op_id)
 
 
-def cancel(op_id: str, mode: str) -> AppLcmOpOcc:
+def cancel(op_id: str, mode: str, tenant: str | None = None) -> AppLcmOpOcc:
     """POST …/cancel (clause 7.4.11): STARTING ends at once in FAILED_TEMP; PROCESSING stops after its step."""
     with session_scope() as session:
-        op = get_op(session, op_id)
+        op = get_op(session, op_id, tenant)
         problem = {"type": "about:blank", "title": "Cancelled", "status": 409,
                    "detail": f"operation cancelled by request ({mode}); retry it or fail it"}
         if op.operation_state == op_occ.STARTING and op_occ.transition(

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from meao.config import get_settings
 from meao.db.models import AppInstance, AppLcmOpOcc, OutboxMessage, Subscription
 from meao.notify.outbox import timestamp
-from meao.notify.subscriptions import list_subscriptions
+from meao.notify.subscriptions import subscribers
 
 LCM_SUBSCRIPTION_TYPES = ("AppInstanceStateChangeSubscription", "AppLcmOpOccStateChangeSubscription",
                           "AppIdentifierCreationSubscription", "AppIdentifierDeletionSubscription")
@@ -71,7 +71,7 @@ def emit_op_occ_notification(session: Session, op: AppLcmOpOcc) -> None:
     """AppLcmOpOccNotification to AppLcmOpOccStateChangeSubscriptions whose filter matches."""
     inst = session.get(AppInstance, op.app_instance_id)
     subs = []
-    for sub in list_subscriptions(session, "app_lcm", "AppLcmOpOccStateChangeSubscription"):
+    for sub in subscribers(session, "app_lcm", "AppLcmOpOccStateChangeSubscription", inst.tenant if inst else None):
         flt = _filters(sub).get("appLcmOpOccSubscriptionFilter") or {}
         if flt.get("operationTypes") and op.lcm_operation not in flt["operationTypes"]:
             continue
@@ -99,7 +99,7 @@ def emit_instance_state_notification(session: Session, inst: AppInstance) -> Non
     """AppInstNotification to AppInstanceStateChangeSubscriptions (state and instance filters)."""
     state = instance_state(inst)
     subs = []
-    for sub in list_subscriptions(session, "app_lcm", "AppInstanceStateChangeSubscription"):
+    for sub in subscribers(session, "app_lcm", "AppInstanceStateChangeSubscription", inst.tenant):
         flt = _filters(sub)
         if flt.get("appInstanceState") and flt["appInstanceState"] != state:
             continue
@@ -114,7 +114,7 @@ def emit_instance_state_notification(session: Session, inst: AppInstance) -> Non
 def emit_identifier_notification(session: Session, inst: AppInstance, created: bool) -> None:
     """AppInstanceIdentifierCreation/DeletionNotification (clauses 6.2.2.27 / 6.2.2.30)."""
     sub_type = "AppIdentifierCreationSubscription" if created else "AppIdentifierDeletionSubscription"
-    subs = [s for s in list_subscriptions(session, "app_lcm", sub_type)
+    subs = [s for s in subscribers(session, "app_lcm", sub_type, inst.tenant)
             if instance_selected(_filters(s).get("appInstanceSubscriptionFilter"), inst)]
     root = _root()
     _queue(session, subs, sub_type, lambda sub: {

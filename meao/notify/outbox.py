@@ -41,7 +41,7 @@ def emit_pkg_notification(session: Session, pkg: AppPackage, notification_type: 
     Returns the number of messages queued. All copies share one notification id (clause 6.2.3.6.2).
     """
     subscription_type = PKG_NOTIFICATION_SUBSCRIPTION[notification_type]
-    subs = matching_subscriptions(session, "app_pkgm", subscription_type, pkg_filter_attrs(pkg))
+    subs = matching_subscriptions(session, "app_pkgm", subscription_type, pkg_filter_attrs(pkg), pkg.tenant)
     notification_id = str(uuid.uuid4())
     base = get_settings().public_url
     for sub in subs:
