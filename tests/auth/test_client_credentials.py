@@ -19,7 +19,7 @@ from meao.auth.client_credentials import (
 )
 from meao.client import MeaoClient
 from tests.auth.conftest import AuthStack
-from tests.cli.helpers import client_env, failed, ok_json, run_meao
+from tests.cli.helpers import client_env, failed, ok, ok_json, run_meao
 
 
 class FakeServer:
@@ -133,6 +133,9 @@ def test_the_operator_cli_works_with_the_bootstrap_credentials_and_explains_a_40
                                                                                   tmp_path: Path) -> None:
     env = client_env(auth_stack.base, tmp_path, MEAO_DATA_DIR=str(auth_stack.stack.data_dir))
     assert isinstance(ok_json(run_meao("package", "list", "-f", "json", env=env)), list)
+    token = ok(run_meao("auth", "token", env=env)).strip()
+    assert httpx.get(f"{auth_stack.base}/ops/v1/mec_hosts", headers={"Authorization": f"Bearer {token}"}
+                     ).status_code == 200, "meao auth token prints a token for curl"
     reader_id, reader_secret = auth_stack.register("cli-reader", "app_pkgm:read", "app_lcm:read")
     reader = {**client_env(auth_stack.base, tmp_path), "MEAO_CLIENT_ID": reader_id,
               "MEAO_CLIENT_SECRET": reader_secret}
