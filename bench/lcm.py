@@ -62,6 +62,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=50)
     parser.add_argument("--cloud", default="demo")
+    parser.add_argument("--singles", type=int, default=5, help="single instantiations per side (median)")
     parser.add_argument("--database-url", default=os.environ.get(
         "MEAO_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/meao_bench"))
     args = parser.parse_args()
@@ -95,14 +96,16 @@ def main() -> int:
                                 "served_areas": ["cell-1"], "latency_ms": {"cell-1": 1}}]}
         (work / "hosts.yaml").write_text(yaml.safe_dump(hosts))
         port = 18555
-        env = {**os.environ, "MEAO_DATABASE_URL": args.database_url, "MEAO_BROKER_URL": "redis://127.0.0.1:6379/14",
-               "MEAO_DATA_DIR": str(work / "data"), "MEAO_PKG_FILE_ROOT": str(work), "MEAO_LOG_LEVEL": "WARNING",
+        env = {**os.environ, "MEAO_DATABASE_URL": args.database_url, "MEAO_BROKER_URL": "redis://127.0.0.1:6379/6",
+               "MEAO_DATA_DIR": str(work / "data"), "MEAO_PKG_FILE_ROOT": str(work), "MEAO_LOG_LEVEL": "INFO",
+               "MEAO_AUTH": "none",
                "MEAO_MEC_HOSTS_FILE": str(work / "hosts.yaml"), "OS_CLIENT_CONFIG_FILE": str(clouds),
                "MEAO_PUBLIC_URL": f"http://127.0.0.1:{port}", "MEAO_CAPACITY_CACHE_S": "30"}
         log = (work / "meao.log").open("ab")
         procs.append(subprocess.Popen([sys.executable, "-m", "meao.cli", "serve", "--port", str(port),
                                        "--no-embedded-worker"], env=env, stdout=log, stderr=log))
-        procs.append(subprocess.Popen([sys.executable, "-m", "meao.cli", "worker", "-c", str(min(n, 16))],
+        # as many job threads as the direct side has boot threads (a deployment sizes this per PoP)
+        procs.append(subprocess.Popen([sys.executable, "-m", "meao.cli", "worker", "-c", str(max(n, 4))],
                                       env=env, stdout=log, stderr=log))
         base = f"http://127.0.0.1:{port}"
         api = httpx.Client(base_url=base, timeout=120)
@@ -152,8 +155,12 @@ def main() -> int:
             direct_servers.extend((srv.id, p.id) for p in made)
             return elapsed
 
-        singles_meao = [via_meao() for _ in range(3)]
-        singles_direct = [direct() for _ in range(3)]
+        # interleaved, so a drift in the test bed's load hits both sides alike
+        singles_meao, singles_direct = [], []
+        for _ in range(args.singles):
+            singles_meao.append(via_meao())
+            singles_direct.append(direct())
+        print(f"singles (s): meao {[round(x, 2) for x in singles_meao]} direct {[round(x, 2) for x in singles_direct]}")
         if n == 0:
             m1, d1 = statistics.median(singles_meao), statistics.median(singles_direct)
             print(f"one instantiate: meao {m1:.2f} s vs direct openstacksdk {d1:.2f} s -> {m1 / d1:.2f}x")

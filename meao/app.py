@@ -25,6 +25,7 @@ from meao.api.validation import RequestTargetGuard, validator_map
 from meao.auth.tokens import check_settings as check_auth_settings
 from meao.config import Settings, get_settings, set_settings
 from meao.jobs import all_queues, configure_celery
+from meao.metrics import HttpMetricsMiddleware, register_system_collector
 from meao.problems import ProblemError
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,10 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
     @contextlib.asynccontextmanager
     async def lifespan(_app: FlaskApp) -> AsyncIterator[None]:
         worker = background = None
+        if not embedded_worker:
+            from meao.ops.workers import heartbeat_monitor
+
+            heartbeat_monitor()  # workers' heartbeat ages are known by the time someone asks
         if embedded_worker:
             from meao.background import Background
             from meao.jobs import start_embedded_worker
@@ -58,6 +63,9 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
                 background.stop()
             if worker:
                 worker.stop(in_sighandler=False)
+            from meao.ops.workers import stop_heartbeat_monitor
+
+            stop_heartbeat_monitor()
 
     app = FlaskApp(__name__, specification_dir=str(OPENAPI_DIR), lifespan=lifespan,
                    validator_map=validator_map())
@@ -68,7 +76,9 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
                     validate_responses=True, swagger_ui_options=SwaggerUIOptions(swagger_ui=True))
     if settings.auth.mode == "local":
         app.add_url_rule(TOKEN_PATH, "oauth2_token", oauth2.token, methods=["POST"])
+    app.add_middleware(HttpMetricsMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(RequestTargetGuard, position=MiddlewarePosition.BEFORE_SWAGGER)
+    register_system_collector()
     app.add_error_handler(ProblemError, problem_error_handler)
     app.add_error_handler(OAuthProblem, unauthorized_error_handler)
     app.add_error_handler(ProblemException, http_error_handler)

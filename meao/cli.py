@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from pathlib import Path
@@ -13,10 +12,9 @@ MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
 
 def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for chatty in ("httpx", "httpcore", "openstack", "keystoneauth"):  # one line per request otherwise
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    from meao.logs import setup_logging
+
+    setup_logging(level)
 
 
 def db_upgrade(url: str | None = None) -> None:
@@ -115,7 +113,16 @@ def serve(host: str, port: int, embedded_worker: bool | None, certfile: str | No
               help="comma-separated queues, e.g. mecpm.pop1 for a worker at that PoP "
                    "(default: the catalogue queue and every MEC host's queue)")
 @click.option("--concurrency", "-c", default=2, show_default=True, type=int)
-def worker(queues: str | None, concurrency: int) -> None:
+@click.option("--name", "-n", "node_name", default=None, metavar="NAME",
+              help="worker name as `meao workers` shows it; %h is the host name "
+                   "[default: meao-<pid>@<host>, unique per process]")
+@click.option("--metrics-port", type=int, default=lambda: os.environ.get("MEAO_WORKER_METRICS_PORT") or None,
+              help="serve this worker's Prometheus metrics (job step durations, notification failures) "
+                   "on this port [default: $MEAO_WORKER_METRICS_PORT, else off]")
+@click.option("--metrics-host", default=lambda: os.environ.get("MEAO_WORKER_METRICS_HOST", "127.0.0.1"),
+              show_default="127.0.0.1", help="address the metrics port listens on")
+def worker(queues: str | None, concurrency: int, node_name: str | None, metrics_port: int | None,
+           metrics_host: str) -> None:
     """Run a standalone Celery worker (needs MEAO_BROKER_URL, e.g. redis://127.0.0.1:6379/0)."""
     from celery.signals import worker_ready, worker_shutdown
 
@@ -135,11 +142,17 @@ def worker(queues: str | None, concurrency: int) -> None:
 
     db_upgrade()
     load_configured_hosts()
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(int(metrics_port), addr=metrics_host)
+        click.echo(f"worker metrics on http://{metrics_host}:{metrics_port}/metrics", err=True)
     background = Background(settings, embedded=False)
     worker_ready.connect(lambda **_: background.start(), weak=False)
     worker_shutdown.connect(lambda **_: background.stop(), weak=False)
     argv = ["worker", "--loglevel", "INFO", "--pool", "threads", "--concurrency", str(concurrency),
-            "--queues", queues or ",".join(all_queues(settings)), "--without-gossip", "--without-mingle"]
+            "--queues", queues or ",".join(all_queues(settings)), "--without-gossip", "--without-mingle",
+            "--hostname", node_name or f"meao-{os.getpid()}@%h"]
     celery_app.worker_main(argv)
 
 

@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
+from urllib.parse import quote
 
 import httpx
 import yaml
@@ -538,6 +539,32 @@ class MeaoClient:
         """GET /ops/v1/mec_hosts/{id}/capacity."""
         return self._json("GET", f"{OPS}/mec_hosts/{host_id}/capacity",
                           params={"refresh": "true"} if refresh else None)
+
+    # --------------------------------------------------------------- queues, workers, jobs (ops API)
+    def list_queues(self) -> list[dict[str, Any]]:
+        """GET /ops/v1/queues."""
+        return self._json("GET", f"{OPS}/queues")
+
+    def get_queue(self, name: str) -> dict[str, Any]:
+        """GET /ops/v1/queues/{name}: with its waiting jobs."""
+        return self._json("GET", f"{OPS}/queues/{quote(name, safe='')}")
+
+    def purge_queue(self, name: str) -> dict[str, Any]:
+        """POST /ops/v1/queues/{name}/purge."""
+        return self._json("POST", f"{OPS}/queues/{quote(name, safe='')}/purge")
+
+    def list_workers(self) -> list[dict[str, Any]]:
+        """GET /ops/v1/workers."""
+        return self._json("GET", f"{OPS}/workers")
+
+    def control_worker(self, name: str, action: str) -> dict[str, Any]:
+        """POST /ops/v1/workers/{name}/{action} (``drain`` or ``resume``)."""
+        return self._json("POST", f"{OPS}/workers/{quote(name, safe='')}/{action}")
+
+    def list_jobs(self, state: str | None = None, queue: str | None = None) -> list[dict[str, Any]]:
+        """GET /ops/v1/jobs."""
+        params = {k: v for k, v in (("state", state), ("queue", queue)) if v}
+        return self._json("GET", f"{OPS}/jobs", params=params or None)
 
 
 def onboarding_ended(info: dict[str, Any]) -> bool:

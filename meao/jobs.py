@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from celery import Celery
 
 from meao.config import Settings, get_settings
 
 log = logging.getLogger(__name__)
+
+#: message header with the send time (epoch seconds): the age of the oldest waiting job comes from it
+ENQUEUED_AT_HEADER = "meao_enqueued_at"
 
 celery_app = Celery("meao", include=["meao.catalogue.tasks", "mecpm.tasks"])
 
@@ -65,9 +69,10 @@ def start_embedded_worker(settings: Settings, queues: list[str], concurrency: in
 
 
 def enqueue(task_name: str, *args: str, queue: str | None = None) -> None:
-    """Send a job by name; the message carries only identifiers."""
+    """Send a job by name; the message carries only identifiers (and when it was sent, for queue age)."""
     settings = get_settings()
-    celery_app.send_task(task_name, args=list(args), queue=queue or settings.catalogue_queue)
+    celery_app.send_task(task_name, args=list(args), queue=queue or settings.catalogue_queue,
+                         headers={ENQUEUED_AT_HEADER: time.time()})
 
 
 def all_queues(settings: Settings) -> list[str]:

@@ -1,11 +1,13 @@
 """The OSS/operator commands of ``meao``: a command-line client of the MEAO's own Mm1 APIs.
 
-``register(main)`` adds four groups to the ``meao`` command, in python-openstackclient style::
+``register(main)`` adds these groups to the ``meao`` command, in python-openstackclient style::
 
     meao package create|upload|list|show|enable|disable|delete
     meao app create|instantiate|operate|terminate|list|show|delete
     meao op list|show|retry|fail|cancel
     meao subscription create|list|show|delete
+    meao host list|show|set|delete|capacity
+    meao queues list|show|purge, meao workers list|drain|resume, meao jobs list|retry
 
 Every command takes ``--os-endpoint URL``, ``--os-profile NAME`` and ``--timeout SECONDS`` (see
 ``meao.client`` for how the endpoint is chosen: option > ``MEAO_ENDPOINT`` > ``~/.config/meao/client.yaml``
@@ -967,9 +969,168 @@ def host_capacity(host_id: str, refresh: bool) -> None:
     emit_one(_client().host_capacity(host_id, refresh))
 
 
+# ------------------------------------------------------------------------- queues, workers, jobs
+QUEUE_COLUMNS = ("name", "pops", "depth", "oldest", "running", "failures")
+WORKER_COLUMNS = ("name", "status", "pops", "heartbeat", "concurrency", "running", "reserved", "jobsDone")
+JOB_COLUMNS = ("state", "queue", "lcmOperation", "appLcmOpOccId", "step", "worker", "age", "error")
+ERROR_CELL = 60
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 120:
+        return f"{seconds:.1f}s"
+    return f"{seconds / 60:.0f}m" if seconds < 7200 else f"{seconds / 3600:.1f}h"
+
+
+def _since(stamp: str | None) -> float | None:
+    if not stamp:
+        return None
+    from datetime import datetime
+
+    return max(0.0, time.time() - datetime.fromisoformat(stamp).timestamp())
+
+
+def _job_row(job: dict[str, Any]) -> dict[str, Any]:
+    error = job.get("error") or {}
+    text = str(error.get("detail") or error.get("title") or "")
+    if _meta().get("format") in (None, "table") and len(text) > ERROR_CELL:
+        text = text[:ERROR_CELL - 1] + "…"  # `-f json` or `meao op show` has it whole
+    return _row(job, {"age": _age(_since(job.get("enqueuedAt") or job.get("since"))), "error": text})
+
+
+def _row(raw: dict[str, Any], derived: dict[str, Any]) -> dict[str, Any]:
+    """Table / value output shows the derived cells; JSON / YAML keep the API's own values where both exist."""
+    return {**derived, **raw} if _meta().get("format") in ("json", "yaml") else {**raw, **derived}
+
+
+def _queue_row(queue: dict[str, Any]) -> dict[str, Any]:
+    return _row(queue, {"pops": ",".join(queue.get("pops") or []) or "-",
+                        "oldest": _age(queue.get("oldestJobAgeSeconds")), "running": len(queue.get("running") or []),
+                        "failures": len(queue.get("recentFailures") or [])})
+
+
+@click.group(cls=_ApiGroup, epilog=EXIT_CODES_EPILOG)
+def queues() -> None:
+    """Job queues: the catalogue queue and one queue per MEC host's PoP (ops API /ops/v1/queues)."""
+
+
+@queues.command("list")
+@api_options
+@output_options
+def queues_list() -> None:
+    """Depth, oldest waiting job, running jobs and recent failures of every queue."""
+    emit_list([_queue_row(q) for q in _client().list_queues()], QUEUE_COLUMNS)
+
+
+@queues.command("show")
+@click.argument("name")
+@api_options
+@output_options
+def queues_show(name: str) -> None:
+    """One queue; its waiting jobs are listed by `meao jobs list --waiting --queue NAME`."""
+    raw = _client().get_queue(name)
+    info = {**_queue_row(raw), "waiting": len(raw.get("waiting") or [])}
+    emit_one({k: info.get(k) for k in ("name", "pops", "depth", "oldest", "waiting", "running", "failures")})
+
+
+@queues.command("purge")
+@click.argument("name")
+@click.option("--yes", "-y", is_flag=True, help="do not ask for confirmation")
+@api_options
+@output_options
+def queues_purge(name: str, yes: bool) -> None:
+    """Drop every job waiting in a queue; their operations go to FAILED_TEMP (retry or fail them)."""
+    client = _client()
+    depth = client.get_queue(name)["depth"]
+    if depth == 0:
+        click.echo(f"queue {name} is empty; nothing to purge", err=True)
+        return
+    if not yes:
+        question = (f"Purge {depth} waiting job(s) from queue {name}? Their LCM operations go to FAILED_TEMP "
+                    "and their onboardings back to CREATED")
+        try:
+            confirmed = click.confirm(question, err=True)
+        except click.Abort:  # end of input: nobody said yes
+            click.echo("", err=True)
+            confirmed = False
+        if not confirmed:
+            raise CommandFailed("purge cancelled; nothing was changed",
+                                "answer y, or pass --yes when no one can answer (scripts)", code=EXIT_FAILED)
+    result = client.purge_queue(name)
+    click.echo(f"purged {result['purged']} job(s) from {name}; `meao jobs list --failed` shows the operations "
+               "to retry or fail", err=True)
+    emit_list([_job_row(j) for j in result["jobs"]], JOB_COLUMNS)
+
+
+@click.group(cls=_ApiGroup, epilog=EXIT_CODES_EPILOG)
+def workers() -> None:
+    """MEPM-V workers: what each runs, heartbeat, drain and resume (ops API /ops/v1/workers)."""
+
+
+def _worker_row(worker: dict[str, Any]) -> dict[str, Any]:
+    return _row(worker, {"pops": ",".join(worker.get("pops") or []) or "-",
+                         "heartbeat": _age(worker.get("heartbeatAgeSeconds")),
+                         "running": len(worker.get("running") or [])})
+
+
+@workers.command("list")
+@api_options
+@output_options
+def workers_list() -> None:
+    """Every worker that answers or sent a heartbeat recently."""
+    emit_list([_worker_row(w) for w in _client().list_workers()], WORKER_COLUMNS)
+
+
+@workers.command("drain")
+@click.argument("name")
+@api_options
+def workers_drain(name: str) -> None:
+    """Stop a worker taking new jobs; the jobs it runs finish (`meao workers resume` undoes it)."""
+    click.echo(_client().control_worker(name, "drain")["message"])
+
+
+@workers.command("resume")
+@click.argument("name")
+@api_options
+def workers_resume(name: str) -> None:
+    """Let a drained worker take jobs again."""
+    click.echo(_client().control_worker(name, "resume")["message"])
+
+
+@click.group(cls=_ApiGroup, epilog=EXIT_CODES_EPILOG)
+def jobs() -> None:
+    """Jobs: waiting in queues, running in workers, failed (ops API /ops/v1/jobs)."""
+
+
+@jobs.command("list")
+@click.option("--failed", "state", flag_value="FAILED", help="only failed jobs (operations in FAILED_TEMP)")
+@click.option("--running", "state", flag_value="RUNNING", help="only jobs a worker runs now")
+@click.option("--waiting", "state", flag_value="WAITING", help="only jobs waiting in a queue")
+@click.option("--queue", metavar="NAME", help="only the jobs of this queue")
+@api_options
+@output_options
+def jobs_list(state: str | None, queue: str | None) -> None:
+    """List jobs: waiting (oldest first), running, failed."""
+    emit_list([_job_row(j) for j in _client().list_jobs(state, queue)], JOB_COLUMNS)
+
+
+@jobs.command("retry")
+@click.argument("op_id")
+@wait_options
+@api_options
+@output_options
+def jobs_retry(op_id: str, wait: bool) -> None:
+    """Retry a failed job: its FAILED_TEMP operation continues where it stopped (same as `meao op retry`)."""
+    client = _client()
+    client.retry_op(op_id)
+    _follow(client, op_id, wait)
+
+
 def register(main: click.Group) -> None:
-    """Add the ``package``, ``app``, ``op``, ``subscription`` and ``host`` groups to the ``meao`` command."""
-    for group in (package, app, op, subscription, host):
+    """Add the OSS and ops command groups (package, app, op, subscription, host, queues, workers, jobs)."""
+    for group in (package, app, op, subscription, host, queues, workers, jobs):
         main.add_command(group)
     if not main.epilog:
         main.epilog = EXIT_CODES_EPILOG

@@ -7,8 +7,10 @@ undo itself. So a retried operation continues where it stopped and a failed one 
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,8 @@ class FlowContext:
     op_id: str = ""
     appd_id: str = ""
     vim_for: Callable[[str], Vim] | None = None  # the VIM driver of a cloud named by a grant
+    api_base: str = ""  # the MEAO's public URL: links in a GrantRequest are absolute URIs (LinkType)
+    fresh: bool = False  # first attempt: nothing of this operation can exist at the VIM yet (no lookups)
     boot_timeout_s: float = DEFAULT_BOOT_TIMEOUT_S
     created: dict[str, Any] = field(default_factory=dict)
 
@@ -81,8 +85,8 @@ def _grant(ctx: FlowContext) -> None:
         grant = ctx.request_grant({
             "appInstanceId": ctx.instance_id, "appLcmOpOccId": ctx.op_id, "appDId": ctx.appd_id,
             "operation": "INSTANTIATE", "addResources": add,
-            "_links": {"appLcmOpOcc": {"href": f"/app_lcm/v1/app_lcm_op_occs/{ctx.op_id}"},
-                       "appInstance": {"href": f"/app_lcm/v1/app_instances/{ctx.instance_id}"}}})
+            "_links": {"appLcmOpOcc": {"href": f"{ctx.api_base}/app_lcm/v1/app_lcm_op_occs/{ctx.op_id}"},
+                       "appInstance": {"href": f"{ctx.api_base}/app_lcm/v1/app_instances/{ctx.instance_id}"}}})
         ctx.record(grant={"id": grant["id"], "zones": grant.get("zones") or [],
                           "vimConnections": grant.get("vimConnections") or {}})
         grant = ctx.resources["grant"]
@@ -143,14 +147,28 @@ def _network_for(ctx: FlowContext, cpd_id: str) -> str:
 
 
 def _ports(ctx: FlowContext) -> None:
+    """One port per external CP, created concurrently; ids recorded even when one of them fails."""
     ports = dict(ctx.resources.get("ports") or {})
-    existing = {p.name: p.id for p in ctx.vim.find_ports(ctx.instance_id)}
-    for cpd in ctx.appd.get("ext_cpds") or []:
-        if cpd["id"] in ports:
-            continue
-        found = existing.get(port_name(ctx.instance_id, cpd["id"]))
-        ports[cpd["id"]] = found or ctx.vim.create_port(_network_for(ctx, cpd["id"]), ctx.instance_id, cpd["id"])
-        ctx.record(ports=ports)
+    missing = [cpd["id"] for cpd in ctx.appd.get("ext_cpds") or [] if cpd["id"] not in ports]
+    if not missing:
+        return
+    if not ctx.fresh:  # an earlier attempt may have created a port without recording it
+        existing = {p.name: p.id for p in ctx.vim.find_ports(ctx.instance_id)}
+        ports.update({cpd: existing[port_name(ctx.instance_id, cpd)] for cpd in missing
+                      if port_name(ctx.instance_id, cpd) in existing})
+    networks = {cpd: _network_for(ctx, cpd) for cpd in missing if cpd not in ports}  # all valid, or none made
+    failures: list[Exception] = []
+    with ThreadPoolExecutor(max_workers=max(1, len(networks))) as pool:
+        futures = {cpd: pool.submit(contextvars.copy_context().run, ctx.vim.create_port, net, ctx.instance_id, cpd)
+                   for cpd, net in networks.items()}
+        for cpd, future in futures.items():
+            try:
+                ports[cpd] = future.result()
+            except Exception as exc:  # noqa: BLE001 — recorded below, then the first one is raised
+                failures.append(exc)
+    ctx.record(ports=ports)
+    if failures:
+        raise failures[0]
 
 
 def _undo_ports(ctx: FlowContext) -> None:
@@ -164,7 +182,7 @@ def _undo_ports(ctx: FlowContext) -> None:
 def _server(ctx: FlowContext) -> None:
     if ctx.resources.get("server_id"):
         return
-    found = ctx.vim.find_servers(ctx.instance_id)
+    found = [] if ctx.fresh else ctx.vim.find_servers(ctx.instance_id)  # made but not recorded before a crash
     if found:
         ctx.record(server_id=found[0].id)
         return

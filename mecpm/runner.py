@@ -27,6 +27,8 @@ from meao.config import get_settings
 from meao.db.models import AppInstance, AppLcmOpOcc, AppPackage, MecHost, utcnow
 from meao.db.session import session_scope
 from meao.lcm import op_occ
+from meao.logs import bind_op
+from meao.metrics import JOB_STEP_SECONDS, JOBS
 from meao.nfvo.openstack import get_vim
 from meao.notify.lcm_events import emit_instance_state_notification
 from meao.problems import Conflict, ProblemError
@@ -69,7 +71,8 @@ def _context(op: AppLcmOpOcc, inst: AppInstance, session) -> flows.FlowContext:
         params=op.operation_params or {}, vim=get_vim(host.cloud), mep=mep_for_host(host.id),
         availability_zone=host.availability_zone, networks=dict(host.networks or {}),
         resources=dict(inst.resources or {}, cloud=host.cloud, host=host.id), save=save, boot_timeout_s=boot,
-        note_image=note_image, request_grant=request_grant, op_id=op.id, appd_id=inst.appd_id, vim_for=get_vim)
+        note_image=note_image, request_grant=request_grant, op_id=op.id, appd_id=inst.appd_id, vim_for=get_vim,
+        api_base=get_settings().public_url, fresh=op.attempt == 1 and not op.steps_done)
 
 
 def request_grant(body: dict[str, Any]) -> dict[str, Any]:
@@ -137,10 +140,19 @@ def _mark_step(op_id: str, step: str, done: bool) -> None:
 
 
 def run_operation(op_id: str, attempt: int) -> None:
-    """Execute one attempt of an occurrence (the body of the ``mecpm.run_op`` job)."""
-    if not _claim(op_id, attempt):
-        log.info("op %s attempt %s: already claimed or not runnable; nothing to do", op_id, attempt)
-        return
+    """Execute one attempt of an occurrence (the body of the ``mecpm.run_op`` job).
+
+    Every log line and OpenStack request made meanwhile carries the occurrence id (``meao.logs``).
+    """
+    with bind_op(op_id):
+        if not _claim(op_id, attempt):
+            log.info("op %s attempt %s: already claimed or not runnable; nothing to do", op_id, attempt)
+            return
+        _run_claimed(op_id, attempt)
+
+
+def _run_claimed(op_id: str, attempt: int) -> None:
+    operation, outcome = "UNKNOWN", "failed_temp"
     beat = _Heartbeat(op_id, attempt)
     beat.start()
     try:
@@ -155,9 +167,12 @@ def run_operation(op_id: str, attempt: int) -> None:
             _mark_step(op_id, step.name, done=False)
             started = time.perf_counter()
             step.execute(ctx)
-            log.info("op %s step %s done in %.3f s", op_id, step.name, time.perf_counter() - started)
+            took = time.perf_counter() - started
+            JOB_STEP_SECONDS.labels(operation, step.name).observe(took)
+            log.info("op %s step %s done in %.3f s", op_id, step.name, took)
             _mark_step(op_id, step.name, done=True)
         _complete(op_id, attempt, operation, ctx)
+        outcome = "completed"
     except Cancelled as exc:
         _fail_temp(op_id, attempt, {"type": "about:blank", "title": "Cancelled", "status": 409,
                                     "detail": f"operation cancelled ({exc}) between steps; retry or fail it"})
@@ -170,6 +185,7 @@ def run_operation(op_id: str, attempt: int) -> None:
                                               "operation or report it to the meao operators"})
     finally:
         beat.halt.set()
+        JOBS.labels(operation, outcome).inc()
 
 
 def _complete(op_id: str, attempt: int, operation: str, ctx: flows.FlowContext) -> None:
@@ -204,6 +220,11 @@ def _fail_temp(op_id: str, attempt: int, problem: dict[str, Any]) -> None:
 
 def fail_operation(op_id: str) -> AppLcmOpOcc:
     """POST …/fail (clause 7.4.12): roll back what the FAILED_TEMP operation created, then FAILED."""
+    with bind_op(op_id):
+        return _fail_operation(op_id)
+
+
+def _fail_operation(op_id: str) -> AppLcmOpOcc:
     claim = f"rollback:{WORKER_ID}"
     with session_scope() as session:
         op = session.get(AppLcmOpOcc, op_id)
@@ -272,3 +293,19 @@ def resend_unclaimed(older_than_s: float = 0) -> int:
     for op_id, attempt, queue in rows:
         enqueue(RUN_OP_TASK, op_id, str(attempt), queue=queue)
     return len(rows)
+
+
+def abandon_unclaimed_operation(op_id: str, attempt: int, reason: str) -> bool:
+    """End an attempt whose job will never run (purged from its queue): FAILED_TEMP with the reason.
+
+    Only an attempt no worker has claimed moves (compare-and-swap); ``retry`` sends a new job.
+    """
+    problem = {"type": "about:blank", "title": "Job purged", "status": 503,
+               "detail": f"operation {op_id} did not run: {reason}; retry the operation to send it again, "
+                         "or fail it"}
+    with bind_op(op_id), session_scope() as session:
+        done = op_occ.transition(session, op_id, op_occ.FAILED_TEMP, expect=(op_occ.STARTING, op_occ.PROCESSING),
+                                 where={"attempt": attempt, "worker": None}, error=problem)
+        if done:
+            log.warning("op %s attempt %s abandoned: %s", op_id, attempt, reason)
+        return done

@@ -99,3 +99,68 @@ def get_placement(appLcmOpOccId: str):
         if op is None or op.placement is None:
             raise NotFound(f"no placement decision is recorded for operation occurrence {appLcmOpOccId}")
         return {"appLcmOpOccId": op.id, **op.placement}, 200, JSON
+
+
+# ------------------------------------------------------------------------- queues, workers, jobs
+def list_queues():
+    """GET /queues."""
+    from meao.ops import jobs
+
+    return [views.queue_info(v) for v in jobs.queue_views()], 200, JSON
+
+
+def get_queue(queueName: str):
+    """GET /queues/{queueName}: with its waiting jobs."""
+    from meao.ops import jobs
+
+    return views.queue_info(jobs.queue_views(queueName)[0], with_waiting=True), 200, JSON
+
+
+def purge_queue(queueName: str):
+    """POST /queues/{queueName}/purge."""
+    from meao.ops import jobs
+
+    purged = jobs.purge(queueName)
+    return {"queue": queueName, "purged": len(purged), "jobs": [views.job(j) for j in purged]}, 200, JSON
+
+
+def list_workers():
+    """GET /workers."""
+    from meao.ops import workers
+
+    return [views.worker_info(r) for r in workers.worker_readings()], 200, JSON
+
+
+def _worker_control(name: str, command) -> tuple[dict[str, Any], int, dict[str, str]]:
+    reply = command(name)
+    return {"worker": name, "message": str(reply.get("ok") or reply.get("error") or reply),
+            "queues": list(reply.get("queues") or [])}, 200, JSON
+
+
+def drain_worker(workerName: str):
+    """POST /workers/{workerName}/drain."""
+    from meao.ops import workers
+
+    return _worker_control(workerName, workers.drain)
+
+
+def resume_worker(workerName: str):
+    """POST /workers/{workerName}/resume."""
+    from meao.ops import workers
+
+    return _worker_control(workerName, workers.resume)
+
+
+def list_jobs(state: str | None = None, queue: str | None = None):
+    """GET /jobs."""
+    from meao.ops import jobs
+
+    return [views.job(j) for j in jobs.list_jobs(state, queue)], 200, JSON
+
+
+def get_metrics():
+    """GET /metrics: Prometheus text exposition."""
+    from meao.metrics import exposition
+
+    body, content_type = exposition()
+    return body.decode("utf-8"), 200, {"Content-Type": content_type}

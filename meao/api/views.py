@@ -149,3 +149,54 @@ def mec_host_doc(body: dict[str, Any]) -> dict[str, Any]:
     """The inventory document (Python names) of a MecHost request body."""
     wire_to_py = {v: k for k, v in _HOST_WIRE.items()}
     return {wire_to_py.get(k, k): v for k, v in body.items() if k != "_links"}
+
+
+# ------------------------------------------------------------------------- ops: queues, workers, jobs
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:  # SQLite hands back naive datetimes; meao stores UTC
+        from datetime import UTC
+
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def _compact(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def job(j) -> dict[str, Any]:
+    """Job (openapi/ops.yaml)."""
+    return _compact({
+        "jobId": j.task_id, "task": j.task, "args": j.args, "state": j.state, "queue": j.queue, "pops": j.pops,
+        "enqueuedAt": _iso(j.enqueued_at), "worker": j.worker, "appLcmOpOccId": j.op_occ_id,
+        "appInstanceId": j.app_instance_id, "lcmOperation": j.lcm_operation, "step": j.step,
+        "since": _iso(j.since), "error": j.error,
+    })
+
+
+def queue_info(view, *, with_waiting: bool = False) -> dict[str, Any]:
+    """QueueInfo (openapi/ops.yaml)."""
+    r = view.reading
+    body = _compact({
+        "name": r.name, "pops": r.pops, "depth": r.depth,
+        "oldestJobAgeSeconds": round(r.oldest_age_s, 3) if r.oldest_age_s is not None else None,
+        "running": [job(j) for j in view.running],
+        "recentFailures": [job(j) for j in view.recent_failures],
+    })
+    if with_waiting:
+        body["waiting"] = [job(j) for j in view.waiting]
+    return body
+
+
+def worker_info(reading) -> dict[str, Any]:
+    """WorkerInfo (openapi/ops.yaml)."""
+    from meao.ops.jobs import _running
+
+    return _compact({
+        "name": reading.name, "status": reading.status, "queues": reading.queues, "pops": reading.pops,
+        "heartbeatAgeSeconds": round(reading.heartbeat_age_s, 3) if reading.heartbeat_age_s is not None else None,
+        "concurrency": reading.concurrency, "jobsDone": reading.jobs_done, "pid": reading.pid,
+        "reserved": reading.reserved, "running": [job(_running(j, {})) for j in reading.running],
+    })

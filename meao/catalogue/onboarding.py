@@ -289,3 +289,21 @@ def reap_stale_onboardings(stale_after_s: float, *, include_unclaimed: bool = Fa
     if sent:
         log.warning("re-sent %d onboarding job(s) whose worker had vanished", sent)
     return sent
+
+
+def abandon_unclaimed_onboarding(pkg_id: str, attempt: int, reason: str) -> bool:
+    """End an onboarding attempt whose job will never run (purged): back to CREATED with the reason.
+
+    Only an attempt no worker has claimed is touched (compare-and-swap), so a job already running wins.
+    """
+    problem = {"type": "about:blank", "title": "Onboarding job purged", "status": 503,
+               "detail": f"onboarding of package {pkg_id} did not run: {reason}; upload the package again or "
+                         "recreate it"}
+    with session_scope() as session:
+        done = session.execute(update(AppPackage).where(
+            AppPackage.id == pkg_id, AppPackage.onboarding_attempt == attempt, AppPackage.job_started_at.is_(None),
+            AppPackage.onboarding_state.in_(("CREATED", "UPLOADING", "PROCESSING")))
+            .values(onboarding_state="CREATED", onboarding_failure=problem)).rowcount == 1
+    if done:
+        log.warning("onboarding %s attempt %s abandoned: %s", pkg_id, attempt, reason)
+    return done

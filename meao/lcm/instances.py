@@ -7,6 +7,7 @@ notification; after commit, send the job (carrying only the occurrence id) to th
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -19,8 +20,11 @@ from meao.db.session import session_scope
 from meao.jobs import enqueue
 from meao.lcm import op_occ
 from meao.lcm.hosts import resolve_selected_host
+from meao.logs import bind_op
 from meao.notify.lcm_events import emit_identifier_notification, emit_op_occ_notification
 from meao.problems import BadRequest, Conflict, NotFound
+
+log = logging.getLogger(__name__)
 
 RUN_OP_TASK = "mecpm.run_op"
 
@@ -143,7 +147,7 @@ def instantiate(instance_id: str, body: dict[str, Any], choose_host=None, tenant
         else:
             host = hosts[0]
         op = _start(session, inst, "INSTANTIATE", body, "NOT_INSTANTIATED", host.id, host.queue, placement)
-    enqueue(RUN_OP_TASK, op.id, "1", queue=op.queue)
+    _send(op.id, 1, op.queue, op.lcm_operation)
     return op
 
 
@@ -163,8 +167,14 @@ def _instantiated_op(instance_id: str, operation: str, body: dict[str, Any], ten
             raise Conflict(f"MEC host {host_id} of application instance {instance_id} is no longer in the "
                            "inventory; add it back before operating the instance")
         op = _start(session, inst, operation, body, "INSTANTIATED", host.id, host.queue)
-    enqueue(RUN_OP_TASK, op.id, "1", queue=op.queue)
+    _send(op.id, 1, op.queue, op.lcm_operation)
     return op
+
+
+def _send(op_id: str, attempt: int, queue: str | None, what: str) -> None:
+    with bind_op(op_id):
+        enqueue(RUN_OP_TASK, op_id, str(attempt), queue=queue)
+        log.info("%s attempt %d queued on %s", what, attempt, queue)
 
 
 def operate(instance_id: str, body: dict[str, Any], tenant: str | None = None) -> AppLcmOpOcc:
@@ -202,7 +212,7 @@ def retry(op_id: str, tenant: str | None = None) -> AppLcmOpOcc:
                                  where={"attempt": attempt - 1, "worker": None},
                                  attempt=attempt, error=None, is_cancel_pending=False, cancel_mode=None):
             raise Conflict(f"operation {op_id} changed concurrently; read it and try again")
-    enqueue(RUN_OP_TASK, op_id, str(attempt), queue=queue)
+    _send(op_id, attempt, queue, "retry")
     with session_scope() as session:
         return get_op(session, op_id)
 

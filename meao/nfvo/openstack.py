@@ -23,7 +23,9 @@ from keystoneauth1 import exceptions as ksa_exc
 from openstack import exceptions as os_exc
 from openstack.config import loader
 
+from meao.logs import openstack_request_id
 from meao.nfvo import capacity as cap
+from meao.nfvo.server_watch import ServerWatch
 from meao.nfvo.vim import (
     CHECKSUM_TAG_PREFIX,
     FLAVOR_PREFIX,
@@ -152,13 +154,14 @@ class OpenStackVim(Vim):
         self._config_file = config_file
         with _translated(cloud_name, "connecting"):
             self._conn = self._connect(cloud_name)
+            self._watch = ServerWatch(self._conn, POLL_S)  # one status poll per round for all waiting jobs
             admin_cloud = self._conn.config.config.get(ADMIN_CLOUD_KEY)
             self._admin = self._connect(admin_cloud) if admin_cloud else self._conn
 
     def _connect(self, cloud: str) -> openstack.connection.Connection:
         files = [self._config_file] if self._config_file else None
         config = loader.OpenStackConfig(config_files=files) if files else loader.OpenStackConfig()
-        return openstack.connection.Connection(config=config.get_one(cloud=cloud))
+        return _TracedConnection(config=config.get_one(cloud=cloud))
 
     def _do(self, action: str) -> contextlib.AbstractContextManager[None]:
         return _translated(self.cloud_name, action)
@@ -189,8 +192,9 @@ class OpenStackVim(Vim):
             self._delete_image(existing.id)
             existing = None
         if existing is not None:
-            with self._do(f"recording package {package_id} on image {existing.id}"):
-                self._conn.image.add_tag(existing, PACKAGE_TAG_PREFIX + package_id)
+            if PACKAGE_TAG_PREFIX + package_id not in (existing.tags or []):
+                with self._do(f"recording package {package_id} on image {existing.id}"):
+                    self._conn.image.add_tag(existing, PACKAGE_TAG_PREFIX + package_id)
             return existing.id
         return self._upload(image, open_stream, package_id)
 
@@ -353,17 +357,18 @@ class OpenStackVim(Vim):
 
     def _wait_status(self, server_id: str, status: str, timeout: float, action: str) -> ServerInfo:
         with self._do(action):
-            server = self._conn.compute.get_server(server_id)
-            try:
-                server = self._conn.compute.wait_for_server(server, status=status, failures=["ERROR"],
-                                                            interval=POLL_S, wait=timeout)
-            except os_exc.ResourceFailure:
-                self._raise_fault(self._conn.compute.get_server(server_id))
-            except os_exc.ResourceTimeout as exc:
+            reached, server = self._watch.wait(self._conn.compute.get_server(server_id), {status},
+                                               {"ERROR", "DELETED"}, timeout)
+            if not reached:
                 current = self._conn.compute.get_server(server_id)
                 raise VimTimeout(f"{action} at VIM '{self.cloud_name}': server {server_id} still "
                                  f"{current.status} (task {current.task_state}) after {timeout:.0f} s; "
-                                 f"retry later or delete it and instantiate again.") from exc
+                                 f"retry later or delete it and instantiate again.")
+            if server.status == "DELETED":
+                raise VimNotFound(f"{action} at VIM '{self.cloud_name}': server {server_id} was deleted meanwhile, "
+                                  "outside meao; instantiate again")
+            if server.status == "ERROR":
+                self._raise_fault(self._conn.compute.get_server(server_id))
             return self._server_info(server)
 
     def _raise_fault(self, server: Any) -> None:
@@ -484,6 +489,22 @@ class OpenStackVim(Vim):
                     items.append(Leftover("image", i.id, i.name,
                                           f"packages {sorted(users) or '(none)'} are not known"))
         return Leftovers(tuple(items))
+
+
+class _TracedConnection(openstack.connection.Connection):
+    """A shared connection whose requests carry the op occurrence bound in the calling thread.
+
+    openstacksdk sends ``_global_request_id`` as ``X-OpenStack-Request-ID``; reading it from the logging
+    context (a context variable, so per thread) keeps one connection safe for concurrent jobs.
+    """
+
+    @property  # type: ignore[override]
+    def _global_request_id(self) -> str | None:
+        return openstack_request_id()
+
+    @_global_request_id.setter
+    def _global_request_id(self, _value: str | None) -> None:
+        pass  # the constructor assigns None; the bound op id decides
 
 
 # ------------------------------------------------------------------------------ registry

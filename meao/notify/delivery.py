@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from meao.config import Settings
 from meao.db.models import OutboxMessage, Subscription, utcnow
 from meao.db.session import session_scope
+from meao.metrics import NOTIFY_FAILURES
 from meao.notify.callback_auth import CallbackAuthenticator
 
 log = logging.getLogger(__name__)
@@ -100,14 +101,17 @@ class Deliverer:
             resp = self._client.post(url, json=payload, auth=self._callback_auth.auth_for(authentication))
             if not 200 <= resp.status_code < 300:
                 error = f"subscriber answered HTTP {resp.status_code}"
+                NOTIFY_FAILURES.labels(f"http_{resp.status_code}").inc()
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"
+            NOTIFY_FAILURES.labels("transport").inc()
         try:
             with session_scope() as session:
                 if error is None:
                     values = {"status": "DELIVERED", "delivered_at": utcnow(), "last_error": None}
                 elif attempts >= self.settings.notify_max_attempts:
                     values = {"status": "FAILED", "last_error": error}
+                    NOTIFY_FAILURES.labels("gave_up").inc()
                     log.warning("notification %s to %s failed %d times, giving up: %s", msg_id, url,
                                 attempts, error)
                 else:

@@ -1,0 +1,88 @@
+"""Process logging: plain text or one JSON object per line, both carrying the op occurrence id.
+
+The id of the application LCM operation occurrence being handled travels with the work: the API binds it
+while it creates and enqueues the occurrence, the MEPM-V worker binds it for the whole job, and the VIM
+driver sends it to OpenStack as the global request id (``X-OpenStack-Request-ID: req-<op id>``), so one
+``grep <op id>`` finds the API line, the worker's step lines and the Nova / Neutron / Glance log lines.
+
+``MEAO_LOG_FORMAT=json`` selects JSON lines (fields: ``ts``, ``level``, ``logger``, ``msg``, ``op_id``,
+``process``, ``thread`` and ``exc`` when there is a traceback); the default is text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import logging
+import os
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+_op_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("meao_op_id", default=None)
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s%(op_tag)s: %(message)s"
+CHATTY = ("httpx", "httpcore", "openstack", "keystoneauth", "stevedore")  # one line per request otherwise
+
+
+def current_op_id() -> str | None:
+    """The op occurrence id bound in this thread / task, if any."""
+    return _op_id.get()
+
+
+@contextlib.contextmanager
+def bind_op(op_id: str | None) -> Iterator[None]:
+    """Tag every log line (and OpenStack request) made inside the block with ``op_id``."""
+    token = _op_id.set(op_id)
+    try:
+        yield
+    finally:
+        _op_id.reset(token)
+
+
+def openstack_request_id() -> str | None:
+    """``req-<op id>``: the global request id OpenStack services accept and write into their logs."""
+    op_id = _op_id.get()
+    return f"req-{op_id}" if op_id and _UUID.match(op_id) else None
+
+
+class _OpIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        op_id = _op_id.get()
+        record.op_id = op_id
+        record.op_tag = f" [op {op_id}]" if op_id else ""
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record; never raises on odd arguments."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+            "op_id": getattr(record, "op_id", None),
+            "process": record.process,
+            "thread": record.threadName,
+        }
+        if record.exc_info:
+            doc["exc"] = self.formatException(record.exc_info)
+        return json.dumps(doc, default=str)
+
+
+def setup_logging(level: str = "INFO", fmt: str | None = None) -> None:
+    """Configure the root logger once for this process (``fmt``: ``text`` or ``json``)."""
+    fmt = (fmt or os.environ.get("MEAO_LOG_FORMAT") or "text").lower()
+    handler = logging.StreamHandler()
+    handler.addFilter(_OpIdFilter())
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    for chatty in CHATTY:
+        logging.getLogger(chatty).setLevel(logging.WARNING)

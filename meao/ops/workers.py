@@ -1,0 +1,216 @@
+"""The MEPM-V workers as Celery sees them: heartbeats, and what each worker reports it runs.
+
+- :class:`HeartbeatMonitor` listens to the ``worker-heartbeat`` / ``worker-online`` / ``worker-offline``
+  events every Celery worker sends (about every 2 s, even without ``-E``) and remembers when each
+  worker was last heard of, in this process only.
+- :func:`worker_readings` broadcasts ``meao_report`` (``mecpm.control``) and joins the replies with the
+  heartbeats; running jobs are completed from their op occurrence (instance, step, since when).
+- :func:`drain` / :func:`resume` broadcast ``meao_drain`` / ``meao_resume`` to one worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from kombu.exceptions import OperationalError
+
+from meao.config import get_settings
+from meao.jobs import celery_app
+
+log = logging.getLogger(__name__)
+REPLY_TIMEOUT_S = 1.0
+FORGET_AFTER_S = 120.0
+DRAIN_SETTLE_S = 1.5  # > kombu's Redis brpop_timeout (1 s)  # a worker not heard of for this long is no longer listed
+
+
+@dataclass
+class RunningJob:
+    """A job a worker executes now; lifecycle jobs carry their op occurrence's details."""
+
+    task_id: str
+    task: str
+    args: list[Any]
+    worker: str
+    op_occ_id: str | None = None
+    app_instance_id: str | None = None
+    lcm_operation: str | None = None
+    step: str | None = None
+    since: Any = None  # when the occurrence entered PROCESSING
+    queue: str | None = None
+
+
+@dataclass
+class WorkerReading:
+    """One worker now."""
+
+    name: str
+    status: str  # online | draining | unresponsive | offline
+    queues: list[str] = field(default_factory=list)
+    pops: list[str] = field(default_factory=list)
+    heartbeat_age_s: float | None = None
+    concurrency: int | None = None
+    jobs_done: int | None = None
+    pid: int | None = None
+    reserved: int = 0
+    running: list[RunningJob] = field(default_factory=list)
+
+
+class HeartbeatMonitor(threading.Thread):
+    """Remembers the last heartbeat of each worker (event receiver on the broker)."""
+
+    def __init__(self) -> None:
+        super().__init__(name="meao-heartbeats", daemon=True)
+        self.seen: dict[str, float] = {}
+        self.offline: set[str] = set()
+        self._halt = threading.Event()
+        self._receiver: Any = None
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        host = event.get("hostname")
+        if not host:
+            return
+        if event.get("type") == "worker-offline":
+            self.offline.add(host)
+        else:
+            self.offline.discard(host)
+        self.seen[host] = time.time()
+
+    def run(self) -> None:
+        handlers = {kind: self._on_event for kind in ("worker-heartbeat", "worker-online", "worker-offline")}
+        while not self._halt.is_set():
+            try:
+                with celery_app.connection_for_read() as conn:
+                    self._receiver = celery_app.events.Receiver(conn, handlers=handlers)
+                    self._receiver.should_stop = self._halt.is_set()
+                    self._receiver.capture(limit=None, timeout=None, wakeup=False)  # until should_stop
+            except (OSError, OperationalError) as exc:  # broker down: keep trying, quietly
+                log.warning("worker heartbeat monitor: %s; retrying in 5 s", exc)
+                self._halt.wait(5)
+
+    def stop(self) -> None:
+        """Stop listening (within about a second)."""
+        self._halt.set()
+        if self._receiver is not None:
+            self._receiver.should_stop = True
+
+    def recent(self, within_s: float = 10.0) -> int:
+        """How many online workers were heard of within ``within_s``."""
+        now = time.time()
+        return sum(1 for host, at in self.seen.items() if now - at <= within_s and host not in self.offline)
+
+
+_monitor: HeartbeatMonitor | None = None
+_monitor_lock = threading.Lock()
+
+
+def heartbeat_monitor() -> HeartbeatMonitor | None:
+    """This process's monitor, started on first use (none in the embedded mode: no separate workers)."""
+    global _monitor
+    if get_settings().embedded_broker:
+        return None
+    with _monitor_lock:
+        if _monitor is None or not _monitor.is_alive():
+            _monitor = HeartbeatMonitor()
+            _monitor.start()
+        return _monitor
+
+
+def stop_heartbeat_monitor() -> None:
+    """Stop the monitor if it runs."""
+    with _monitor_lock:
+        if _monitor is not None:
+            _monitor.stop()
+
+
+def _broadcast(command: str, destination: list[str] | None = None, limit: int | None = None) -> dict[str, Any]:
+    from meao.ops.queues import broker_unavailable
+
+    try:
+        replies = celery_app.control.broadcast(command, reply=True, timeout=REPLY_TIMEOUT_S,
+                                               destination=destination, limit=limit)
+    except (OSError, OperationalError) as exc:
+        raise broker_unavailable(exc) from exc
+    merged: dict[str, Any] = {}
+    for reply in replies or []:
+        merged.update(reply)
+    return merged
+
+
+def _enrich(jobs: list[RunningJob]) -> None:
+    from meao.db.models import AppLcmOpOcc
+    from meao.db.session import session_scope
+    from meao.lcm.instances import RUN_OP_TASK
+
+    with session_scope() as session:
+        for job in jobs:
+            if job.task != RUN_OP_TASK or not job.args:
+                continue
+            op = session.get(AppLcmOpOcc, str(job.args[0]))
+            if op is not None:
+                job.op_occ_id, job.app_instance_id, job.lcm_operation = op.id, op.app_instance_id, op.lcm_operation
+                job.step, job.since, job.queue = op.current_step, op.state_entered_time, op.queue
+
+
+def worker_readings() -> list[WorkerReading]:
+    """Every worker that answers now or sent a heartbeat recently."""
+    from meao.ops.queues import queue_pops
+
+    monitor = heartbeat_monitor()
+    expected = monitor.recent() if monitor else 1
+    replies = _broadcast("meao_report", limit=expected or None)
+    now = time.time()
+    pops_of = queue_pops()
+    readings: dict[str, WorkerReading] = {}
+    for name, report in replies.items():
+        if not isinstance(report, dict) or "queues" not in report:
+            continue  # an older worker without meao's commands
+        queues = report["queues"] or report["drained_queues"]
+        running = [RunningJob(task_id=r["id"], task=r["task"], args=r["args"], worker=name)
+                   for r in report.get("running") or []]
+        readings[name] = WorkerReading(
+            name=name, status="draining" if report["draining"] else "online", queues=report["queues"],
+            pops=sorted({pop for q in queues for pop in pops_of.get(q, [])}), concurrency=report["concurrency"],
+            jobs_done=report["jobs_done"], pid=report["pid"], reserved=report["reserved"], running=running)
+    if monitor:
+        for name, at in list(monitor.seen.items()):
+            age = now - at
+            if name in readings:
+                readings[name].heartbeat_age_s = age
+            elif age <= FORGET_AFTER_S:
+                status = "offline" if name in monitor.offline else "unresponsive"
+                readings[name] = WorkerReading(name=name, status=status, heartbeat_age_s=age)
+    elif readings:  # embedded: the worker is this process
+        for reading in readings.values():
+            reading.heartbeat_age_s = 0.0
+    _enrich([job for r in readings.values() for job in r.running])
+    return sorted(readings.values(), key=lambda r: r.name)
+
+
+def _control(command: str, name: str) -> dict[str, Any]:
+    from meao.problems import NotFound
+
+    reply = _broadcast(command, destination=[name], limit=1).get(name)
+    if reply is None:
+        raise NotFound(f"worker {name} did not answer within {REPLY_TIMEOUT_S:.0f} s; `meao workers list` shows "
+                       "the workers that are up")
+    return reply
+
+
+def drain(name: str) -> dict[str, Any]:
+    """Tell worker ``name`` to stop taking jobs; what it runs finishes.
+
+    Returns once the worker's last poll of its queues has run out (kombu's Redis BRPOP waits up to a
+    second); a message that poll still caught is put back on its queue, not run.
+    """
+    reply = _control("meao_drain", name)
+    time.sleep(DRAIN_SETTLE_S)
+    return reply
+
+
+def resume(name: str) -> dict[str, Any]:
+    """Tell a drained worker ``name`` to take jobs again."""
+    return _control("meao_resume", name)
