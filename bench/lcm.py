@@ -105,8 +105,9 @@ def main() -> int:
         procs.append(subprocess.Popen([sys.executable, "-m", "meao.cli", "serve", "--port", str(port),
                                        "--no-embedded-worker"], env=env, stdout=log, stderr=log))
         # as many job threads as the direct side has boot threads (a deployment sizes this per PoP)
-        procs.append(subprocess.Popen([sys.executable, "-m", "meao.cli", "worker", "-c", str(max(n, 4))],
-                                      env=env, stdout=log, stderr=log))
+        metrics_port = port + 1  # the worker's Prometheus endpoint: time per step, printed at the end
+        procs.append(subprocess.Popen([sys.executable, "-m", "meao.cli", "worker", "-c", str(max(n, 4)),
+                                       "--metrics-port", str(metrics_port)], env=env, stdout=log, stderr=log))
         base = f"http://127.0.0.1:{port}"
         api = httpx.Client(base_url=base, timeout=120)
         _wait(lambda: _try(api, "/app_pkgm/v1/app_packages"), 60)
@@ -164,11 +165,14 @@ def main() -> int:
         if n == 0:
             m1, d1 = statistics.median(singles_meao), statistics.median(singles_direct)
             print(f"one instantiate: meao {m1:.2f} s vs direct openstacksdk {d1:.2f} s -> {m1 / d1:.2f}x")
+            _print_steps(metrics_port, {})
             return 0
+        before = _step_totals(metrics_port)
         t0 = time.perf_counter()
         with ThreadPoolExecutor(n) as pool:
             list(pool.map(lambda _: via_meao(), range(n)))
         burst_meao = time.perf_counter() - t0
+        _print_steps(metrics_port, before, f"{n} concurrent")
         t0 = time.perf_counter()
         with ThreadPoolExecutor(n) as pool:
             list(pool.map(lambda _: direct(), range(n)))
@@ -216,6 +220,40 @@ def _cleanup_meao(api: httpx.Client) -> None:
                   in ("COMPLETED", "FAILED_TEMP"))
     except (httpx.HTTPError, KeyError, SystemExit) as exc:  # report, and let the network cleanup go on
         print(f"bench: cleanup through meao failed: {exc}", file=sys.stderr)
+
+
+def _step_totals(metrics_port: int) -> dict[str, tuple[float, float]]:
+    """(sum of seconds, count) per instantiate step, from the worker's Prometheus histogram."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+    totals: dict[str, list[float]] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "meao_job_step_duration_seconds":
+            continue
+        for sample in family.samples:
+            if sample.labels.get("operation") != "INSTANTIATE":
+                continue
+            slot = totals.setdefault(sample.labels["step"], [0.0, 0.0])
+            if sample.name.endswith("_sum"):
+                slot[0] = sample.value
+            elif sample.name.endswith("_count"):
+                slot[1] = sample.value
+    return {step: (s, c) for step, (s, c) in totals.items()}
+
+
+def _print_steps(metrics_port: int, before: dict[str, tuple[float, float]], label: str = "singles") -> None:
+    try:
+        after = _step_totals(metrics_port)
+    except httpx.HTTPError as exc:
+        print(f"bench: no step timings from the worker ({exc})", file=sys.stderr)
+        return
+    parts = []
+    for step, (total, count) in after.items():
+        total0, count0 = before.get(step, (0.0, 0.0))
+        if count > count0:
+            parts.append(f"{step} {(total - total0) / (count - count0):.2f}")
+    print(f"mean seconds per step ({label}): " + ", ".join(parts))
 
 
 def _try(api: httpx.Client, path: str) -> bool:

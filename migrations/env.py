@@ -9,7 +9,7 @@ config = context.config
 target_metadata = Base.metadata
 
 
-def _migrate(connection) -> None:  # noqa: ANN001
+def _migrate(connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata,
                       render_as_batch=connection.dialect.name == "sqlite")
     with context.begin_transaction():
