@@ -9,7 +9,9 @@ It measures, in one run:
 1. one instantiate through Mm1 (POST instantiate → occurrence COMPLETED) vs one direct
    create-port + boot + wait-ACTIVE with openstacksdk (same image, flavor, network);
 2. ``--count`` concurrent instantiations vs ``--count`` concurrent direct boots.
-It prints both ratios (targets <= 1.15x and <= 1.3x). The concurrent part needs room for ``--count``
+It prints both ratios (targets <= 1.15x and <= 1.3x). ``--watch notify`` (the default) learns that an
+occurrence ended from its AppLcmOpOccNotification, as an OSS subscribed through Mm1 does; ``--watch poll``
+asks GET /app_lcm_op_occs/{id} every 0.25 s instead, as the direct side asks Nova. The concurrent part needs room for ``--count``
 small servers: it raises the demo project's quotas for the run (as admin) and uses a 1 vCPU / 64 MB
 override, so start the test bed with enough fake capacity, e.g.
 ``MEAO_TESTBED_COMPUTE_DRIVER=fake.FakeDriver deploy/testbed/up.sh`` (see deploy/testbed/up.sh).
@@ -19,14 +21,17 @@ Everything it creates is deleted at the end.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -63,6 +68,8 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=50)
     parser.add_argument("--cloud", default="demo")
     parser.add_argument("--singles", type=int, default=5, help="single instantiations per side (median)")
+    parser.add_argument("--watch", choices=("notify", "poll"), default="notify",
+                        help="how the meao side learns that an occurrence ended (see above)")
     parser.add_argument("--database-url", default=os.environ.get(
         "MEAO_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/meao_bench"))
     args = parser.parse_args()
@@ -73,8 +80,9 @@ def main() -> int:
     conn, admin = _conn(clouds, args.cloud), _conn(clouds, "admin")
     project = conn.current_project_id
     n = args.count
-    admin.set_compute_quotas(project, instances=n * 2 + 10, cores=n * 2 + 20, ram=n * 2 * 1024 + 51200)
-    admin.set_network_quotas(project, port=n * 4 + 20)
+    servers = 2 * (n + args.singles) + 1  # both sides, and meao's warm-up instance
+    admin.set_compute_quotas(project, instances=servers + 10, cores=servers + 20, ram=servers * 1024 + 51200)
+    admin.set_network_quotas(project, port=servers * 2 + 20)  # two external CPs each
     tag = uuid.uuid4().hex[:6]
     net = conn.network.create_network(name=f"bench-{tag}")
     conn.network.create_subnet(network_id=net.id, ip_version=4, cidr="10.99.0.0/16", name=f"bench-{tag}")
@@ -83,6 +91,7 @@ def main() -> int:
     instances: list[str] = []
     direct_servers: list[tuple[str, str]] = []
     api = httpx.Client(timeout=120)
+    ended = _EndedOps()
     try:
         import psycopg
 
@@ -121,6 +130,19 @@ def main() -> int:
             "checksum": {"algorithm": "SHA-256", "hash": hashlib.sha256(pkg_file.read_bytes()).hexdigest()}}).json()
         pkg = _wait(lambda: (i := api.get(f"/app_pkgm/v1/app_packages/{created['id']}").json())
                     ["onboardingState"] == "ONBOARDED" and i, 60)
+        if args.watch == "notify":
+            callback = ended.serve()
+            api.post("/app_lcm/v1/subscriptions", json={
+                "subscriptionType": "AppLcmOpOccStateChangeSubscription", "callbackUri": callback,
+                "appLcmOpOccSubscriptionFilter": {"notificationTypes": "AppLcmOpOccNotification",
+                                                  "operationStates": ["COMPLETED", "FAILED_TEMP"]}}
+                     ).raise_for_status()
+
+        def op_state(op: str) -> str:
+            if args.watch == "notify":
+                return ended.wait(op, 600)
+            return _wait(lambda: (s := api.get(f"/app_lcm/v1/app_lcm_op_occs/{op}").json()["operationState"])
+                         in ("COMPLETED", "FAILED_TEMP") and s)
 
         def via_meao() -> float:
             iid = api.post("/app_lcm/v1/app_instances", json={"appDId": pkg["appDId"]}).json()["id"]
@@ -128,8 +150,7 @@ def main() -> int:
             r = api.post(f"/app_lcm/v1/app_instances/{iid}/instantiate",
                          json={"selectedMECHostInfo": [{"hostId": {"id": "bench"}}], "virtualComputeDescriptor": TINY})
             op = r.headers["Location"].rsplit("/", 1)[-1]
-            st = _wait(lambda: (s := api.get(f"/app_lcm/v1/app_lcm_op_occs/{op}").json()["operationState"])
-                       in ("COMPLETED", "FAILED_TEMP") and s)
+            st = op_state(op)
             elapsed = time.perf_counter() - t0
             if st != "COMPLETED":
                 raise SystemExit(f"bench: instantiate ended {st}: {api.get(f'/app_lcm/v1/app_lcm_op_occs/{op}').json()}")
@@ -144,17 +165,28 @@ def main() -> int:
         flavor = admin.compute.find_flavor(server.flavor.get("id") or server.flavor["original_name"],
                                            ignore_missing=False)
 
+        direct_split: list[tuple[float, float, float]] = []  # ports, server, wait_active
+
         def direct() -> float:
             t0 = time.perf_counter()
             # as many ports as the AppD has external CPs (two), as meao creates
             made = [conn.network.create_port(network_id=net.id, name=f"bench-direct-{uuid.uuid4().hex[:6]}")
                     for _ in range(cp_count)]
+            t1 = time.perf_counter()
             srv = conn.compute.create_server(name=f"bench-direct-{uuid.uuid4().hex[:6]}", flavor_id=flavor.id,
                                              image_id=image.id, networks=[{"port": p.id} for p in made])
+            t2 = time.perf_counter()
             conn.compute.wait_for_server(srv, status="ACTIVE", wait=600, interval=0.25)
             elapsed = time.perf_counter() - t0
             direct_servers.extend((srv.id, p.id) for p in made)
+            direct_split.append((t1 - t0, t2 - t1, t0 + elapsed - t2))
             return elapsed
+
+        def print_direct_split(label: str) -> None:
+            means = [statistics.mean(x[i] for x in direct_split) for i in range(3)]
+            print(f"direct mean seconds ({label}): ports {means[0]:.2f}, server {means[1]:.2f}, "
+                  f"wait_active {means[2]:.2f}")
+            direct_split.clear()
 
         # interleaved, so a drift in the test bed's load hits both sides alike
         singles_meao, singles_direct = [], []
@@ -162,27 +194,33 @@ def main() -> int:
             singles_meao.append(via_meao())
             singles_direct.append(direct())
         print(f"singles (s): meao {[round(x, 2) for x in singles_meao]} direct {[round(x, 2) for x in singles_direct]}")
+        print_direct_split("singles")
+        _print_steps(metrics_port, {}, "singles, with the warm-up")
         if n == 0:
             m1, d1 = statistics.median(singles_meao), statistics.median(singles_direct)
             print(f"one instantiate: meao {m1:.2f} s vs direct openstacksdk {d1:.2f} s -> {m1 / d1:.2f}x")
-            _print_steps(metrics_port, {})
             return 0
-        before = _step_totals(metrics_port)
+        before, cpu0 = _step_totals(metrics_port), _cpu_s(procs)
         t0 = time.perf_counter()
         with ThreadPoolExecutor(n) as pool:
             list(pool.map(lambda _: via_meao(), range(n)))
         burst_meao = time.perf_counter() - t0
         _print_steps(metrics_port, before, f"{n} concurrent")
+        cpu = [b - a for a, b in zip(cpu0, _cpu_s(procs), strict=True)]
+        print(f"CPU seconds used by meao during the {n} concurrent: API {cpu[0]:.1f}, worker {cpu[1]:.1f} "
+              f"(of {burst_meao * (os.cpu_count() or 1):.0f} available)")
         t0 = time.perf_counter()
         with ThreadPoolExecutor(n) as pool:
             list(pool.map(lambda _: direct(), range(n)))
         burst_direct = time.perf_counter() - t0
+        print_direct_split(f"{n} concurrent")
         m1, d1 = statistics.median(singles_meao), statistics.median(singles_direct)
         print(f"one instantiate: meao {m1:.2f} s vs direct openstacksdk {d1:.2f} s -> {m1 / d1:.2f}x (target <= 1.15x)")
         print(f"{n} concurrent: meao {burst_meao:.2f} s vs direct {burst_direct:.2f} s -> "
               f"{burst_meao / burst_direct:.2f}x (target <= 1.3x)")
         return 0
     finally:
+        ended.close()
         for srv_id, _port in direct_servers:
             conn.compute.delete_server(srv_id, ignore_missing=True)
         _cleanup_meao(api)
@@ -220,6 +258,55 @@ def _cleanup_meao(api: httpx.Client) -> None:
                   in ("COMPLETED", "FAILED_TEMP"))
     except (httpx.HTTPError, KeyError, SystemExit) as exc:  # report, and let the network cleanup go on
         print(f"bench: cleanup through meao failed: {exc}", file=sys.stderr)
+
+
+class _EndedOps:
+    """A subscriber on loopback: the end state of each occurrence, from its AppLcmOpOccNotification."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, str] = {}
+        self.cond = threading.Condition()
+        self.server: ThreadingHTTPServer | None = None
+
+    def serve(self) -> str:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                self.send_response(204)
+                self.end_headers()
+                if body.get("notificationType") == "AppLcmOpOccNotification":
+                    with outer.cond:
+                        outer.states[body["appLcmOpOccId"]] = body["operationState"]
+                        outer.cond.notify_all()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self.server.server_address[1]}/notify"
+
+    def wait(self, op_id: str, timeout: float) -> str:
+        with self.cond:
+            if not self.cond.wait_for(lambda: op_id in self.states, timeout):
+                raise SystemExit(f"bench: no notification that occurrence {op_id} ended after {timeout:g} s")
+            return self.states[op_id]
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+
+
+def _cpu_s(procs: list[subprocess.Popen]) -> list[float]:
+    """User + system CPU seconds of each process so far (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = []
+    for proc in procs:
+        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        out.append((int(fields[11]) + int(fields[12])) / tick)
+    return out
 
 
 def _step_totals(metrics_port: int) -> dict[str, tuple[float, float]]:

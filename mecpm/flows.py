@@ -3,12 +3,15 @@
 A step finds what already exists (by the id recorded in the instance's resources, or by the instance
 tag at the VIM) before creating, records every OpenStack id it creates before it returns, and can
 undo itself. So a retried operation continues where it stopped and a failed one can be rolled back.
+A flow is a sequence of stages; a stage is one step, or a tuple of independent steps that the runner
+runs concurrently (image, flavor and ports of an instantiate need nothing from each other).
 """
 
 from __future__ import annotations
 
 import contextvars
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -56,11 +59,17 @@ class FlowContext:
     fresh: bool = False  # first attempt: nothing of this operation can exist at the VIM yet (no lookups)
     boot_timeout_s: float = DEFAULT_BOOT_TIMEOUT_S
     created: dict[str, Any] = field(default_factory=dict)
+    _record_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record(self, **values: Any) -> None:
-        """Record OpenStack ids in the instance's resources, persisted before the step returns."""
-        self.resources.update(values)
-        self.save(self.resources)
+        """Record OpenStack ids in the instance's resources, persisted before the step returns.
+
+        Serialised: steps of one stage record concurrently, and each save must hold what the saves
+        before it held (the last row written is the whole picture).
+        """
+        with self._record_lock:
+            self.resources.update(values)
+            self.save(self.resources)
 
 
 @dataclass(frozen=True)
@@ -223,11 +232,11 @@ def _undo_rules(ctx: FlowContext) -> None:
         ctx.record(mep=None)
 
 
-INSTANTIATE = (
-    Step("grant", _grant),
-    Step("image", _image),
-    Step("flavor", _flavor, _release_flavor),
-    Step("ports", _ports, _undo_ports),
+Stage = Step | tuple[Step, ...]  # a tuple: independent steps, run concurrently
+
+INSTANTIATE: tuple[Stage, ...] = (
+    Step("grant", _grant),  # first: the grant may name another VIM or zone
+    (Step("image", _image), Step("flavor", _flavor, _release_flavor), Step("ports", _ports, _undo_ports)),
     Step("server", _server, _undo_server),
     Step("wait_active", _wait_active),
     Step("app_rules", _rules, _undo_rules),
@@ -287,7 +296,7 @@ TERMINATE = (
 )
 
 
-def steps_for(operation: str, params: dict[str, Any]) -> tuple[Step, ...]:
+def steps_for(operation: str, params: dict[str, Any]) -> tuple[Stage, ...]:
     """The flow of one LCM operation."""
     if operation == "INSTANTIATE":
         return INSTANTIATE
@@ -296,8 +305,13 @@ def steps_for(operation: str, params: dict[str, Any]) -> tuple[Step, ...]:
     return START if params.get("changeStateTo") == "STARTED" else STOP
 
 
-def rollback(ctx: FlowContext, steps: tuple[Step, ...]) -> None:
+def flatten(stages: tuple[Stage, ...]) -> tuple[Step, ...]:
+    """The steps of a flow in order, stages unpacked."""
+    return tuple(step for stage in stages for step in (stage if isinstance(stage, tuple) else (stage,)))
+
+
+def rollback(ctx: FlowContext, stages: tuple[Stage, ...]) -> None:
     """Undo steps in reverse order (``fail`` of an instantiate): removes what the operation created."""
-    for step in reversed(steps):
+    for step in reversed(flatten(stages)):
         log.info("undo %s for instance %s", step.name, ctx.instance_id)
         step.undo(ctx)

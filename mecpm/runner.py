@@ -10,11 +10,13 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -128,15 +130,56 @@ class _Heartbeat(threading.Thread):
                 log.exception("heartbeat of %s failed", self.op_id)
 
 
-def _mark_step(op_id: str, step: str, done: bool) -> None:
+def _mark_steps(op_id: str, finished: list[str], starting: str | None) -> None:
+    """One transaction between two stages: what finished joins ``steps_done``, ``starting`` becomes the
+    current step. A pending cancel stops the operation here, after recording what finished."""
     with session_scope() as session:
         op = session.get(AppLcmOpOcc, op_id)
-        if op.is_cancel_pending and not done:
-            raise Cancelled(op.cancel_mode or "GRACEFUL")
-        values: dict[str, Any] = {"current_step": None if done else step, "heartbeat_at": utcnow()}
-        if done:
-            values["steps_done"] = [*(op.steps_done or []), step]
+        cancel = op.cancel_mode or "GRACEFUL" if starting is not None and op.is_cancel_pending else None
+        values: dict[str, Any] = {"current_step": None if cancel else starting, "heartbeat_at": utcnow()}
+        if finished:
+            values["steps_done"] = [*(op.steps_done or []), *finished]
         session.execute(update(AppLcmOpOcc).where(AppLcmOpOcc.id == op_id).values(**values))
+    if cancel:
+        raise Cancelled(cancel)
+
+
+def _run_step(op_id: str, operation: str, step: flows.Step, ctx: flows.FlowContext) -> None:
+    started = time.perf_counter()
+    step.execute(ctx)
+    took = time.perf_counter() - started
+    JOB_STEP_SECONDS.labels(operation, step.name).observe(took)
+    log.info("op %s step %s done in %.3f s", op_id, step.name, took)
+
+
+def _run_stage(op_id: str, operation: str, steps: list[flows.Step], ctx: flows.FlowContext) -> list[str]:
+    """Run the steps of one stage (concurrently when several); the names of those that finished.
+
+    When one fails, the others still finish and are recorded (their ids are in the resources), then
+    the first failure is raised with the finished names attached for the caller to record.
+    """
+    if len(steps) == 1:
+        _run_step(op_id, operation, steps[0], ctx)
+        return [steps[0].name]
+    with ThreadPoolExecutor(max_workers=len(steps), thread_name_prefix=f"op-{op_id[:8]}") as pool:
+        futures = [(step, pool.submit(contextvars.copy_context().run, _run_step, op_id, operation, step, ctx))
+                   for step in steps]
+        finished, failures = [], []
+        for step, future in futures:
+            try:
+                future.result()
+                finished.append(step.name)
+            except Exception as exc:  # noqa: BLE001 — the others are recorded, then the first is raised
+                failures.append(exc)
+    if failures:
+        raise _StageFailed(finished, failures[0])
+    return finished
+
+
+class _StageFailed(Exception):
+    def __init__(self, finished: list[str], cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.finished, self.cause = finished, cause
 
 
 def run_operation(op_id: str, attempt: int) -> None:
@@ -161,16 +204,20 @@ def _run_claimed(op_id: str, attempt: int) -> None:
             inst = session.get(AppInstance, op.app_instance_id)
             ctx = _context(op, inst, session)
             operation, done = op.lcm_operation, set(op.steps_done or [])
-        for step in flows.steps_for(operation, ctx.params):
-            if step.name in done and operation == "INSTANTIATE":
-                continue  # finished by an earlier attempt; its ids are in the instance resources
-            _mark_step(op_id, step.name, done=False)
-            started = time.perf_counter()
-            step.execute(ctx)
-            took = time.perf_counter() - started
-            JOB_STEP_SECONDS.labels(operation, step.name).observe(took)
-            log.info("op %s step %s done in %.3f s", op_id, step.name, took)
-            _mark_step(op_id, step.name, done=True)
+        finished: list[str] = []
+        for stage in flows.steps_for(operation, ctx.params):
+            # steps finished by an earlier attempt are skipped: their ids are in the instance resources
+            todo = [s for s in (stage if isinstance(stage, tuple) else (stage,))
+                    if not (s.name in done and operation == "INSTANTIATE")]
+            if not todo:
+                continue
+            _mark_steps(op_id, finished, "+".join(s.name for s in todo))
+            try:
+                finished = _run_stage(op_id, operation, todo, ctx)
+            except _StageFailed as exc:
+                _mark_steps(op_id, exc.finished, None)
+                raise exc.cause from None
+        _mark_steps(op_id, finished, None)
         _complete(op_id, attempt, operation, ctx)
         outcome = "completed"
     except Cancelled as exc:

@@ -157,6 +157,7 @@ class OpenStackVim(Vim):
             self._watch = ServerWatch(self._conn, POLL_S)  # one status poll per round for all waiting jobs
             admin_cloud = self._conn.config.config.get(ADMIN_CLOUD_KEY)
             self._admin = self._connect(admin_cloud) if admin_cloud else self._conn
+        self._network_ids: dict[str, str] = {}  # network name or id -> id, dropped when a port create 404s
 
     def _connect(self, cloud: str) -> openstack.connection.Connection:
         files = [self._config_file] if self._config_file else None
@@ -290,26 +291,39 @@ class OpenStackVim(Vim):
     def create_port(self, network: str, instance_id: str, name: str,
                     fixed_ips: Sequence[FixedIp] | None = None, port_security: bool = True) -> str:
         pname = port_name(instance_id, name)
+        tags = [OWNER_TAG, instance_tag(instance_id)]
         with self._do(f"creating port {pname} on network {network}"):
-            net = self._conn.network.find_network(network, ignore_missing=True)
-            if net is None:
-                raise VimNotFound(f"network '{network}' does not exist at VIM '{self.cloud_name}'; name an "
-                                  f"existing network in the MEC host configuration or the instantiate "
-                                  f"request.")
-            attrs: dict[str, Any] = {"network_id": net.id, "name": pname,
-                                     "is_port_security_enabled": port_security}
+            attrs: dict[str, Any] = {"name": pname, "is_port_security_enabled": port_security}
             if not port_security:
                 attrs["security_group_ids"] = []
             if fixed_ips:
                 attrs["fixed_ips"] = [{"ip_address": ip} if isinstance(ip, str) else dict(ip)
                                       for ip in fixed_ips]
-            port = self._conn.network.create_port(**attrs)
+            attrs["tags"] = tags  # a Neutron that takes tags at creation saves the PUT below
             try:
-                self._conn.network.set_tags(port, [OWNER_TAG, instance_tag(instance_id)])
+                port = self._conn.network.create_port(network_id=self._network_id(network), **attrs)
+            except os_exc.NotFoundException:  # the network was replaced since we looked it up
+                self._network_ids.pop(network, None)
+                port = self._conn.network.create_port(network_id=self._network_id(network), **attrs)
+            if set(tags) <= set(port.tags or []):
+                return port.id
+            try:
+                self._conn.network.set_tags(port, tags)
             except Exception:
                 self._conn.network.delete_port(port, ignore_missing=True)
                 raise
             return port.id
+
+    def _network_id(self, network: str) -> str:
+        cached = self._network_ids.get(network)
+        if cached:
+            return cached
+        net = self._conn.network.find_network(network, ignore_missing=True)
+        if net is None:
+            raise VimNotFound(f"network '{network}' does not exist at VIM '{self.cloud_name}'; name an "
+                              f"existing network in the MEC host configuration or the instantiate request.")
+        self._network_ids[network] = net.id
+        return net.id
 
     def find_ports(self, instance_id: str) -> list[PortInfo]:
         with self._do(f"listing ports of app instance {instance_id}"):

@@ -174,6 +174,30 @@ def test_port_keeps_port_security_by_default(vim: OpenStackVim, network: str, in
     assert info.port_security is True and info.fixed_ips[0].startswith("10.77.0.")
 
 
+def test_port_on_a_network_replaced_under_the_same_name(
+        vim: OpenStackVim, member: openstack.connection.Connection, instance_id: str) -> None:
+    name = f"meao-test-net-{uuid.uuid4().hex[:8]}"
+    nets = []
+    try:
+        for cidr in ("10.78.0.0/24", "10.79.0.0/24"):
+            net = member.network.create_network(name=name)
+            nets.append(net)
+            member.network.create_subnet(network_id=net.id, cidr=cidr, ip_version=4, name=name)
+            port_id = vim.create_port(name, instance_id, f"cp{len(nets)}")  # the first one fills the cache
+            assert member.network.get_port(port_id).network_id == net.id
+            vim.delete_port(port_id)
+            if len(nets) == 1:
+                member.network.delete_network(net)
+        member.network.delete_network(nets[-1])
+        with pytest.raises(VimNotFound, match=f"network '{name}' does not exist"):
+            vim.create_port(name, instance_id, "cp3")
+    finally:
+        for net in nets:
+            for port in member.network.ports(network_id=net.id):
+                member.network.delete_port(port)
+            member.network.delete_network(net, ignore_missing=True)
+
+
 def test_port_on_unknown_network_raises_not_found(vim: OpenStackVim, instance_id: str) -> None:
     with pytest.raises(VimNotFound, match="network 'no-such-net' does not exist"):
         vim.create_port("no-such-net", instance_id, "cp1")
