@@ -13,8 +13,9 @@ It prints both ratios (targets <= 1.15x and <= 1.3x). ``--watch notify`` (the de
 occurrence ended from its AppLcmOpOccNotification, as an OSS subscribed through Mm1 does; ``--watch poll``
 asks GET /app_lcm_op_occs/{id} every 0.25 s instead, as the direct side asks Nova. The concurrent part needs room for ``--count``
 small servers: it raises the demo project's quotas for the run (as admin) and uses a 1 vCPU / 64 MB
-override, so start the test bed with enough fake capacity, e.g.
-``MEAO_TESTBED_COMPUTE_DRIVER=fake.FakeDriver deploy/testbed/up.sh`` (see deploy/testbed/up.sh).
+override, so start the test bed with enough fake capacity, e.g. ``deploy/testbed/down.sh`` then
+``MEAO_TESTBED_HOST_VCPUS=64 MEAO_TESTBED_HOST_RAM_MB=65536 deploy/testbed/up.sh`` (and the same
+two commands without the variables afterwards, before running the tests).
 Everything it creates is deleted at the end.
 """
 
@@ -221,24 +222,30 @@ def main() -> int:
         return 0
     finally:
         ended.close()
+        try:
+            _cleanup(conn, admin, net, api, direct_servers)
+        finally:  # never leave the bench's meao processes behind, whatever the cleanup met
+            for proc in procs:
+                proc.terminate()
+
+
+def _cleanup(conn, admin, net, api: httpx.Client, direct_servers: list[tuple[str, str]]) -> None:
+    """Delete the direct servers and their ports, meao's instances, then the bench network."""
+    try:
         for srv_id, _port in direct_servers:
             conn.compute.delete_server(srv_id, ignore_missing=True)
         _cleanup_meao(api)
-        for proc in procs:
-            proc.terminate()
         for srv_id, port_id in direct_servers:
             srv = conn.compute.find_server(srv_id, ignore_missing=True)
             if srv is not None:
                 conn.compute.wait_for_delete(srv, wait=120)
             conn.network.delete_port(port_id, ignore_missing=True)
-        import openstack
-
-        try:
-            for p in admin.network.ports(network_id=net.id):  # admin: ports still bound need it
-                admin.network.delete_port(p, ignore_missing=True)
-            admin.network.delete_network(net, ignore_missing=True)
-        except openstack.exceptions.SDKException as exc:
-            print(f"bench: could not remove network {net.name}: {exc}", file=sys.stderr)
+        for p in admin.network.ports(network_id=net.id):  # admin: ports still bound need it
+            admin.network.delete_port(p, ignore_missing=True)
+        admin.network.delete_network(net, ignore_missing=True)
+    except Exception as exc:  # noqa: BLE001 — report what is left, and let the caller stop the processes
+        print(f"bench: cleanup incomplete ({exc}); remove what is left of network {net.name} and "
+              "servers named bench-direct-* / meao-* by hand", file=sys.stderr)
 
 
 def _cleanup_meao(api: httpx.Client) -> None:
@@ -276,7 +283,8 @@ class _EndedOps:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
                 self.send_response(204)
                 self.end_headers()
-                if body.get("notificationType") == "AppLcmOpOccNotification":
+                if "appLcmOpOccId" in body:  # an AppLcmOpOccNotification (its notificationType is
+                    # "AppLcmOpOccStateChangeSubscription", table 6.2.2.16.2-1)
                     with outer.cond:
                         outer.states[body["appLcmOpOccId"]] = body["operationState"]
                         outer.cond.notify_all()
