@@ -248,18 +248,25 @@ def test_port_quota_exceeded_is_failed_temp_with_problem_then_fail_rolls_back(
     project = os_conn.current_project_id
     before = admin.network.get_quota(project).ports
     used = len(list(os_conn.network.ports(project_id=project)))
-    admin.network.update_quota(project, port=used + 1)  # room for one of the app's two ports
+    # No room at all: Neutron's quota check is not atomic, and the app's two ports are created at once
+    # (seen here: with room for one, both concurrent POSTs were admitted).
+    admin.network.update_quota(project, port=used)
     iid = lcm.post("/app_instances", json={"appDId": vm_pkg["appDId"]}).json()["id"]
     try:
         op_id = accepted_op(lcm, lcm.post(f"/app_instances/{iid}/instantiate", json={"selectedMECHostInfo": HOST1}))
         occ = wait_op(lcm, op_id, ("FAILED_TEMP",))
         assert "quota" in occ["error"]["detail"].lower(), occ["error"]
+        assert occ["error"]["status"] == 503
         resp = lcm.post(f"/app_lcm_op_occs/{op_id}/fail")
         assert resp.status_code == 200 and resp.json()["operationState"] == "FAILED"
-        assert not [p for p in os_conn.network.ports() if p.name.startswith(f"meao-{iid}")], "the port made is gone"
+        assert not [p for p in os_conn.network.ports() if p.name.startswith(f"meao-{iid}")], "no port is left"
+        assert lcm.get(f"/app_instances/{iid}").json()["instantiationState"] == "NOT_INSTANTIATED"
     finally:
         admin.network.update_quota(project, port=before)
         admin.close()
+        if lcm.get(f"/app_instances/{iid}").json().get("instantiationState") == "INSTANTIATED":
+            wait_op(lcm, accepted_op(lcm, lcm.post(f"/app_instances/{iid}/terminate",
+                                                   json={"terminationType": "FORCEFUL"})))
         lcm.delete(f"/app_instances/{iid}")
 
 
