@@ -305,9 +305,14 @@ def steps_for(operation: str, params: dict[str, Any]) -> tuple[Stage, ...]:
     return START if params.get("changeStateTo") == "STARTED" else STOP
 
 
+def steps_of(stage: Stage) -> tuple[Step, ...]:
+    """The steps of one stage."""
+    return stage if isinstance(stage, tuple) else (stage,)
+
+
 def flatten(stages: tuple[Stage, ...]) -> tuple[Step, ...]:
     """The steps of a flow in order, stages unpacked."""
-    return tuple(step for stage in stages for step in (stage if isinstance(stage, tuple) else (stage,)))
+    return tuple(step for stage in stages for step in steps_of(stage))
 
 
 def rollback(ctx: FlowContext, stages: tuple[Stage, ...]) -> None:

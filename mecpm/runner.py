@@ -207,8 +207,7 @@ def _run_claimed(op_id: str, attempt: int) -> None:
         finished: list[str] = []
         for stage in flows.steps_for(operation, ctx.params):
             # steps finished by an earlier attempt are skipped: their ids are in the instance resources
-            todo = [s for s in (stage if isinstance(stage, tuple) else (stage,))
-                    if not (s.name in done and operation == "INSTANTIATE")]
+            todo = [s for s in flows.steps_of(stage) if not (s.name in done and operation == "INSTANTIATE")]
             if not todo:
                 continue
             _mark_steps(op_id, finished, "+".join(s.name for s in todo))

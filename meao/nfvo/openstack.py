@@ -293,13 +293,13 @@ class OpenStackVim(Vim):
         pname = port_name(instance_id, name)
         tags = [OWNER_TAG, instance_tag(instance_id)]
         with self._do(f"creating port {pname} on network {network}"):
-            attrs: dict[str, Any] = {"name": pname, "is_port_security_enabled": port_security}
+            # tags in the body: a Neutron that takes them at creation saves the PUT below
+            attrs: dict[str, Any] = {"name": pname, "is_port_security_enabled": port_security, "tags": tags}
             if not port_security:
                 attrs["security_group_ids"] = []
             if fixed_ips:
                 attrs["fixed_ips"] = [{"ip_address": ip} if isinstance(ip, str) else dict(ip)
                                       for ip in fixed_ips]
-            attrs["tags"] = tags  # a Neutron that takes tags at creation saves the PUT below
             try:
                 port = self._conn.network.create_port(network_id=self._network_id(network), **attrs)
             except os_exc.NotFoundException:  # the network was replaced since we looked it up
