@@ -20,7 +20,8 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-REDIS = ("127.0.0.1", 6379)
+# MEAO_TEST_REDIS_PORT lets two checkouts run their suites side by side on separate Redis servers.
+REDIS = ("127.0.0.1", int(os.environ.get("MEAO_TEST_REDIS_PORT", "6379")))
 POSTGRES = ("127.0.0.1", 5432)
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -122,7 +123,7 @@ def launch_stack(base_dir: Path, db_url: str, redis_db: int, extra_env: dict[str
     port = free_port()
     pkg_root = base_dir / "pkgsrc"
     pkg_root.mkdir(exist_ok=True)
-    env = {**os.environ, "MEAO_DATABASE_URL": db_url, "MEAO_BROKER_URL": f"redis://127.0.0.1:6379/{redis_db}",
+    env = {**os.environ, "MEAO_DATABASE_URL": db_url, "MEAO_BROKER_URL": f"redis://{REDIS[0]}:{REDIS[1]}/{redis_db}",
            "MEAO_DATA_DIR": str(base_dir / "data"), "MEAO_PKG_FILE_ROOT": str(pkg_root),
            "MEAO_PUBLIC_URL": f"http://127.0.0.1:{port}", "MEAO_NOTIFY_BACKOFF_BASE_S": "0.5",
            "MEAO_NOTIFY_MAX_ATTEMPTS": "4", "MEAO_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1",
