@@ -28,7 +28,7 @@ import json, resource, sys, time
 from meao.config import load_settings, set_settings
 s = load_settings(MEAO_DATA_DIR=sys.argv[1], MEAO_PKG_FILE_ROOT=sys.argv[2])
 set_settings(s)
-from meao.cli import db_upgrade
+from meao.db.migrate import db_upgrade
 db_upgrade()
 from meao.db.models import AppPackage
 from meao.db.session import session_scope

@@ -339,19 +339,3 @@ def resend_unclaimed(older_than_s: float = 0) -> int:
     for op_id, attempt, queue in rows:
         enqueue(RUN_OP_TASK, op_id, str(attempt), queue=queue)
     return len(rows)
-
-
-def abandon_unclaimed_operation(op_id: str, attempt: int, reason: str) -> bool:
-    """End an attempt whose job will never run (purged from its queue): FAILED_TEMP with the reason.
-
-    Only an attempt no worker has claimed moves (compare-and-swap); ``retry`` sends a new job.
-    """
-    problem = {"type": "about:blank", "title": "Job purged", "status": 503,
-               "detail": f"operation {op_id} did not run: {reason}; retry the operation to send it again, "
-                         "or fail it"}
-    with bind_op(op_id), session_scope() as session:
-        done = op_occ.transition(session, op_id, op_occ.FAILED_TEMP, expect=(op_occ.STARTING, op_occ.PROCESSING),
-                                 where={"attempt": attempt, "worker": None}, error=problem)
-        if done:
-            log.warning("op %s attempt %s abandoned: %s", op_id, attempt, reason)
-        return done

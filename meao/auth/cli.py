@@ -19,7 +19,7 @@ from meao.problems import ProblemError
 
 def _session() -> AbstractContextManager[Session]:
     """A transaction on the configured database, migrated first (as ``meao serve`` would)."""
-    from meao.cli import db_upgrade
+    from meao.db.migrate import db_upgrade
     from meao.db.session import session_scope
 
     db_upgrade()

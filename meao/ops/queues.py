@@ -207,7 +207,7 @@ def purge(name: str) -> list[WaitingJob]:
 
     from meao.catalogue.onboarding import ONBOARD_TASK, abandon_unclaimed_onboarding
     from meao.lcm.instances import RUN_OP_TASK
-    from mecpm.runner import abandon_unclaimed_operation
+    from meao.lcm.op_occ import abandon_unclaimed_operation
 
     try:
         taken = _queues().take_all(name)

@@ -65,8 +65,8 @@ def test_embedded_restart_resumes_onboarding_lost_with_the_memory_queue(
         tmp_path: Path, bare_env: dict[str, str], subscriber: SubscriberServer) -> None:
     """A package created just before the process died is onboarded by the next start (start-up reaper)."""
     from descriptors.examples.build import build_package
-    from meao.cli import db_upgrade
     from meao.config import load_settings, set_settings
+    from meao.db.migrate import db_upgrade
     from meao.db.models import AppPackage
     from meao.db.session import session_scope
 
