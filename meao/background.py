@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 
 from meao.config import Settings
@@ -25,9 +24,9 @@ class Background:
         self.embedded = embedded
         self.deliverer = Deliverer(settings)
         self._stop = threading.Event()
-        self.stale_after_s = float(os.environ.get("MEAO_JOB_STALE_S", "600"))
-        self.op_stale_after_s = float(os.environ.get("MEAO_OP_STALE_S", "30"))
-        self.reap_every_s = float(os.environ.get("MEAO_REAP_INTERVAL_S", "30"))
+        self.stale_after_s = settings.jobs.job_stale_s
+        self.op_stale_after_s = settings.jobs.op_stale_s
+        self.reap_every_s = settings.jobs.reap_interval_s
         self._thread = threading.Thread(target=self._reap_loop, name="meao-reaper", daemon=True)
 
     def start(self) -> None:

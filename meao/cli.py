@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from meao.config import get_settings
 from meao.db.migrate import db_upgrade
 
 
@@ -17,7 +18,7 @@ def _setup_logging(level: str) -> None:
 
 
 @click.group()
-@click.option("--log-level", default=lambda: os.environ.get("MEAO_LOG_LEVEL", "INFO"), show_default="INFO")
+@click.option("--log-level", default=lambda: get_settings().log_level, show_default="$MEAO_LOG_LEVEL or INFO")
 def main(log_level: str) -> None:
     """meao: ETSI MEC application orchestrator (MEAO) and MEC platform manager (MEPM-V)."""
     _setup_logging(log_level)
@@ -56,12 +57,12 @@ def serve(host: str, port: int, embedded_worker: bool | None, certfile: str | No
 
     from meao.app import create_app
     from meao.auth.startup import prepare_auth
-    from meao.config import load_settings, set_settings
+    from meao.config import load_settings, serve_public_url, set_settings
     from meao.tls import uvicorn_ssl_options
 
     tls_given = {"MEAO_TLS_CERTFILE": certfile, "MEAO_TLS_KEYFILE": keyfile, "MEAO_TLS_CLIENT_CA": client_ca}
     ssl_options = uvicorn_ssl_options(load_settings(**tls_given).tls)
-    public = os.environ.get("MEAO_PUBLIC_URL") or f"{'https' if ssl_options else 'http'}://{host}:{port}"
+    public = serve_public_url(host, port, https=bool(ssl_options))
     settings = load_settings(MEAO_PUBLIC_URL=public, **tls_given)
     set_settings(settings)
     db_upgrade()
@@ -86,10 +87,10 @@ def serve(host: str, port: int, embedded_worker: bool | None, certfile: str | No
 @click.option("--name", "-n", "node_name", default=None, metavar="NAME",
               help="worker name as `meao workers` shows it; %h is the host name "
                    "[default: meao-<pid>@<host>, unique per process]")
-@click.option("--metrics-port", type=int, default=lambda: os.environ.get("MEAO_WORKER_METRICS_PORT") or None,
+@click.option("--metrics-port", type=int, default=lambda: get_settings().worker_metrics_port,
               help="serve this worker's Prometheus metrics (job step durations, notification failures) "
                    "on this port [default: $MEAO_WORKER_METRICS_PORT, else off]")
-@click.option("--metrics-host", default=lambda: os.environ.get("MEAO_WORKER_METRICS_HOST", "127.0.0.1"),
+@click.option("--metrics-host", default=lambda: get_settings().worker_metrics_host,
               show_default="127.0.0.1", help="address the metrics port listens on")
 def worker(queues: str | None, concurrency: int, node_name: str | None, metrics_port: int | None,
            metrics_host: str) -> None:

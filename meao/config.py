@@ -9,19 +9,29 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 GIB = 1024**3
 MIB = 1024**2
 
 
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
+def _number(name: str, default: float, kind: type = int, env: dict[str, str] | None = None) -> Any:
+    raw = (os.environ if env is None else env).get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        return kind(raw)
     except ValueError as exc:  # an operator typo must say which variable is wrong
-        raise SystemExit(f"meao: {name}={raw!r} is not an integer; fix or unset it") from exc
+        what = "an integer" if kind is int else "a number"
+        raise SystemExit(f"meao: {name}={raw!r} is not {what}; fix or unset it") from exc
+
+
+def _int(name: str, default: int, env: dict[str, str] | None = None) -> int:
+    return _number(name, default, int, env)
+
+
+def _float(name: str, default: float, env: dict[str, str] | None = None) -> float:
+    return _number(name, default, float, env)
 
 
 AUTH_MODES = ("local", "jwt", "none")
@@ -50,6 +60,30 @@ class TlsSettings:
     certfile: Path | None = None
     keyfile: Path | None = None
     client_ca: Path | None = None
+    keyfile_password: str | None = None  # MEAO_TLS_KEYFILE_PASSWORD only, never a command-line option
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """How long jobs may stay silent before the reaper acts (``MEAO_*_S``)."""
+
+    job_stale_s: float = 600.0  # an onboarding whose worker vanished is re-run after this
+    op_stale_s: float = 30.0  # a lifecycle job whose heartbeat is older goes PROCESSING → FAILED_TEMP
+    reap_interval_s: float = 30.0
+    heartbeat_s: float = 2.0  # how often a worker stamps the occurrence it runs
+    boot_timeout_s: float = 300.0  # how long a server may take to go ACTIVE
+
+
+@dataclass(frozen=True)
+class VimSettings:
+    """The VIM adapter: which driver, how it polls, how long capacity readings are reused."""
+
+    driver: str = "openstack"  # openstack | fake (in memory, for tests and demos without a cloud)
+    poll_s: float = 0.25  # every wait on OpenStack costs half of this on average
+    capacity_cache_s: float = 5.0
+
+
+VIM_DRIVERS = ("openstack", "fake")
 
 
 @dataclass(frozen=True)
@@ -76,6 +110,14 @@ class Settings:
     require_signed: bool = False  # refuse packages without a valid SOL004 signature
     auth: AuthSettings = field(default_factory=AuthSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
+    jobs: JobSettings = field(default_factory=JobSettings)
+    vim: VimSettings = field(default_factory=VimSettings)
+    log_level: str = "INFO"
+    log_format: str = "text"  # text | json
+    mec_hosts_file: Path | None = None  # YAML inventory of MEC hosts loaded at start
+    host_selection: str = "request"  # request: selectedMECHostInfo | meao: among all hosts
+    worker_metrics_port: int | None = None
+    worker_metrics_host: str = "127.0.0.1"
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -101,18 +143,44 @@ def load_settings(**overrides: str) -> Settings:
         broker_url=env.get("MEAO_BROKER_URL", ""),
         public_url=(env.get("MEAO_PUBLIC_URL") or "http://127.0.0.1:8080").rstrip("/"),
         pkg_file_root=Path(file_root).resolve() if file_root else None,
-        max_package_bytes=_int("MEAO_MAX_PACKAGE_BYTES", 4 * GIB),
-        max_unpacked_bytes=_int("MEAO_MAX_UNPACKED_BYTES", 16 * GIB),
-        max_compression_ratio=_int("MEAO_MAX_COMPRESSION_RATIO", 200),
-        max_archive_members=_int("MEAO_MAX_ARCHIVE_MEMBERS", 10_000),
-        notify_max_attempts=_int("MEAO_NOTIFY_MAX_ATTEMPTS", 8),
-        notify_backoff_base_s=float(env.get("MEAO_NOTIFY_BACKOFF_BASE_S") or 1.0),
+        max_package_bytes=_int("MEAO_MAX_PACKAGE_BYTES", 4 * GIB, env),
+        max_unpacked_bytes=_int("MEAO_MAX_UNPACKED_BYTES", 16 * GIB, env),
+        max_compression_ratio=_int("MEAO_MAX_COMPRESSION_RATIO", 200, env),
+        max_archive_members=_int("MEAO_MAX_ARCHIVE_MEMBERS", 10_000, env),
+        notify_max_attempts=_int("MEAO_NOTIFY_MAX_ATTEMPTS", 8, env),
+        notify_backoff_base_s=_float("MEAO_NOTIFY_BACKOFF_BASE_S", 1.0, env),
         trusted_ca_file=Path(env["MEAO_TRUSTED_CA_FILE"]).resolve() if env.get("MEAO_TRUSTED_CA_FILE") else None,
         require_signed=env.get("MEAO_REQUIRE_SIGNED_PACKAGES", "").lower() in ("1", "true", "yes"),
         auth=_auth_settings(env),
         tls=TlsSettings(certfile=_path(env, "MEAO_TLS_CERTFILE"), keyfile=_path(env, "MEAO_TLS_KEYFILE"),
-                        client_ca=_path(env, "MEAO_TLS_CLIENT_CA")),
+                        client_ca=_path(env, "MEAO_TLS_CLIENT_CA"),
+                        keyfile_password=env.get("MEAO_TLS_KEYFILE_PASSWORD") or None),
+        jobs=JobSettings(job_stale_s=_float("MEAO_JOB_STALE_S", 600.0, env),
+                         op_stale_s=_float("MEAO_OP_STALE_S", 30.0, env),
+                         reap_interval_s=_float("MEAO_REAP_INTERVAL_S", 30.0, env),
+                         heartbeat_s=_float("MEAO_HEARTBEAT_S", 2.0, env),
+                         boot_timeout_s=_float("MEAO_BOOT_TIMEOUT_S", 300.0, env)),
+        vim=_vim_settings(env),
+        log_level=env.get("MEAO_LOG_LEVEL") or "INFO",
+        log_format=(env.get("MEAO_LOG_FORMAT") or "text").lower(),
+        mec_hosts_file=_path(env, "MEAO_MEC_HOSTS_FILE"),
+        host_selection=(env.get("MEAO_HOST_SELECTION") or "request").lower(),
+        worker_metrics_port=_int("MEAO_WORKER_METRICS_PORT", 0, env) or None,
+        worker_metrics_host=env.get("MEAO_WORKER_METRICS_HOST") or "127.0.0.1",
     )
+
+
+def serve_public_url(host: str, port: int, https: bool) -> str:
+    """``MEAO_PUBLIC_URL``, or the address ``meao serve`` listens on when it is not set."""
+    return os.environ.get("MEAO_PUBLIC_URL") or f"{'https' if https else 'http'}://{host}:{port}"
+
+
+def _vim_settings(env: dict[str, str]) -> VimSettings:
+    driver = (env.get("MEAO_VIM_DRIVER") or "openstack").strip().lower()
+    if driver not in VIM_DRIVERS:
+        raise SystemExit(f"meao: MEAO_VIM_DRIVER={driver!r} is not one of {', '.join(VIM_DRIVERS)}")
+    return VimSettings(driver=driver, poll_s=_float("MEAO_VIM_POLL_S", 0.25, env),
+                       capacity_cache_s=_float("MEAO_CAPACITY_CACHE_S", 5.0, env))
 
 
 def _path(env: dict[str, str], name: str) -> Path | None:
@@ -129,7 +197,7 @@ def _auth_settings(env: dict[str, str]) -> AuthSettings:
         mode=mode, issuer=env.get("MEAO_AUTH_ISSUER", ""), audience=env.get("MEAO_AUTH_AUDIENCE", ""),
         jwks_url=env.get("MEAO_AUTH_JWKS_URL", ""), token_url=env.get("MEAO_AUTH_TOKEN_URL", ""),
         signing_key_file=_path(env, "MEAO_AUTH_SIGNING_KEY_FILE"),
-        token_ttl_s=_int("MEAO_AUTH_TOKEN_TTL_S", 3600),
+        token_ttl_s=_int("MEAO_AUTH_TOKEN_TTL_S", 3600, env),
         tenant_claim=env.get("MEAO_AUTH_TENANT_CLAIM") or "tenant",
         tenant_isolation=env.get("MEAO_TENANT_ISOLATION", "").lower() in ("1", "true", "yes"),
         open_operations=opened)

@@ -15,7 +15,6 @@ import contextlib
 import contextvars
 import json
 import logging
-import os
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -75,7 +74,9 @@ class JsonFormatter(logging.Formatter):
 
 def setup_logging(level: str = "INFO", fmt: str | None = None) -> None:
     """Configure the root logger once for this process (``fmt``: ``text`` or ``json``)."""
-    fmt = (fmt or os.environ.get("MEAO_LOG_FORMAT") or "text").lower()
+    from meao.config import get_settings
+
+    fmt = (fmt or get_settings().log_format).lower()
     handler = logging.StreamHandler()
     handler.addFilter(_OpIdFilter())
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))

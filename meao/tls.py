@@ -24,8 +24,8 @@ def uvicorn_ssl_options(tls: TlsSettings) -> dict[str, Any]:
         if path is not None and not os.access(path, os.R_OK):
             raise SystemExit(f"meao: cannot read the TLS file {path}")
     options: dict[str, Any] = {"ssl_certfile": str(tls.certfile), "ssl_keyfile": str(tls.keyfile)}
-    if os.environ.get("MEAO_TLS_KEYFILE_PASSWORD"):
-        options["ssl_keyfile_password"] = os.environ["MEAO_TLS_KEYFILE_PASSWORD"]
+    if tls.keyfile_password:
+        options["ssl_keyfile_password"] = tls.keyfile_password
     if tls.client_ca:
         options.update(ssl_ca_certs=str(tls.client_ca), ssl_cert_reqs=ssl.CERT_REQUIRED)
     return options

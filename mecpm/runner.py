@@ -31,7 +31,7 @@ from meao.db.session import session_scope
 from meao.lcm import op_occ
 from meao.logs import bind_op
 from meao.metrics import JOB_STEP_SECONDS, JOBS
-from meao.nfvo.openstack import get_vim
+from meao.nfvo.drivers import get_vim
 from meao.notify.lcm_events import emit_instance_state_notification
 from meao.problems import Conflict, ProblemError
 from mecpm import flows
@@ -39,7 +39,6 @@ from mecpm.mep import mep_for_host
 
 log = logging.getLogger(__name__)
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
-HEARTBEAT_S = float(os.environ.get("MEAO_HEARTBEAT_S", "2"))
 
 
 class Cancelled(Exception):
@@ -67,7 +66,7 @@ def _context(op: AppLcmOpOcc, inst: AppInstance, session) -> flows.FlowContext:
                 images[cloud] = [*images.get(cloud, []), image_id]
                 row.vim_images = images
 
-    boot = float(os.environ.get("MEAO_BOOT_TIMEOUT_S", flows.DEFAULT_BOOT_TIMEOUT_S))
+    boot = get_settings().jobs.boot_timeout_s
     return flows.FlowContext(
         instance_id=inst.id, package_id=pkg.id, appd=pkg.appd_model or {}, content_dir=content_dir(pkg.id),
         params=op.operation_params or {}, vim=get_vim(host.cloud), mep=mep_for_host(host.id),
@@ -120,7 +119,7 @@ class _Heartbeat(threading.Thread):
         self.halt = threading.Event()
 
     def run(self) -> None:
-        while not self.halt.wait(HEARTBEAT_S):
+        while not self.halt.wait(get_settings().jobs.heartbeat_s):
             try:
                 with session_scope() as session:
                     session.execute(update(AppLcmOpOcc).where(

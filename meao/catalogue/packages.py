@@ -200,7 +200,7 @@ def delete_package(pkg_id: str | None, appd_id: str | None, tenant: str | None =
 
 def _release_vim_images(pkg: AppPackage) -> None:
     """Tell every PoP's Glance this package no longer uses its images (the last user deletes them)."""
-    from meao.nfvo.openstack import get_vim
+    from meao.nfvo.drivers import get_vim
     from meao.nfvo.vim import VimError
 
     for cloud, image_ids in (pkg.vim_images or {}).items():

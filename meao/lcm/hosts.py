@@ -6,7 +6,6 @@ every API process and worker sees the same inventory.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from meao.config import get_settings
 from meao.db.models import MecHost
 from meao.db.session import session_scope
 from meao.problems import BadRequest, NotFound
@@ -84,8 +84,8 @@ def load_hosts_file(path: Path) -> int:
 
 def load_configured_hosts() -> int:
     """Load ``MEAO_MEC_HOSTS_FILE`` when set."""
-    path = os.environ.get("MEAO_MEC_HOSTS_FILE")
-    return load_hosts_file(Path(path)) if path else 0
+    path = get_settings().mec_hosts_file
+    return load_hosts_file(path) if path else 0
 
 
 def list_hosts(session: Session) -> list[MecHost]:

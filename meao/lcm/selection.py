@@ -6,7 +6,6 @@ seconds per cloud so a burst of instantiations does not hammer OpenStack; ``refr
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from datetime import UTC, datetime
@@ -14,13 +13,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from meao.config import get_settings
 from meao.db.models import AppInstance, AppPackage, MecHost
 from meao.lcm import placement
 from meao.lcm.hosts import list_hosts
 from meao.lcm.requirements import requirements
 from meao.nfvo.vim import Capacity, VimError
 
-CACHE_S = float(os.environ.get("MEAO_CAPACITY_CACHE_S", "5"))
 _cache: dict[str, tuple[float, Capacity, datetime]] = {}
 _lock = threading.Lock()
 _cloud_locks: dict[str, threading.Lock] = {}
@@ -30,7 +29,7 @@ def cloud_capacity_entry(cloud: str, *, refresh: bool = False) -> tuple[Capacity
     """Capacity of one cloud with when it was observed and whether it came from the cache.
 
     Reading it costs ~1.5 s on the test bed and far more while the cloud is busy booting, so: one
-    reader per cloud at a time; an entry older than CACHE_S is still answered at once while a single
+    reader per cloud at a time; an entry older than MEAO_CAPACITY_CACHE_S is still answered at once while a single
     background read renews it (stale-while-revalidate); ``refresh`` waits for a new read.
     """
     asked = time.monotonic()
@@ -38,7 +37,7 @@ def cloud_capacity_entry(cloud: str, *, refresh: bool = False) -> tuple[Capacity
         hit = _cache.get(cloud)
         cloud_lock = _cloud_locks.setdefault(cloud, threading.Lock())
     if hit and not refresh:
-        if time.monotonic() - hit[0] >= CACHE_S and cloud_lock.acquire(blocking=False):
+        if time.monotonic() - hit[0] >= get_settings().vim.capacity_cache_s and cloud_lock.acquire(blocking=False):
             threading.Thread(target=_renew, args=(cloud, cloud_lock), name=f"capacity-{cloud}", daemon=True).start()
         return hit[1], hit[2], True
     with cloud_lock:
@@ -50,7 +49,7 @@ def cloud_capacity_entry(cloud: str, *, refresh: bool = False) -> tuple[Capacity
 
 
 def _read(cloud: str) -> tuple[Capacity, datetime]:
-    from meao.nfvo.openstack import get_vim
+    from meao.nfvo.drivers import get_vim
 
     cap = get_vim(cloud).capacity()
     observed = datetime.now(UTC)
@@ -69,7 +68,7 @@ def _renew(cloud: str, cloud_lock: threading.Lock) -> None:
 
 
 def cloud_capacity(cloud: str, *, refresh: bool = False) -> Capacity:
-    """Capacity of one cloud, at most CACHE_S old unless ``refresh``."""
+    """Capacity of one cloud, at most MEAO_CAPACITY_CACHE_S old unless ``refresh``."""
     return cloud_capacity_entry(cloud, refresh=refresh)[0]
 
 
@@ -110,7 +109,7 @@ def host_view(host: MecHost, ext_cpds: list[str], *, refresh: bool = False) -> p
 
 def meao_side_selection() -> bool:
     """Whether the operator lets the MEAO choose among all hosts (MEAO_HOST_SELECTION=meao)."""
-    return os.environ.get("MEAO_HOST_SELECTION", "request").lower() == "meao"
+    return get_settings().host_selection == "meao"
 
 
 def choose_host(session: Session, inst: AppInstance, pkg: AppPackage, selected: list[MecHost],

@@ -107,7 +107,7 @@ def lcm(lcm_stack: Stack) -> Iterator[httpx.Client]:
 def no_leftovers(lcm_stack: Stack, os_conn) -> Iterator[None]:
     """After each test: nothing meao made at the test bed is left that no live instance accounts for."""
     yield
-    from meao.nfvo.openstack import OpenStackVim
+    from meao.nfvo.openstack.driver import OpenStackVim
 
     eng = create_engine(lcm_stack.env["MEAO_DATABASE_URL"])
     with eng.connect() as conn:

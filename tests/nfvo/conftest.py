@@ -19,7 +19,8 @@ import openstack
 import pytest
 import yaml
 
-from meao.nfvo.openstack import OpenStackVim, get_vim
+from meao.nfvo.drivers import get_vim
+from meao.nfvo.openstack.driver import OpenStackVim
 from meao.nfvo.vim import Checksum, ImageSpec
 
 MEMBER_CLOUD, ADMIN_CLOUD, SESSION_CLOUD = "demo", "admin", "meao-tests"

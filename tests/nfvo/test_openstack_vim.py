@@ -12,7 +12,8 @@ from pathlib import Path
 import openstack
 import pytest
 
-from meao.nfvo.openstack import OpenStackVim, get_vim
+from meao.nfvo.drivers import get_vim
+from meao.nfvo.openstack.driver import OpenStackVim
 from meao.nfvo.vim import (
     INSTANCE_METADATA_KEY,
     ImageSpec,

@@ -1,0 +1,1 @@
+"""The OpenStack VIM driver (openstacksdk): one module per OpenStack service, joined in ``driver``."""

@@ -1,0 +1,40 @@
+"""The OpenStack driver of :class:`meao.nfvo.vim.Vim`, on openstacksdk: one class per ``clouds.yaml`` entry.
+
+Each OpenStack service has its own module (images, compute, network, inventory); this class joins them
+over one set of connections held for its lifetime. Every OpenStack failure leaves the driver as a
+:class:`meao.nfvo.vim.VimError` subclass (see :mod:`meao.nfvo.openstack.sdk_errors`).
+"""
+
+from __future__ import annotations
+
+from meao.config import get_settings
+from meao.nfvo.openstack.compute import Compute
+from meao.nfvo.openstack.connection import ADMIN_CLOUD_KEY, connect
+from meao.nfvo.openstack.images import Images
+from meao.nfvo.openstack.inventory import Inventory
+from meao.nfvo.openstack.network import Network
+from meao.nfvo.openstack.sdk_errors import translated
+from meao.nfvo.server_watch import ServerWatch
+from meao.nfvo.vim import Vim
+
+
+class OpenStackVim(Images, Compute, Network, Inventory, Vim):
+    """A PoP's OpenStack, reached through one ``clouds.yaml`` entry."""
+
+    def __init__(self, cloud_name: str, config_file: str | None = None, poll_s: float | None = None) -> None:
+        self.cloud_name = cloud_name
+        # How often a waiter asks Nova/Glance for a status. Each poll is one GET; half the interval is
+        # added to every wait on average, so keep it short (MEAO_VIM_POLL_S).
+        self.poll_s = get_settings().vim.poll_s if poll_s is None else poll_s
+        with translated(cloud_name, "connecting"):
+            self._conn = connect(cloud_name, config_file)
+            self._watch = ServerWatch(self._conn, self.poll_s)  # one status poll per round for all waiting jobs
+            admin_cloud = self._conn.config.config.get(ADMIN_CLOUD_KEY)
+            self._admin = connect(admin_cloud, config_file) if admin_cloud else self._conn
+        self._network_ids = {}  # network name or id -> id, dropped when a port create 404s
+
+    @property
+    def project_id(self) -> str:
+        """The project this entry's credentials are scoped to."""
+        with self._do("reading the project"):
+            return self._conn.current_project_id
