@@ -1,8 +1,10 @@
 """The Celery application shared by the MEAO (catalogue jobs) and the MEPM-V (lifecycle jobs).
 
 Jobs carry only an identifier; the database is the source of truth for their state. With no broker
-configured, the ``memory://`` transport and a worker thread inside the API process run them
-(see ../shared/notes/celery-facts.md for why not ``filesystem://`` or ``sqla+sqlite://``).
+configured, the ``memory://`` transport and a worker thread inside the API process run them. Not
+``filesystem://``: a worker can read a message file before it is fully written, fail to decode it and
+exit, losing messages. Not ``sqla+sqlite://``: a SIGKILL mid-task loses the task for good, and workers
+cannot be inspected remotely.
 """
 
 from __future__ import annotations

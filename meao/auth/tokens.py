@@ -123,23 +123,23 @@ def issue_token(settings: Settings, client_id: str, scopes: frozenset[str] | set
     return token, ttl
 
 
+# Why PyJWT refused a token, in words for the caller; the first matching class wins (subclasses first).
+_REASONS: tuple[tuple[type[jwt.InvalidTokenError], str], ...] = (
+    (jwt.ExpiredSignatureError, "the access token has expired; request a new one"),
+    (jwt.ImmatureSignatureError, "the access token is not valid yet (check the clocks)"),
+    (jwt.InvalidIssuerError, "the access token was not issued by {issuer}"),
+    (jwt.InvalidAudienceError, "the access token is not meant for meao (audience)"),
+    (jwt.InvalidSignatureError, "the access token's signature does not verify"),
+    (jwt.MissingRequiredClaimError, "the access token lacks the {claim!r} claim"),
+    (jwt.InvalidAlgorithmError, "the access token is signed with an algorithm meao does not accept"),
+    (jwt.DecodeError, "the access token is not a well-formed JWT"),
+)
+
+
 def _why(exc: jwt.InvalidTokenError, issuer: str) -> str:
-    if isinstance(exc, jwt.ExpiredSignatureError):
-        return "the access token has expired; request a new one"
-    if isinstance(exc, jwt.ImmatureSignatureError):
-        return "the access token is not valid yet (check the clocks)"
-    if isinstance(exc, jwt.InvalidIssuerError):
-        return f"the access token was not issued by {issuer}"
-    if isinstance(exc, jwt.InvalidAudienceError):
-        return "the access token is not meant for meao (audience)"
-    if isinstance(exc, jwt.InvalidSignatureError):
-        return "the access token's signature does not verify"
-    if isinstance(exc, jwt.MissingRequiredClaimError):
-        return f"the access token lacks the {exc.claim!r} claim"
-    if isinstance(exc, jwt.InvalidAlgorithmError):
-        return "the access token is signed with an algorithm meao does not accept"
-    if isinstance(exc, jwt.DecodeError):
-        return "the access token is not a well-formed JWT"
+    for kind, reason in _REASONS:
+        if isinstance(exc, kind):
+            return reason.format(issuer=issuer, claim=getattr(exc, "claim", None))
     return f"the access token is not valid: {exc}"
 
 

@@ -35,6 +35,8 @@ class VimError(ProblemError):
 
 
 class VimUnavailable(VimError):
+    """The VIM's API cannot be reached or answers 502/503/504: retry when it is back."""
+
     status, title = 503, "VIM unavailable"
 
 
@@ -60,10 +62,14 @@ class QuotaExceeded(VimError):
 
 
 class VimNotFound(VimError):
+    """A resource meao expected at the VIM is not there (deleted outside meao, or a wrong id)."""
+
     status, title = 404, "Not found in VIM"
 
 
 class VimTimeout(VimError):
+    """The VIM did not finish within meao's bound (a server not ACTIVE in time, a slow API)."""
+
     status, title = 504, "VIM timeout"
 
 
@@ -103,6 +109,8 @@ class ImageSpec:
 
 @dataclass(frozen=True)
 class PortInfo:
+    """A Neutron port of meao's, with the app instance its tag names (None when untagged)."""
+
     id: str
     name: str
     network_id: str
@@ -114,6 +122,11 @@ class PortInfo:
 
 @dataclass(frozen=True)
 class ServerInfo:
+    """A Nova server: its status, where it runs, the app instance its metadata names, and Nova's fault.
+
+    ``fault`` is set only for a server in ERROR.
+    """
+
     id: str
     name: str
     status: str  # Nova's: BUILD, ACTIVE, SHUTOFF, ERROR, ...
