@@ -101,7 +101,7 @@ def test_depth_rises_while_worker_drained_and_falls_when_resumed(
         assert _worker(meao)["status"] == "draining"
         created = [create_from_file(ops_stack, pkg).json()["id"] for pkg in packages]
         wait_for(lambda: _depth(meao, "meao.catalogue") == 3, 10, 0.3, "three onboarding jobs in the queue")
-        assert redis.Redis(db=REDIS_DB).llen("meao.catalogue") == 3, "the CLI shows what Redis holds"
+        assert redis.Redis(host=REDIS[0], port=REDIS[1], db=REDIS_DB).llen("meao.catalogue") == 3, "the CLI shows what Redis holds"
         waiting = ok_json(meao("jobs", "list", "--waiting", "--queue", "meao.catalogue", "-f", "json",
                                "-c", "task", "-c", "args", "-c", "state"))
         assert [j["args"][0] for j in waiting] == created, "oldest first"
