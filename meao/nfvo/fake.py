@@ -13,9 +13,9 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
+from meao.catalogue.appd import Checksum
 from meao.nfvo.vim import (
     Capacity,
-    Checksum,
     FixedIp,
     HostCapacity,
     ImageSpec,

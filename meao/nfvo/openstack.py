@@ -23,6 +23,7 @@ from keystoneauth1 import exceptions as ksa_exc
 from openstack import exceptions as os_exc
 from openstack.config import loader
 
+from meao.catalogue.appd import Checksum
 from meao.logs import openstack_request_id
 from meao.nfvo import capacity as cap
 from meao.nfvo.server_watch import ServerWatch
@@ -34,7 +35,6 @@ from meao.nfvo.vim import (
     OWNER_TAG,
     PACKAGE_TAG_PREFIX,
     Capacity,
-    Checksum,
     FixedIp,
     ImageSpec,
     Leftover,

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from meao.catalogue.appd import Checksum
 from meao.problems import ProblemError
 
 INSTANCE_METADATA_KEY = "meao_app_instance_id"
@@ -74,19 +75,6 @@ class ServerFault(VimError):
 
 
 # ----------------------------------------------------------------------------------------- values
-@dataclass(frozen=True)
-class Checksum:
-    """A software image checksum (NFV SOL 001 ``tosca.datatypes.nfv.ChecksumData``)."""
-
-    algorithm: str  # e.g. "sha-256" as the AppD writes it
-    hash: str
-
-    @property
-    def key(self) -> str:
-        """Normalised ``algorithm:hash``, the form stored at the VIM."""
-        return f"{self.algorithm.lower().replace('_', '-')}:{self.hash.lower()}"
-
-
 @dataclass(frozen=True)
 class ImageSpec:
     """A software image as the AppD's swImageDescriptor describes it (MEC 010-2 6.2.1.2, SOL 001)."""

@@ -19,8 +19,9 @@ import openstack
 import pytest
 import yaml
 
+from meao.catalogue.appd import Checksum
 from meao.nfvo.openstack import OpenStackVim, get_vim
-from meao.nfvo.vim import Checksum, ImageSpec
+from meao.nfvo.vim import ImageSpec
 
 MEMBER_CLOUD, ADMIN_CLOUD, SESSION_CLOUD = "demo", "admin", "meao-tests"
 

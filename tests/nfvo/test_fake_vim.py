@@ -5,8 +5,9 @@ import io
 
 import pytest
 
+from meao.catalogue.appd import Checksum
 from meao.nfvo.fake import FakeVim
-from meao.nfvo.vim import Checksum, ImageSpec, NoValidHost, QuotaExceeded, ServerFault
+from meao.nfvo.vim import ImageSpec, NoValidHost, QuotaExceeded, ServerFault
 
 DATA = b"x" * 4096
 

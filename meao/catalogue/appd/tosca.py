@@ -80,6 +80,7 @@ class _TemplateReader(ToscaNodes):
         self.sources = sources
 
     def app_node(self) -> Any:
+        """The node template describing the application: of the mapped MecApp type, else the first MecApp."""
         mapping = self.template.topology_template.substitution_mappings
         mapped_type = mapping.node_type if mapping is not None else None
         candidates = [node for node in self.nodes if self.is_a(node, MECAPP)]
@@ -99,6 +100,7 @@ class _TemplateReader(ToscaNodes):
         raise self.fail(_PLAIN_VNF_REASON.format(described=described))
 
     def appd(self) -> AppD:
+        """The AppD: the application node's properties (MEC 037 table 5.2.2-1) with VDUs, images and CPs."""
         app = self.app_node()
         self.check_substitution_mappings()
         computes, images = self.computes_and_images()
@@ -162,6 +164,7 @@ class _TemplateReader(ToscaNodes):
     # -- checks tosca-parser does not do ---------------------------------------------------------
 
     def check_substitution_mappings(self) -> None:
+        """Substitution mappings exist and their requirements name known nodes (MEC 037 5.2.3.4)."""
         mapping = self.template.topology_template.substitution_mappings
         if mapping is None:
             raise self.fail("no substitution_mappings in topology_template (MEC 037 5.2.3.4)")
@@ -173,12 +176,14 @@ class _TemplateReader(ToscaNodes):
                                 f"'{target[0]}'")
 
     def check_artifact_files(self) -> None:
+        """Every artifact of every node names a file in the package (or a URL)."""
         for node in self.nodes:
             for artifact_name, artifact in (node.entity_tpl.get("artifacts") or {}).items():
                 ref = artifact.get("file") if isinstance(artifact, dict) else artifact
                 self.artifact_file(node.name, artifact_name, ref)
 
     def check_policies(self) -> None:
+        """The instantiation level policies exist and target Vdu.Compute nodes (MEC 037 5.2.8)."""
         def of_type(type_name: str) -> list[Any]:
             return [policy for policy in self.policies if type_name in type_chain(policy.type, self.custom_defs)]
 
