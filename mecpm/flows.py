@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from meao.catalogue.appd import AppD, VirtualCompute
 from meao.lcm.requirements import effective_compute, flavor_size
-from meao.nfvo.vim import Checksum, ImageSpec, Vim, VimNotFound, port_name
+from meao.nfvo.vim import ImageSpec, Vim, VimNotFound, port_name
 from meao.problems import ProblemError
 from mecpm.mep import MepDriver
 
@@ -41,7 +42,7 @@ class FlowContext:
 
     instance_id: str
     package_id: str
-    appd: dict[str, Any]
+    appd: AppD
     content_dir: Path
     params: dict[str, Any]
     vim: Vim
@@ -87,10 +88,10 @@ def _grant(ctx: FlowContext) -> None:
         if ctx.request_grant is None:
             return
         compute = _compute(ctx)
-        add = [{"id": f"compute-{compute['vdu_id']}", "type": "COMPUTE", "vduId": compute["vdu_id"],
-                "resourceTemplateId": [compute["vdu_id"]]}]
-        add += [{"id": f"linkport-{c['id']}", "type": "LINKPORT", "vduId": c.get("vdu_id"),
-                 "resourceTemplateId": [c["id"]]} for c in ctx.appd.get("ext_cpds") or []]
+        add = [{"id": f"compute-{compute.vdu_id}", "type": "COMPUTE", "vduId": compute.vdu_id,
+                "resourceTemplateId": [compute.vdu_id]}]
+        add += [{"id": f"linkport-{c.id}", "type": "LINKPORT", "vduId": c.vdu_id,
+                 "resourceTemplateId": [c.id]} for c in ctx.appd.ext_cpds]
         grant = ctx.request_grant({
             "appInstanceId": ctx.instance_id, "appLcmOpOccId": ctx.op_id, "appDId": ctx.appd_id,
             "operation": "INSTANTIATE", "addResources": add,
@@ -110,25 +111,24 @@ def _grant(ctx: FlowContext) -> None:
 
 def _image(ctx: FlowContext) -> None:
     images = dict(ctx.resources.get("images") or {})
-    for img in ctx.appd.get("sw_images") or []:
-        if img["id"] in images:
+    for img in ctx.appd.sw_images:
+        if img.id in images:
             continue
-        if not img.get("file"):
-            raise FlowError(f"software image {img['name']} is external to the package; meao uploads only "
+        if not img.file:
+            raise FlowError(f"software image {img.name} is external to the package; meao uploads only "
                               "images shipped in the package")
-        spec = ImageSpec(name=img["name"], version=img["version"],
-                         checksum=Checksum(img["checksum"]["algorithm"], img["checksum"]["hash"]),
-                         container_format=img["container_format"].lower(), disk_format=img["disk_format"].lower(),
-                         min_disk_gb=img["min_disk_gb"], min_ram_mb=img["min_ram_mb"], size_bytes=img["size_bytes"])
-        path = ctx.content_dir / img["file"]
-        images[img["id"]] = ctx.vim.ensure_image(spec, lambda p=path: p.open("rb"), ctx.package_id)
-        ctx.note_image(images[img["id"]])
+        spec = ImageSpec(name=img.name, version=img.version, checksum=img.checksum,
+                         container_format=img.container_format.lower(), disk_format=img.disk_format.lower(),
+                         min_disk_gb=img.min_disk_gb, min_ram_mb=img.min_ram_mb, size_bytes=img.size_bytes)
+        path = ctx.content_dir / img.file
+        images[img.id] = ctx.vim.ensure_image(spec, lambda p=path: p.open("rb"), ctx.package_id)
+        ctx.note_image(images[img.id])
         ctx.record(images=images)
 
 
-def _compute(ctx: FlowContext) -> dict[str, Any]:
+def _compute(ctx: FlowContext) -> VirtualCompute:
     vc = effective_compute(ctx.appd, ctx.params)
-    if not vc:
+    if vc is None:
         raise FlowError("the AppD has no virtual compute descriptor; nothing to boot")
     return vc
 
@@ -158,7 +158,7 @@ def _network_for(ctx: FlowContext, cpd_id: str) -> str:
 def _ports(ctx: FlowContext) -> None:
     """One port per external CP, created concurrently; ids recorded even when one of them fails."""
     ports = dict(ctx.resources.get("ports") or {})
-    missing = [cpd["id"] for cpd in ctx.appd.get("ext_cpds") or [] if cpd["id"] not in ports]
+    missing = [cpd.id for cpd in ctx.appd.ext_cpds if cpd.id not in ports]
     if not missing:
         return
     if not ctx.fresh:  # an earlier attempt may have created a port without recording it
@@ -196,12 +196,12 @@ def _server(ctx: FlowContext) -> None:
         ctx.record(server_id=found[0].id)
         return
     images = ctx.resources.get("images") or {}
-    vdu = _compute(ctx)["vdu_id"]
-    image_id = next((images[i["id"]] for i in ctx.appd.get("sw_images") or [] if i.get("vdu_id") == vdu),
+    vdu = _compute(ctx).vdu_id
+    image_id = next((images[i.id] for i in ctx.appd.sw_images if i.vdu_id == vdu),
                     next(iter(images.values()), None))
     if image_id is None:
         raise FlowError("no software image was uploaded for the VDU; the AppD needs a SwImage")
-    port_ids = [ctx.resources["ports"][c["id"]] for c in ctx.appd.get("ext_cpds") or []]
+    port_ids = [ctx.resources["ports"][c.id] for c in ctx.appd.ext_cpds]
     name = f"meao-{ctx.instance_id}"
     server_id = ctx.vim.create_server(name, ctx.resources["flavor_id"], image_id, port_ids, ctx.instance_id,
                                       availability_zone=ctx.availability_zone)
@@ -249,12 +249,12 @@ def _graceful_timeout(ctx: FlowContext, kind: str) -> float:
         if ctx.params.get("stopType") != "GRACEFUL":
             return 0
         given = ctx.params.get("gracefulStopTimeout")
-        fallback = ctx.appd.get("stop_timeout_s")
+        fallback = ctx.appd.stop_timeout_s
     else:
         if ctx.params.get("terminationType") != "GRACEFUL":
             return 0
         given = ctx.params.get("gracefulTerminationTimeout")
-        fallback = ctx.appd.get("terminate_timeout_s")
+        fallback = ctx.appd.terminate_timeout_s
     value = given if given is not None else fallback
     return float(value if value is not None else DEFAULT_STOP_TIMEOUT_S)
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 import abc
 from typing import Any
 
+from meao.catalogue.appd import AppD
+
 
 class MepDriver(abc.ABC):
     """What the MEPM-V asks of the MEP of a host."""
 
     @abc.abstractmethod
-    def configure(self, instance_id: str, appd: dict[str, Any]) -> dict[str, Any]:
+    def configure(self, instance_id: str, appd: AppD) -> dict[str, Any]:
         """Apply the AppD's traffic rules, DNS rules and service needs; returns what was configured."""
 
     @abc.abstractmethod
@@ -26,10 +28,10 @@ class MepDriver(abc.ABC):
 class RecordingMep(MepDriver):
     """Records rules as the MEP would hold them; no data plane is touched."""
 
-    def configure(self, instance_id: str, appd: dict[str, Any]) -> dict[str, Any]:
-        return {"trafficRules": [dict(r, state="ACTIVE") for r in appd.get("app_traffic_rules") or []],
-                "dnsRules": [dict(r, state="ACTIVE") for r in appd.get("app_dns_rules") or []],
-                "servicesRequired": appd.get("app_service_required") or []}
+    def configure(self, instance_id: str, appd: AppD) -> dict[str, Any]:
+        return {"trafficRules": [dict(r, state="ACTIVE") for r in appd.app_traffic_rules],
+                "dnsRules": [dict(r, state="ACTIVE") for r in appd.app_dns_rules],
+                "servicesRequired": appd.app_service_required}
 
     def unconfigure(self, instance_id: str, configured: dict[str, Any]) -> None:
         return None

@@ -24,6 +24,7 @@ import httpx
 from sqlalchemy import select, update
 
 from meao.auth.client_credentials import CredentialsError, shared_client_auth
+from meao.catalogue.appd import AppD
 from meao.catalogue.packages import content_dir
 from meao.config import get_settings
 from meao.db.models import AppInstance, AppLcmOpOcc, AppPackage, MecHost, utcnow
@@ -68,9 +69,9 @@ def _context(op: AppLcmOpOcc, inst: AppInstance, session) -> flows.FlowContext:
 
     boot = get_settings().jobs.boot_timeout_s
     return flows.FlowContext(
-        instance_id=inst.id, package_id=pkg.id, appd=pkg.appd_model or {}, content_dir=content_dir(pkg.id),
-        params=op.operation_params or {}, vim=get_vim(host.cloud), mep=mep_for_host(host.id),
-        availability_zone=host.availability_zone, networks=dict(host.networks or {}),
+        instance_id=inst.id, package_id=pkg.id, appd=AppD.from_stored(pkg.appd_model),
+        content_dir=content_dir(pkg.id), params=op.operation_params or {}, vim=get_vim(host.cloud),
+        mep=mep_for_host(host.id), availability_zone=host.availability_zone, networks=dict(host.networks or {}),
         resources=dict(inst.resources or {}, cloud=host.cloud, host=host.id), save=save, boot_timeout_s=boot,
         note_image=note_image, request_grant=request_grant, op_id=op.id, appd_id=inst.appd_id, vim_for=get_vim,
         api_base=get_settings().public_url, fresh=op.attempt == 1 and not op.steps_done)

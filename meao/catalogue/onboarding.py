@@ -7,7 +7,6 @@ vanished.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import shutil
 from datetime import timedelta
@@ -176,7 +175,7 @@ def process_package(pkg_id: str, settings: Settings) -> dict[str, Any]:
         "app_software_version": appd.app_soft_version, "appd_version": appd.appd_version,
         "mec_info": list(appd.mec_version), "software_images": images, "additional_artifacts": artifacts,
         "signing_certificate": sig.certificate_pem or certificate, "appd_entry": appd.entry_file,
-        "appd_files": list(appd.source_files), "appd_model": dataclasses.asdict(appd),
+        "appd_files": list(appd.source_files), "appd_model": appd.to_dict(),
     }
 
 

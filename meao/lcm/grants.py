@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from meao.catalogue.appd import AppD
 from meao.db.models import AppInstance, AppLcmOpOcc, AppPackage, Grant, MecHost
 from meao.db.session import session_scope
 from meao.lcm import placement, selection
@@ -51,8 +52,8 @@ def create_grant(body: dict[str, Any], base: str) -> dict[str, Any]:
             raise GrantRefused(f"occurrence {op.id} has no MEC host, or its host left the inventory")
         vim = _vim_connection(host)
         if body["operation"] == "INSTANTIATE":
-            appd = pkg.appd_model or {}
-            cpds = [c["id"] for c in appd.get("ext_cpds") or []]
+            appd = AppD.from_stored(pkg.appd_model)
+            cpds = [c.id for c in appd.ext_cpds]
             view = selection.host_view(host, cpds)  # capacity at most MEAO_CAPACITY_CACHE_S old
             decision = placement.rank_hosts(selection.requirements(appd, op.operation_params or {}), [view])
             if decision.chosen is None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from meao.catalogue.appd import AppD
 from meao.config import get_settings
 from meao.db.models import AppInstance, AppPackage, MecHost
 from meao.lcm import placement
@@ -115,9 +116,9 @@ def meao_side_selection() -> bool:
 def choose_host(session: Session, inst: AppInstance, pkg: AppPackage, selected: list[MecHost],
                 body: dict[str, Any]) -> tuple[MecHost, dict[str, Any]]:
     """Rank the candidate hosts for this instance; NoHostFits (422) explains per host when none fits."""
-    appd = pkg.appd_model or {}
+    appd = AppD.from_stored(pkg.appd_model)
     candidates = list_hosts(session) if meao_side_selection() else selected
-    cpds = [c["id"] for c in appd.get("ext_cpds") or []]
+    cpds = [c.id for c in appd.ext_cpds]
     views = [host_view(h, cpds) for h in candidates]
     decision = placement.choose_host(requirements(appd, body), views)
     chosen = next(h for h in candidates if h.id == decision.chosen)

@@ -82,7 +82,8 @@ class ServerFault(VimError):
 # ----------------------------------------------------------------------------------------- values
 @dataclass(frozen=True)
 class Checksum:
-    """A software image checksum (NFV SOL 001 ``tosca.datatypes.nfv.ChecksumData``)."""
+    """Checksum of a software image (NFV SOL 001 ``tosca.datatypes.nfv.ChecksumData``; IFA 011
+    ChecksumData, the ``checksum`` of MEC 010-2 6.2.1.4 swImageDescriptor)."""
 
     algorithm: str  # e.g. "sha-256" as the AppD writes it
     hash: str

@@ -1,4 +1,4 @@
-"""Tests of the AppD loader (meao/catalogue/appd.py) on the example packages and broken variants."""
+"""Tests of the AppD loader (meao/catalogue/appd/) on the example packages and broken variants."""
 
 from __future__ import annotations
 
