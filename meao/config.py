@@ -175,6 +175,12 @@ def serve_public_url(host: str, port: int, https: bool) -> str:
     return os.environ.get("MEAO_PUBLIC_URL") or f"{'https' if https else 'http'}://{host}:{port}"
 
 
+def tosca_types_dir() -> Path:
+    """Where the TOSCA type files that AppDs import are (``MEAO_TOSCA_TYPES_DIR``; default descriptors/types)."""
+    configured = os.environ.get("MEAO_TOSCA_TYPES_DIR")
+    return Path(configured) if configured else Path(__file__).resolve().parents[1] / "descriptors" / "types"
+
+
 def _vim_settings(env: dict[str, str]) -> VimSettings:
     driver = (env.get("MEAO_VIM_DRIVER") or "openstack").strip().lower()
     if driver not in VIM_DRIVERS:

@@ -7,15 +7,14 @@ AppD is refused before tosca-parser runs. Every local import passes the YAML gua
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from meao.catalogue.appd.files import guard_yaml, is_url, load_yaml, path_inside, relative_name
 from meao.catalogue.appd.model import AppDError
+from meao.config import tosca_types_dir
 
-TYPES_DIR = Path(os.environ.get("MEAO_TOSCA_TYPES_DIR")
-                 or Path(__file__).resolve().parents[3] / "descriptors" / "types")
+TYPES_DIR = tosca_types_dir()
 MEC037_TYPES = TYPES_DIR / "etsi_mec_037_types.yaml"
 SOL001_VNFD_TYPES = TYPES_DIR / "etsi_nfv_sol001_vnfd_types.yaml"
 SOL001_COMMON_TYPES = TYPES_DIR / "etsi_nfv_sol001_common_types.yaml"
