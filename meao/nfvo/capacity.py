@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from meao.nfvo.vim import HostCapacity, QuotaHeadroom
+from meao.nfvo.vim import ComputeNodeCapacity, QuotaHeadroom
 
 DEFAULT_ZONE = "nova"  # Nova's default availability zone for hosts in no zone aggregate
 
@@ -23,12 +23,12 @@ def free_of(inventory: Mapping[str, Any] | None, used: int) -> tuple[int, int]:
 
 
 def host_capacity(host: str, zone: str, inventories: Mapping[str, Mapping[str, Any]],
-                  usages: Mapping[str, int]) -> HostCapacity:
+                  usages: Mapping[str, int]) -> ComputeNodeCapacity:
     """One host's free VCPU, MEMORY_MB and DISK_GB from its resource provider's data."""
     vcpu, max_vcpu = free_of(inventories.get("VCPU"), usages.get("VCPU", 0))
     ram, max_ram = free_of(inventories.get("MEMORY_MB"), usages.get("MEMORY_MB", 0))
     disk, max_disk = free_of(inventories.get("DISK_GB"), usages.get("DISK_GB", 0))
-    return HostCapacity(host=host, availability_zone=zone, vcpu=vcpu, ram_mb=ram, disk_gb=disk,
+    return ComputeNodeCapacity(host=host, availability_zone=zone, vcpu=vcpu, ram_mb=ram, disk_gb=disk,
                         max_vcpu=max_vcpu, max_ram_mb=max_ram, max_disk_gb=max_disk)
 
 

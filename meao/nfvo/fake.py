@@ -16,8 +16,8 @@ from dataclasses import dataclass, field, replace
 from meao.nfvo.vim import (
     Capacity,
     Checksum,
+    ComputeNodeCapacity,
     FixedIp,
-    HostCapacity,
     ImageSpec,
     Leftover,
     Leftovers,
@@ -224,7 +224,7 @@ class FakeVim(Vim):
 
         q = self.quota
         return Capacity(
-            hosts=tuple(HostCapacity(h.name, h.zone, h.vcpu, h.ram_mb, h.disk_gb, h.vcpu, h.ram_mb, h.disk_gb)
+            hosts=tuple(ComputeNodeCapacity(h.name, h.zone, h.vcpu, h.ram_mb, h.disk_gb, h.vcpu, h.ram_mb, h.disk_gb)
                         for h in self.hosts),
             quota=QuotaHeadroom(left(q.instances, len(used)), left(q.vcpu, sum(f.vcpu for f in used)),
                                 left(q.ram_mb, sum(f.ram_mb for f in used)), left(q.ports, len(self.ports))))

@@ -137,7 +137,7 @@ class ServerInfo:
 
 
 @dataclass(frozen=True)
-class HostCapacity:
+class ComputeNodeCapacity:
     """Free resources of one compute host, and the largest single request it accepts."""
 
     host: str
@@ -181,7 +181,7 @@ class ZoneCapacity:
 class Capacity:
     """Free capacity per host and availability zone, and the project's quota headroom."""
 
-    hosts: tuple[HostCapacity, ...]
+    hosts: tuple[ComputeNodeCapacity, ...]
     quota: QuotaHeadroom
 
     @property
