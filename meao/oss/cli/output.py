@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +20,7 @@ from meao.oss.cli.invocation import meta, stack, store
 FORMATS = ("table", "json", "yaml", "value")
 
 
-def output_options(func: Any) -> Any:
+def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """``-f/--format`` and ``-c/--column``."""
     return stack(func, [
         click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
