@@ -129,7 +129,7 @@ def worker(queues: str | None, concurrency: int, node_name: str | None, metrics_
 
 def _register_oss_commands() -> None:
     from meao.auth.cli import register as register_auth
-    from meao.oss_cli import register
+    from meao.oss.cli import register
 
     register(main)
     register_auth(main)

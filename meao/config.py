@@ -224,3 +224,25 @@ def set_settings(settings: Settings) -> None:
     """Replace the process-wide settings (CLI start-up, tests)."""
     global _settings
     _settings = settings
+
+
+# ------------------------------------------------------------------------ the OSS client's environment
+@dataclass(frozen=True)
+class ClientEnvironment:
+    """What the OSS client and CLI (``meao.oss``) take from the environment, read in this one place.
+
+    The client credentials (``MEAO_CLIENT_*``) are ``meao.auth.client_credentials``' own business.
+    """
+
+    config_home: Path  # $XDG_CONFIG_HOME, else ~/.config: where meao/client.yaml lives
+    endpoint: str | None = None  # MEAO_ENDPOINT
+    profile: str | None = None  # MEAO_PROFILE: a profile of client.yaml
+    debug: bool = False  # MEAO_DEBUG: let an internal CLI error show its traceback
+
+    @classmethod
+    def from_environ(cls) -> ClientEnvironment:
+        """Read the variables now; an empty one counts as unset."""
+        return cls(config_home=Path(os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")),
+                   endpoint=os.environ.get("MEAO_ENDPOINT") or None,
+                   profile=os.environ.get("MEAO_PROFILE") or None,
+                   debug=bool(os.environ.get("MEAO_DEBUG")))

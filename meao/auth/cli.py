@@ -115,7 +115,7 @@ def token_cmd(endpoint: str | None) -> None:
     import httpx
 
     from meao.auth.client_credentials import CredentialsError, client_auth
-    from meao.client import ClientError, resolve_endpoint
+    from meao.oss.client import ClientError, resolve_endpoint
 
     try:
         url = resolve_endpoint(endpoint).url

@@ -1,6 +1,6 @@
 """The client side of meao's APIs: an access token from client credentials (RFC 6749 clause 4.4).
 
-Used by the operator CLI (``meao.client``) and by the MEPM-V workers calling the granting API. Where
+Used by the operator CLI (``meao.oss.client``) and by the MEPM-V workers calling the granting API. Where
 the credentials come from, first found wins:
 
 1. ``MEAO_CLIENT_ID`` and ``MEAO_CLIENT_SECRET``;

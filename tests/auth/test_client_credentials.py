@@ -17,7 +17,7 @@ from meao.auth.client_credentials import (
     CredentialsError,
     client_auth,
 )
-from meao.client import MeaoClient
+from meao.oss.client import MeaoClient
 from tests.auth.conftest import AuthStack
 from tests.cli.helpers import client_env, failed, ok, ok_json, run_meao
 
@@ -125,8 +125,8 @@ def test_meao_client_against_a_live_meao_uses_the_admin_credentials(auth_stack: 
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MEAO_DATA_DIR", str(auth_stack.stack.data_dir))
     with MeaoClient(auth_stack.base) as client:
-        assert isinstance(client.list_packages(), list)
-        assert isinstance(client.list_hosts(), list)
+        assert isinstance(client.pkgm.list_packages(), list)
+        assert isinstance(client.ops.list_hosts(), list)
 
 
 def test_the_operator_cli_works_with_the_bootstrap_credentials_and_explains_a_401(auth_stack: AuthStack,

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-# The installed `meao` script does not call oss_cli.register yet, so the tests build the command themselves.
-CLI_BOOTSTRAP = ("from meao.cli import main; from meao.oss_cli import register; "
+# The installed `meao` script does not call meao.oss.cli.register yet, so the tests build the command themselves.
+CLI_BOOTSTRAP = ("from meao.cli import main; from meao.oss.cli import register; "
                  "register(main); main(prog_name='meao')")
 
 

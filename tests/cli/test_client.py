@@ -1,4 +1,4 @@
-"""meao.client in-process: endpoint selection, manifest metadata, and the pollers on canned answers."""
+"""meao.oss.client in-process: endpoint selection, manifest metadata, and the pollers on canned answers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from meao.client import (
+from meao.oss.client import (
     ClientProblem,
     ConfigError,
     EndpointUnreachable,
@@ -84,10 +84,10 @@ def test_error_answers_become_client_problems_and_non_json_ones_say_so() -> None
         return httpx.Response(502, text="<html>bad gateway</html>", headers={"Content-Type": "text/html"})
 
     with _client(handler) as client, pytest.raises(ClientProblem) as problem:
-        client.get_package("gone")
+        client.pkgm.get_package("gone")
     assert (problem.value.status, problem.value.detail) == (404, "gone")
     with _client(handler) as client, pytest.raises(ClientProblem) as problem:
-        client.get_package("x")
+        client.pkgm.get_package("x")
     assert problem.value.status == 502 and "is this endpoint a MEAO?" in problem.value.detail
 
 
@@ -96,7 +96,7 @@ def test_a_refused_connection_is_endpoint_unreachable() -> None:
         raise httpx.ConnectError("Connection refused", request=request)
 
     with _client(handler) as client, pytest.raises(EndpointUnreachable, match="Connection refused"):
-        client.list_packages()
+        client.pkgm.list_packages()
 
 
 def test_wait_op_raises_the_error_of_a_failed_temp_operation() -> None:
@@ -110,7 +110,7 @@ def test_wait_op_raises_the_error_of_a_failed_temp_operation() -> None:
 
     seen: list[str] = []
     with _client(handler) as client, pytest.raises(OperationFailed) as failure:
-        client.wait_op("op1", timeout=10, on_poll=lambda op, _elapsed: seen.append(op["operationState"]))
+        client.lcm.wait_op("op1", timeout=10, on_poll=lambda op, _elapsed: seen.append(op["operationState"]))
     assert seen == ["STARTING", "PROCESSING", "FAILED_TEMP"]
     assert failure.value.problem == error and failure.value.resource["id"] == "op1"
 
@@ -120,7 +120,7 @@ def test_wait_package_gives_up_after_the_timeout_with_the_last_state() -> None:
         return httpx.Response(200, json={"id": "p1", "onboardingState": "PROCESSING"})
 
     with _client(handler) as client, pytest.raises(WaitTimeout) as timeout:
-        client.wait_package("p1", timeout=0.3)
+        client.pkgm.wait_package("p1", timeout=0.3)
     assert timeout.value.resource["onboardingState"] == "PROCESSING"
 
 
@@ -138,7 +138,7 @@ def test_instance_hosts_come_from_the_last_completed_instantiate() -> None:
         return httpx.Response(200, content=json.dumps(ops), headers={"Content-Type": "application/json"})
 
     with _client(handler) as client:
-        assert client.instance_hosts({"a1"}) == {"a1": ["pop2", "pop3"]}
+        assert client.lcm.instance_hosts({"a1"}) == {"a1": ["pop2", "pop3"]}
     assert asked[0].url.params["filter"] == "(eq,lcmOperation,INSTANTIATE);(eq,operationState,COMPLETED)"
 
 
@@ -150,9 +150,9 @@ def test_instantiate_sends_the_hosts_and_served_area_and_returns_the_op_id() -> 
         return httpx.Response(202, headers={"Location": "http://meao.test/app_lcm/v1/app_lcm_op_occs/op-9"})
 
     with _client(handler) as client:
-        assert client.instantiate("a1", ["pop1", "pop2"], "cell-1") == "op-9"
-        client.terminate("a1", graceful_timeout=30)
-        client.operate("a1", "STOPPED")
+        assert client.lcm.instantiate("a1", ["pop1", "pop2"], "cell-1") == "op-9"
+        client.lcm.terminate("a1", graceful_timeout=30)
+        client.lcm.operate("a1", "STOPPED")
     assert sent == [{"selectedMECHostInfo": [{"hostId": {"id": "pop1"}}, {"hostId": {"id": "pop2"}}],
                      "servedArea": "cell-1"},
                     {"terminationType": "GRACEFUL", "gracefulTerminationTimeout": 30},

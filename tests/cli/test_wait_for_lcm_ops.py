@@ -14,8 +14,8 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from meao import oss_cli
-from meao.client import MeaoClient
+from meao.oss.cli import invocation, register
+from meao.oss.client import MeaoClient
 
 OP_URL = "http://meao.test/app_lcm/v1/app_lcm_op_occs/op-1"
 
@@ -25,7 +25,7 @@ def _root() -> click.Group:
     def root() -> None:
         """Test root standing in for `meao`."""
 
-    oss_cli.register(root)
+    register(root)
     return root
 
 
@@ -46,7 +46,7 @@ def canned(monkeypatch: pytest.MonkeyPatch) -> Callable[[list[str], dict[str, An
                 body["error"] = error
             return httpx.Response(200, json=body)
 
-        monkeypatch.setattr(oss_cli, "MeaoClient", lambda url, timeout: MeaoClient(
+        monkeypatch.setattr(invocation, "MeaoClient", lambda url, timeout: MeaoClient(
             url, timeout, transport=httpx.MockTransport(handler)))
 
     return install
