@@ -15,7 +15,7 @@ import sys
 import time
 import timeit
 
-from meao.lcm.placement import AppRequirements, HostCapacity, MecHostView, rank_hosts
+from meao.lcm.placement import AppRequirements, HostHeadroom, MecHostView, rank_hosts
 
 TARGET_MS = 5.0
 SERVICES = ("rnis", "locationservice", "bwmservice", "wlaninformation", "fixedaccessinformation", "uemobility")
@@ -34,7 +34,7 @@ def make_hosts(count: int, seed: int) -> list[MecHostView]:
                     for s in SERVICES if rng.random() < 0.85}
         features = {f: ("1",) for f in FEATURES if rng.random() < 0.8}
         networks = frozenset(n for n in NETWORKS if rng.random() < 0.9)
-        capacity = None if rng.random() < 0.03 else HostCapacity(
+        capacity = None if rng.random() < 0.03 else HostHeadroom(
             free_vcpus=rng.randint(0, 64), free_ram_mb=rng.randint(0, 256) * 1024, free_disk_gb=rng.randint(0, 2000),
             quota_instances_left=rng.choice((None, rng.randint(0, 20))),
             quota_cores_left=rng.choice((None, rng.randint(0, 100))),

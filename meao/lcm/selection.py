@@ -73,7 +73,7 @@ def cloud_capacity(cloud: str, *, refresh: bool = False) -> Capacity:
     return cloud_capacity_entry(cloud, refresh=refresh)[0]
 
 
-def host_capacity(host: MecHost, *, refresh: bool = False) -> placement.HostCapacity | None:
+def host_capacity(host: MecHost, *, refresh: bool = False) -> placement.HostHeadroom | None:
     """Free resources of the best compute host in the MEC host's zone, and the project's quota headroom."""
     try:
         cap = cloud_capacity(host.cloud, refresh=refresh)
@@ -81,9 +81,9 @@ def host_capacity(host: MecHost, *, refresh: bool = False) -> placement.HostCapa
         return None
     candidates = [h for h in cap.hosts if not host.availability_zone or h.availability_zone == host.availability_zone]
     if not candidates:
-        return placement.HostCapacity(0, 0, 0, cap.quota.instances, cap.quota.vcpu, cap.quota.ram_mb)
+        return placement.HostHeadroom(0, 0, 0, cap.quota.instances, cap.quota.vcpu, cap.quota.ram_mb)
     best = max(candidates, key=lambda h: (min(h.vcpu, h.max_vcpu), min(h.ram_mb, h.max_ram_mb)))
-    return placement.HostCapacity(min(best.vcpu, best.max_vcpu), min(best.ram_mb, best.max_ram_mb),
+    return placement.HostHeadroom(min(best.vcpu, best.max_vcpu), min(best.ram_mb, best.max_ram_mb),
                                   min(best.disk_gb, best.max_disk_gb), cap.quota.instances, cap.quota.vcpu,
                                   cap.quota.ram_mb)
 
@@ -120,6 +120,6 @@ def choose_host(session: Session, inst: AppInstance, pkg: AppPackage, selected: 
     candidates = list_hosts(session) if meao_side_selection() else selected
     cpds = [c.id for c in appd.ext_cpds]
     views = [host_view(h, cpds) for h in candidates]
-    decision = placement.choose_host(requirements(appd, body), views)
+    decision = placement.best_host(requirements(appd, body), views)
     chosen = next(h for h in candidates if h.id == decision.chosen)
     return chosen, decision.explain()

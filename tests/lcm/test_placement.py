@@ -12,11 +12,11 @@ import pytest
 from meao.lcm.placement import (
     CONSTRAINTS,
     AppRequirements,
-    HostCapacity,
+    HostHeadroom,
     MecHostView,
     NoHostFits,
     PlacementDecision,
-    choose_host,
+    best_host,
     evaluate_host,
     point_in_polygon,
     rank_hosts,
@@ -34,7 +34,7 @@ HOST = MecHostView(
     id="h1", name="edge-1", country_code="DE", latitude=48.5, longitude=11.5,
     served_areas=("ta-001", "ta-002"), latency_ms={"ta-001": 4.0, "ta-002": 8.0},
     services={"rnis": ("2.1.1",)}, features={"UserApps": ("1",)},
-    networks=frozenset({"mec-data", "internet"}), capacity=HostCapacity(8, 16384, 100))
+    networks=frozenset({"mec-data", "internet"}), capacity=HostHeadroom(8, 16384, 100))
 
 
 def host(**changes: Any) -> MecHostView:
@@ -49,28 +49,28 @@ def app(**changes: Any) -> AppRequirements:
 CONSTRAINT_CASES = [
     pytest.param({}, {}, "capacity", True, "free capacity for 2 vCPU, 4096 MB RAM, 20 GB disk",
                  id="capacity-fits"),
-    pytest.param({}, {"capacity": HostCapacity(1, 16384, 100)}, "capacity", False,
+    pytest.param({}, {"capacity": HostHeadroom(1, 16384, 100)}, "capacity", False,
                  "vCPU short by 1 (needs 2, free 1)", id="capacity-vcpu-short"),
-    pytest.param({}, {"capacity": HostCapacity(8, 1024, 100)}, "capacity", False,
+    pytest.param({}, {"capacity": HostHeadroom(8, 1024, 100)}, "capacity", False,
                  "RAM short by 3072 MB (needs 4096 MB, free 1024 MB)", id="capacity-ram-short"),
-    pytest.param({}, {"capacity": HostCapacity(8, 16384, 5)}, "capacity", False,
+    pytest.param({}, {"capacity": HostHeadroom(8, 16384, 5)}, "capacity", False,
                  "disk short by 15 GB (needs 20 GB, free 5 GB)", id="capacity-disk-short"),
-    pytest.param({}, {"capacity": HostCapacity(0, 0, 0)}, "capacity", False,
+    pytest.param({}, {"capacity": HostHeadroom(0, 0, 0)}, "capacity", False,
                  "vCPU short by 2 (needs 2, free 0); RAM short by 4096 MB (needs 4096 MB, free 0 MB); "
                  "disk short by 20 GB", id="capacity-every-resource-short-is-named"),
-    pytest.param({}, {"capacity": HostCapacity(2, 4096, 20)}, "capacity", True, "free capacity",
+    pytest.param({}, {"capacity": HostHeadroom(2, 4096, 20)}, "capacity", True, "free capacity",
                  id="capacity-exactly-enough-fits"),
     pytest.param({}, {"capacity": None}, "capacity", False, "free capacity of the host is unknown",
                  id="capacity-unknown-fails"),
     pytest.param({}, {}, "quota", True, "no quota headroom known, not checked", id="quota-unknown-not-checked"),
     pytest.param({}, {"capacity": None}, "quota", True, "not checked", id="quota-with-unknown-capacity"),
-    pytest.param({}, {"capacity": HostCapacity(8, 16384, 100, 1, 2, 4096)}, "quota", True, "within quota",
+    pytest.param({}, {"capacity": HostHeadroom(8, 16384, 100, 1, 2, 4096)}, "quota", True, "within quota",
                  id="quota-exactly-enough"),
-    pytest.param({}, {"capacity": HostCapacity(8, 16384, 100, quota_instances_left=0)}, "quota", False,
+    pytest.param({}, {"capacity": HostHeadroom(8, 16384, 100, quota_instances_left=0)}, "quota", False,
                  "instance quota exhausted (0 left)", id="quota-instances-exhausted"),
-    pytest.param({}, {"capacity": HostCapacity(8, 16384, 100, quota_cores_left=1)}, "quota", False,
+    pytest.param({}, {"capacity": HostHeadroom(8, 16384, 100, quota_cores_left=1)}, "quota", False,
                  "cores quota short by 1 (needs 2, 1 left)", id="quota-cores-short"),
-    pytest.param({}, {"capacity": HostCapacity(8, 16384, 100, quota_ram_mb_left=2048)}, "quota", False,
+    pytest.param({}, {"capacity": HostHeadroom(8, 16384, 100, quota_ram_mb_left=2048)}, "quota", False,
                  "RAM quota short by 2048 MB (needs 4096 MB, 2048 MB left)", id="quota-ram-short"),
     pytest.param({}, {}, "latency", True, "4 ms toward area ta-001 within maxLatency 10 ms", id="latency-within"),
     pytest.param({}, {"latency_ms": {"ta-001": 10.0}}, "latency", True, "10 ms toward area ta-001 within",
@@ -158,7 +158,7 @@ def test_baseline_host_fits() -> None:
 
 
 def test_every_constraint_is_evaluated_in_order_even_after_a_failure() -> None:
-    hopeless = host(capacity=HostCapacity(0, 0, 0, 0, 0, 0), served_areas=(), services={}, features={},
+    hopeless = host(capacity=HostHeadroom(0, 0, 0, 0, 0, 0), served_areas=(), services={}, features={},
                     country_code="FR", networks=frozenset())
     evaluation = evaluate_host(APP, hopeless)
     assert tuple(r.name for r in evaluation.results) == CONSTRAINTS
@@ -228,15 +228,15 @@ def test_matched_optional_dependencies_raise_the_score_by_one_each(app_changes: 
 
 
 def test_optional_service_outweighs_any_headroom() -> None:
-    tight = host(id="tight", capacity=HostCapacity(2, 4096, 20), latency_ms={"ta-001": 10.0},
+    tight = host(id="tight", capacity=HostHeadroom(2, 4096, 20), latency_ms={"ta-001": 10.0},
                  services={"rnis": ("2.1.1",), "bwmservice": ("1",)})
-    roomy = host(id="roomy", capacity=HostCapacity(1000, 10**7, 10**5), latency_ms={"ta-001": 0.0})
+    roomy = host(id="roomy", capacity=HostHeadroom(1000, 10**7, 10**5), latency_ms={"ta-001": 0.0})
     assert rank_hosts(APP, [roomy, tight]).chosen == "tight"
 
 
 @pytest.mark.parametrize(("better", "worse"), [
     pytest.param({"latency_ms": {"ta-001": 2.0}}, {"latency_ms": {"ta-001": 9.0}}, id="lower-latency"),
-    pytest.param({"capacity": HostCapacity(32, 65536, 400)}, {"capacity": HostCapacity(4, 8192, 40)},
+    pytest.param({"capacity": HostHeadroom(32, 65536, 400)}, {"capacity": HostHeadroom(4, 8192, 40)},
                  id="more-free-capacity-spreads-load"),
 ])
 def test_more_headroom_ranks_first(better: dict[str, Any], worse: dict[str, Any]) -> None:
@@ -269,7 +269,7 @@ def test_ranking_puts_fitting_hosts_by_score_then_others_by_fewest_failures_then
 
 
 def test_no_fit_detail_names_each_hosts_first_failed_constraint() -> None:
-    hosts = [host(id="h1", capacity=HostCapacity(1, 16384, 100), country_code="AT"),
+    hosts = [host(id="h1", capacity=HostHeadroom(1, 16384, 100), country_code="AT"),
              host(id="h2", latency_ms={"ta-001": 25.0}, networks=frozenset()),
              host(id="h3", networks=frozenset())]
     decision = rank_hosts(APP, hosts)
@@ -284,7 +284,7 @@ def test_no_fit_detail_names_each_hosts_first_failed_constraint() -> None:
 def test_choose_host_without_a_fitting_host_raises_422_with_per_host_reasons() -> None:
     hosts = [host(id="h1", capacity=None), host(id="h2", services={"rnis": ("1.1.1",)})]
     with pytest.raises(NoHostFits) as err:
-        choose_host(APP, hosts)
+        best_host(APP, hosts)
     problem = err.value.to_problem()
     assert problem["status"] == 422 and problem["title"] == "No MEC host fits"
     assert problem["detail"] == err.value.decision.no_fit_detail()
@@ -300,12 +300,12 @@ def test_choose_host_without_a_fitting_host_raises_422_with_per_host_reasons() -
 
 def test_choose_host_from_no_hosts_raises_saying_the_list_is_empty() -> None:
     with pytest.raises(NoHostFits, match="host list is empty"):
-        choose_host(APP, [])
+        best_host(APP, [])
     assert rank_hosts(APP, []) == PlacementDecision(None, ())
 
 
 def test_choose_host_returns_the_best_fitting_host() -> None:
-    decision = choose_host(APP, [host(id="h1", capacity=None), host(id="h2")])
+    decision = best_host(APP, [host(id="h1", capacity=None), host(id="h2")])
     assert decision.chosen == "h2"
 
 

@@ -1,51 +1,20 @@
-"""MEC host selection for instantiate: a pure function over an inventory snapshot.
-
-ETSI GS MEC 003 V3.1.1 clause 7.1.4.1 gives the MEAO the job of selecting the MEC host(s) for an
-application from its requirements and the available resources, and annex A.1 (MEC in NFV) places the
-MEAO in front of the NFVO, so a host here is an OpenStack edge PoP. The caller passes either the hosts
-of the request's ``selectedMECHostInfo`` (ETSI GS MEC 010-2 V3.1.1 clause 6.2.2, InstantiateAppRequest)
-or, where the operator enables MEAO-side selection, every host of the inventory; this module does not
-care which. It does no I/O: the caller maps the AppD (MEC 010-2 clause 6.2.1.2: ``virtualComputeDescriptor``,
-``appLatency``, ``appServiceRequired``, ``appServiceOptional``, ``appFeatureRequired``,
-``appFeatureOptional``, ``appExtCpd``) and the request's ``locationConstraints`` to
-:class:`AppRequirements`, and the inventory to :class:`MecHostView`.
-
-Constraints, evaluated in this order for every host, never short-circuited so the explanation is
-complete (a host fits when all pass):
-
-``capacity``  vCPU, RAM and disk needed vs free now; fails naming each short resource and by how much,
-              and fails when the host's capacity is unknown.
-``quota``     instance, core and RAM quota headroom, each only when known.
-``latency``   a requested ``area`` must be served by the host; with ``max_latency_ms`` the host's latency
-              toward that area must be <= the maximum. With a maximum but no area, the host's best
-              latency toward any area it serves is used (the users' location is unknown, so the host must
-              at least be that close to somebody it serves).
-``services``  every required MEP service by name, at the given version (``None`` = any version).
-``features``  every required feature, same matching.
-``location``  ``locationConstraints.countryCode`` equals the host's (case-insensitive), and the host's
-              position lies inside ``locationConstraints.area`` (:func:`point_in_polygon`).
-``networks``  every external network the AppD's external CPs need is offered by the host.
-
-Score (only meaningful for fitting hosts; a host that does not fit scores 0)::
-
-    score = optional_matched + 0.4 * latency_headroom + 0.4 * capacity_headroom
-
-``optional_matched`` counts optional services and features the host offers at a matching version;
-``latency_headroom`` is ``(max - latency) / max`` (0 without a maximum); ``capacity_headroom`` is the mean,
-over vCPU, RAM and disk, of the fraction still free after placement (prefers emptier hosts, spreading
-load). Both headroom terms lie in [0, 1], so one optional match outweighs any headroom difference. Scores
-are rounded to 6 decimals; equal scores are ordered by host id, so a decision is deterministic. Hosts
-that do not fit follow, fewest failed constraints first, then by host id.
-"""
+"""The constraints of placement, evaluated per host, and the ranking they give (see the package docstring)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any
 
-from meao.problems import ProblemError
+from meao.lcm.placement.geometry import inside, ring_edges
+from meao.lcm.placement.model import (
+    AppRequirements,
+    ConstraintResult,
+    HostEvaluation,
+    HostHeadroom,
+    MecHostView,
+    NoHostFits,
+    PlacementDecision,
+)
 
 #: Constraint names, in evaluation order.
 CONSTRAINTS = ("capacity", "quota", "latency", "services", "features", "location", "networks")
@@ -54,177 +23,6 @@ OPTIONAL_WEIGHT = 1.0
 LATENCY_WEIGHT = 0.4
 CAPACITY_WEIGHT = 0.4
 
-# Tolerance, in degrees, for a point to count as lying on a polygon edge (about 0.1 mm at the equator).
-_EDGE_EPSILON = 1e-9
-
-
-@dataclass(frozen=True, slots=True)
-class HostCapacity:
-    """What OpenStack reports as free on the host now, and the project's quota headroom (None = unknown)."""
-
-    free_vcpus: int
-    free_ram_mb: int
-    free_disk_gb: int
-    quota_instances_left: int | None = None
-    quota_cores_left: int | None = None
-    quota_ram_mb_left: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class MecHostView:
-    """One MEC host of the inventory snapshot (MEC 010-2 ``MECHostInformation`` plus what the MEAO knows)."""
-
-    id: str
-    name: str
-    country_code: str | None
-    latitude: float | None
-    longitude: float | None
-    served_areas: tuple[str, ...]
-    latency_ms: Mapping[str, float]
-    services: Mapping[str, tuple[str, ...]]
-    features: Mapping[str, tuple[str, ...]]
-    networks: frozenset[str]
-    capacity: HostCapacity | None
-
-
-@dataclass(frozen=True, slots=True)
-class AppRequirements:
-    """What the AppD (MEC 010-2 clause 6.2.1.2) and the instantiate request ask of a host.
-
-    ``max_latency_ms`` comes from ``appLatency.maxLatency`` (given in ns by MEC 010-2; the caller converts).
-    Service names are lower-cased by the caller. ``area_polygon`` is the outer ring of the GeoJSON Polygon
-    of ``locationConstraints.area`` as (longitude, latitude) pairs.
-    """
-
-    vcpus: int
-    memory_mb: int
-    disk_gb: int
-    max_latency_ms: float | None
-    area: str | None
-    services_required: tuple[tuple[str, str | None], ...]
-    services_optional: tuple[tuple[str, str | None], ...]
-    features_required: tuple[tuple[str, str | None], ...]
-    features_optional: tuple[tuple[str, str | None], ...]
-    networks: frozenset[str]
-    country_code: str | None = None
-    area_polygon: tuple[tuple[float, float], ...] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ConstraintResult:
-    """The outcome of one constraint on one host, with a detail a person can act on."""
-
-    name: str
-    passed: bool
-    detail: str
-
-
-@dataclass(frozen=True, slots=True)
-class HostEvaluation:
-    """Every constraint's outcome on one host, whether it fits and its score."""
-
-    host_id: str
-    fits: bool
-    score: float
-    results: tuple[ConstraintResult, ...]
-
-    @property
-    def first_failure(self) -> ConstraintResult | None:
-        """The first failed constraint in evaluation order, or None when the host fits."""
-        for result in self.results:
-            if not result.passed:
-                return result
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class PlacementDecision:
-    """The chosen host (None when none fits) and every host's evaluation, best first."""
-
-    chosen: str | None
-    ranking: tuple[HostEvaluation, ...]
-
-    def explain(self) -> dict[str, Any]:
-        """The decision as a JSON-serialisable dict: per host, fits, score and every constraint's outcome."""
-        return {
-            "chosen": self.chosen,
-            "hosts": [
-                {"hostId": ev.host_id, "fits": ev.fits, "score": ev.score,
-                 "constraints": [{"name": r.name, "passed": r.passed, "detail": r.detail} for r in ev.results]}
-                for ev in self.ranking
-            ],
-        }
-
-    def no_fit_detail(self) -> str:
-        """One line per host, ``host X: <first failed constraint>: <detail>`` (``host X: fits`` if it fits)."""
-        if not self.ranking:
-            return "no MEC host to choose from: the host list is empty"
-        lines = []
-        for ev in self.ranking:
-            failure = ev.first_failure
-            lines.append(f"host {ev.host_id}: fits" if failure is None
-                         else f"host {ev.host_id}: {failure.name}: {failure.detail}")
-        return "\n".join(lines)
-
-
-class NoHostFits(ProblemError):
-    """No candidate MEC host satisfies the AppD and the request; the ProblemDetails lists why, per host."""
-
-    status, title = 422, "No MEC host fits"
-
-    def __init__(self, decision: PlacementDecision) -> None:
-        super().__init__(decision.no_fit_detail(), extra={"hosts": decision.explain()["hosts"]})
-        self.decision = decision
-
-
-# --------------------------------------------------------------------------------------------------
-# Geometry
-# --------------------------------------------------------------------------------------------------
-
-# An edge of a ring with its bounding box widened by _EDGE_EPSILON: x0, y0, x1, y1, min x, max x, min y, max y.
-_Edge = tuple[float, float, float, float, float, float, float, float]
-
-
-def _edges(ring: Sequence[tuple[float, float]]) -> tuple[_Edge, ...]:
-    """The edges of a ring, prepared once so testing many points against it is cheap."""
-    n = len(ring)
-    if n and ring[0] == ring[-1]:
-        n -= 1
-    if n < 3:
-        return ()
-    eps = _EDGE_EPSILON
-    edges = []
-    for i in range(n):
-        (x0, y0), (x1, y1) = ring[i - 1], ring[i]
-        edges.append((x0, y0, x1, y1, min(x0, x1) - eps, max(x0, x1) + eps, min(y0, y1) - eps, max(y0, y1) + eps))
-    return tuple(edges)
-
-
-def _inside(lon: float, lat: float, edges: tuple[_Edge, ...]) -> bool:
-    inside = False
-    for x0, y0, x1, y1, lox, hix, loy, hiy in edges:
-        # On the edge counts as inside: a host exactly on the boundary is within the area.
-        if (lox <= lon <= hix and loy <= lat <= hiy
-                and abs((x1 - x0) * (lat - y0) - (y1 - y0) * (lon - x0)) <= _EDGE_EPSILON):
-            return True
-        if (y0 > lat) != (y1 > lat) and lon < x0 + (lat - y0) * (x1 - x0) / (y1 - y0):
-            inside = not inside
-    return inside
-
-
-def point_in_polygon(lon: float, lat: float, ring: Sequence[tuple[float, float]]) -> bool:
-    """Whether (lon, lat) lies inside or on the edge of a polygon ring of (lon, lat) vertices.
-
-    Even-odd ray casting on planar lon/lat, enough for the city- or region-sized areas of
-    ``locationConstraints`` (rings crossing the antimeridian are not supported). The ring may be closed
-    (GeoJSON, last vertex equal to the first) or open; fewer than three vertices enclose nothing.
-    """
-    return _inside(lon, lat, _edges(ring))
-
-
-# --------------------------------------------------------------------------------------------------
-# Constraints
-# --------------------------------------------------------------------------------------------------
 
 def _missing(required: tuple[tuple[str, str | None], ...], offered: Mapping[str, tuple[str, ...]]) -> list[str]:
     missing = []
@@ -262,7 +60,7 @@ class _AppChecks:
 
     def __init__(self, app: AppRequirements) -> None:
         self.app = app
-        self.edges = _edges(app.area_polygon) if app.area_polygon is not None else None
+        self.edges = ring_edges(app.area_polygon) if app.area_polygon is not None else None
         self.capacity_ok = ConstraintResult("capacity", True, f"free capacity for {app.vcpus} vCPU, "
                                             f"{app.memory_mb} MB RAM, {app.disk_gb} GB disk")
         self.max_text = f"maxLatency {app.max_latency_ms:g} ms" if app.max_latency_ms is not None else ""
@@ -286,7 +84,7 @@ class _AppChecks:
         return tuple(ConstraintResult(kind, True, f"{base}; {k} of {len(optional)} optional offered")
                      for k in range(len(optional) + 1))
 
-    def capacity(self, cap: HostCapacity | None) -> ConstraintResult:
+    def capacity(self, cap: HostHeadroom | None) -> ConstraintResult:
         if cap is None:
             return ConstraintResult("capacity", False, "free capacity of the host is unknown")
         app = self.app
@@ -303,7 +101,7 @@ class _AppChecks:
                          f"(needs {app.disk_gb} GB, free {cap.free_disk_gb} GB)")
         return ConstraintResult("capacity", False, "; ".join(short))
 
-    def quota(self, cap: HostCapacity | None) -> ConstraintResult:
+    def quota(self, cap: HostHeadroom | None) -> ConstraintResult:
         if cap is None:
             return self.quota_unknown
         instances, cores, ram = cap.quota_instances_left, cap.quota_cores_left, cap.quota_ram_mb_left
@@ -368,7 +166,7 @@ class _AppChecks:
         if self.edges is not None:
             if host.latitude is None or host.longitude is None:
                 problems.append("an area is required, the host's position is unknown")
-            elif not _inside(host.longitude, host.latitude, self.edges):
+            elif not inside(host.longitude, host.latitude, self.edges):
                 problems.append(f"host position (lon {host.longitude:g}, lat {host.latitude:g}) "
                                 f"is outside the requested area")
         return ConstraintResult("location", False, "; ".join(problems)) if problems else self.location_ok
@@ -426,7 +224,7 @@ def rank_hosts(app: AppRequirements, hosts: Sequence[MecHostView]) -> PlacementD
     return PlacementDecision(chosen, ranking)
 
 
-def choose_host(app: AppRequirements, hosts: Sequence[MecHostView]) -> PlacementDecision:
+def best_host(app: AppRequirements, hosts: Sequence[MecHostView]) -> PlacementDecision:
     """:func:`rank_hosts`, raising :class:`NoHostFits` (422, per-host reasons) when no host fits."""
     decision = rank_hosts(app, hosts)
     if decision.chosen is None:
