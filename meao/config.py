@@ -7,6 +7,7 @@ in-process Celery worker on the ``memory://`` broker.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -231,13 +232,15 @@ def set_settings(settings: Settings) -> None:
 class ClientEnvironment:
     """What the OSS client and CLI (``meao.oss``) take from the environment, read in this one place.
 
-    The client credentials (``MEAO_CLIENT_*``) are ``meao.auth.client_credentials``' own business.
+    ``credentials`` holds the variables ``meao.auth.client_credentials`` picks its credentials from
+    (``MEAO_CLIENT_*``, ``MEAO_TOKEN_URL``, ``MEAO_DATA_DIR``), as set.
     """
 
     config_home: Path  # $XDG_CONFIG_HOME, else ~/.config: where meao/client.yaml lives
     endpoint: str | None = None  # MEAO_ENDPOINT
     profile: str | None = None  # MEAO_PROFILE: a profile of client.yaml
     debug: bool = False  # MEAO_DEBUG: let an internal CLI error show its traceback
+    credentials: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_environ(cls) -> ClientEnvironment:
@@ -245,4 +248,10 @@ class ClientEnvironment:
         return cls(config_home=Path(os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")),
                    endpoint=os.environ.get("MEAO_ENDPOINT") or None,
                    profile=os.environ.get("MEAO_PROFILE") or None,
-                   debug=bool(os.environ.get("MEAO_DEBUG")))
+                   debug=bool(os.environ.get("MEAO_DEBUG")),
+                   credentials={name: os.environ[name] for name in CLIENT_CREDENTIAL_VARIABLES
+                                if name in os.environ})
+
+
+CLIENT_CREDENTIAL_VARIABLES = ("MEAO_CLIENT_ID", "MEAO_CLIENT_SECRET", "MEAO_CLIENT_CREDENTIALS_FILE",
+                               "MEAO_CLIENT_SCOPE", "MEAO_TOKEN_URL", "MEAO_DATA_DIR")
