@@ -86,16 +86,11 @@ def _grant(ctx: FlowContext) -> None:
     if grant is None:
         if ctx.request_grant is None:
             return
-        compute = _compute(ctx)
-        add = [{"id": f"compute-{compute['vdu_id']}", "type": "COMPUTE", "vduId": compute["vdu_id"],
-                "resourceTemplateId": [compute["vdu_id"]]}]
-        add += [{"id": f"linkport-{c['id']}", "type": "LINKPORT", "vduId": c.get("vdu_id"),
-                 "resourceTemplateId": [c["id"]]} for c in ctx.appd.get("ext_cpds") or []]
-        grant = ctx.request_grant({
-            "appInstanceId": ctx.instance_id, "appLcmOpOccId": ctx.op_id, "appDId": ctx.appd_id,
-            "operation": "INSTANTIATE", "addResources": add,
-            "_links": {"appLcmOpOcc": {"href": f"{ctx.api_base}/app_lcm/v1/app_lcm_op_occs/{ctx.op_id}"},
-                       "appInstance": {"href": f"{ctx.api_base}/app_lcm/v1/app_instances/{ctx.instance_id}"}}})
+        from meao.wire.grants import grant_request  # here, not at the top: this edit stays in _grant
+
+        link_ports = [(c["id"], c.get("vdu_id")) for c in ctx.appd.get("ext_cpds") or []]
+        grant = ctx.request_grant(grant_request(ctx.api_base, ctx.instance_id, ctx.op_id, ctx.appd_id,
+                                                _compute(ctx)["vdu_id"], link_ports))
         ctx.record(grant={"id": grant["id"], "zones": grant.get("zones") or [],
                           "vimConnections": grant.get("vimConnections") or {}})
         grant = ctx.resources["grant"]
