@@ -88,8 +88,5 @@ def retry_op_occ(appLcmOpOccId: str) -> Reply:
 
 
 # subscriptions (clauses 7.4.3-7.4.4): the handlers both Mm1 APIs share
-_subscriptions = SubscriptionHandlers(APP_LCM)
-list_subscriptions = _subscriptions.list_subscriptions
-create_subscription = _subscriptions.create_subscription
-get_subscription = _subscriptions.get_subscription
-delete_subscription = _subscriptions.delete_subscription
+list_subscriptions, create_subscription, get_subscription, delete_subscription = SubscriptionHandlers(
+    APP_LCM).operations()

@@ -171,8 +171,5 @@ def put_onboarded_package_content(appDId: str, **_: Any) -> Reply:
 
 
 # subscriptions (clauses 7.3.3-7.3.4): the handlers both Mm1 APIs share
-_subscriptions = SubscriptionHandlers(APP_PKGM)
-list_subscriptions = _subscriptions.list_subscriptions
-create_subscription = _subscriptions.create_subscription
-get_subscription = _subscriptions.get_subscription
-delete_subscription = _subscriptions.delete_subscription
+list_subscriptions, create_subscription, get_subscription, delete_subscription = SubscriptionHandlers(
+    APP_PKGM).operations()

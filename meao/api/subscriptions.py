@@ -1,11 +1,13 @@
 """Handlers of the subscriptions of both Mm1 APIs (MEC 010-2 clauses 7.3.3-7.3.4 and 7.4.3-7.4.4).
 
 The package and lifecycle APIs treat subscriptions alike; each API module binds one
-``SubscriptionHandlers`` to its ``Subscription.api`` and names its methods as the OpenAPI operations.
+``SubscriptionHandlers`` to its ``Subscription.api`` and exports its ``operations()`` under the names
+its OpenAPI operationIds give them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from meao.api.responses import Reply, base_url, created, no_content, ok
@@ -19,6 +21,10 @@ class SubscriptionHandlers:
 
     def __init__(self, api: str) -> None:
         self.api = api
+
+    def operations(self) -> tuple[Callable[..., Reply], ...]:
+        """The list, create, get and delete handlers, in that order."""
+        return self.list_subscriptions, self.create_subscription, self.get_subscription, self.delete_subscription
 
     def list_subscriptions(self, subscriptionType: str | None = None, subscription_type: str | None = None,
                            **_: Any) -> Reply:
