@@ -8,9 +8,8 @@ from meao.api.responses import Reply, accepted, base_url, created, listing, no_c
 from meao.api.security import request_tenant
 from meao.api.subscriptions import SubscriptionHandlers
 from meao.lcm import instances
-from meao.notify.subscriptions import APP_LCM
 from meao.wire.lcm import app_instance_info, app_lcm_op_occ
-from meao.wire.links import op_occ_href
+from meao.wire.links import APP_LCM, op_occ_href
 
 SPEC = "mm1-app-lcm.yaml"
 

@@ -15,8 +15,8 @@ from meao.api.responses import Reply, accepted, base_url, created, listing, no_c
 from meao.api.security import request_tenant
 from meao.api.subscriptions import SubscriptionHandlers
 from meao.catalogue import packages
-from meao.notify.subscriptions import APP_PKGM
 from meao.problems import NotAcceptable, RangeNotSatisfiable
+from meao.wire.links import APP_PKGM
 from meao.wire.packages import app_pkg_info, app_pkg_info_modifications
 
 SPEC = "mm1-app-pkgm.yaml"

@@ -9,8 +9,9 @@ from sqlalchemy.orm import Session
 
 from meao.db.models import AppInstance, AppLcmOpOcc, Subscription
 from meao.notify import outbox
-from meao.notify.subscriptions import APP_LCM, subscribers
+from meao.notify.subscriptions import subscribers
 from meao.wire import notifications
+from meao.wire.links import APP_LCM
 
 
 def instance_selected(flt: dict[str, Any] | None, inst: AppInstance) -> bool:

@@ -8,7 +8,8 @@ from sqlalchemy.orm import Session
 
 from meao.db.models import AppPackage
 from meao.notify import outbox
-from meao.notify.subscriptions import APP_PKGM, matching_subscriptions
+from meao.notify.subscriptions import matching_subscriptions
+from meao.wire.links import APP_PKGM
 from meao.wire.notifications import app_pkg_notification
 from meao.wire.packages import app_pkg_filter_attributes
 

@@ -17,8 +17,8 @@ from meao.db.models import Subscription
 from meao.db.session import session_scope
 from meao.notify import callback_auth
 from meao.problems import BadRequest, NotFound
+from meao.wire.links import APP_LCM, APP_PKGM  # Subscription.api is the name of the API
 
-APP_PKGM, APP_LCM = "app_pkgm", "app_lcm"  # Subscription.api
 PKG_SUBSCRIPTION_TYPES = ("AppPackageOnBoardingSubscription", "AppPackageChangeSubscription",
                           "AppPackageDeletionSubscription")
 LCM_SUBSCRIPTION_TYPES = ("AppInstanceStateChangeSubscription", "AppLcmOpOccStateChangeSubscription",

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+# the APIs' names: the first segment of their paths (and, for the Mm1 APIs, ``Subscription.api``)
 APP_PKGM, APP_LCM, GRANTING, OPS = "app_pkgm", "app_lcm", "granting", "ops"
 
 
