@@ -1,8 +1,8 @@
 """Domain errors that carry an RFC 7807 / ETSI GS MEC 009 ProblemDetails.
 
 Every error a client or an operator can see is one of these; ``meao.api.errors`` is the one place
-that turns them into HTTP responses, and the onboarding job stores them as
-``onboardingFailureDetails``.
+that turns them into HTTP responses, and the onboarding and lifecycle jobs store them (``problem``)
+as ``onboardingFailureDetails`` or an occurrence's ``error``.
 """
 
 from __future__ import annotations
@@ -13,10 +13,21 @@ PROBLEM_JSON = "application/problem+json"
 
 
 class ProblemError(Exception):
-    """An error with an HTTP status, a short title and a detail that says what to do."""
+    """An error with an HTTP status, a short title and a detail that says what to do.
+
+    A kind of error names its status and title once, as class keywords:
+    ``class NotFound(ProblemError, status=404, title="Not Found")``.
+    """
 
     status: int = 500
     title: str = "Internal Server Error"
+
+    def __init_subclass__(cls, *, status: int | None = None, title: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status = status
+        if title is not None:
+            cls.title = title
 
     def __init__(self, detail: str, *, status: int | None = None, title: str | None = None,
                  type_: str = "about:blank", instance: str | None = None,
@@ -30,6 +41,7 @@ class ProblemError(Exception):
         self.type = type_
         self.instance = instance
         self.extra = extra or {}
+        self.headers: dict[str, str] = {}  # response headers the error brings (a challenge, a Content-Range)
 
     def to_problem(self) -> dict[str, Any]:
         """Render as a ProblemDetails dict (MEC 009 clause 7.11 / RFC 7807)."""
@@ -41,51 +53,42 @@ class ProblemError(Exception):
         return body
 
 
-class BadRequest(ProblemError):
-    status, title = 400, "Bad Request"
+def problem(status: int, title: str, detail: str) -> dict[str, Any]:
+    """A ProblemDetails dict of no particular kind, e.g. the ``error`` a job records when it stops."""
+    return ProblemError(detail, status=status, title=title).to_problem()
 
 
-class Unauthorized(ProblemError):
+# The kinds that differ only in their HTTP status and title.
+class BadRequest(ProblemError, status=400, title="Bad Request"): ...
+class NotFound(ProblemError, status=404, title="Not Found"): ...
+class NotAcceptable(ProblemError, status=406, title="Not Acceptable"): ...
+class Conflict(ProblemError, status=409, title="Conflict"): ...
+class PayloadTooLarge(ProblemError, status=413, title="Payload Too Large"): ...
+
+
+class Unauthorized(ProblemError, status=401, title="Unauthorized"):
     """No valid access token; ``challenge`` is the ``WWW-Authenticate`` value (RFC 6750 clause 3)."""
-
-    status, title = 401, "Unauthorized"
 
     def __init__(self, detail: str, *, challenge: str) -> None:
         super().__init__(detail)
         self.headers = {"WWW-Authenticate": challenge}
 
 
-class Forbidden(ProblemError):
+class Forbidden(ProblemError, status=403, title="Forbidden"):
     """A valid token that does not allow the operation (missing scope); ``challenge`` as for 401."""
-
-    status, title = 403, "Forbidden"
 
     def __init__(self, detail: str, *, challenge: str | None = None) -> None:
         super().__init__(detail)
         self.headers = {"WWW-Authenticate": challenge} if challenge else {}
 
 
-class NotFound(ProblemError):
-    status, title = 404, "Not Found"
+class RangeNotSatisfiable(ProblemError, status=416, title="Range Not Satisfiable"):
+    """A Range outside the content; ``size`` goes into ``Content-Range: bytes */size`` (RFC 9110 15.5.17)."""
+
+    def __init__(self, detail: str, *, size: int) -> None:
+        super().__init__(detail)
+        self.headers = {"Content-Range": f"bytes */{size}"}
 
 
-class NotAcceptable(ProblemError):
-    status, title = 406, "Not Acceptable"
-
-
-class Conflict(ProblemError):
-    status, title = 409, "Conflict"
-
-
-class PayloadTooLarge(ProblemError):
-    status, title = 413, "Payload Too Large"
-
-
-class RangeNotSatisfiable(ProblemError):
-    status, title = 416, "Range Not Satisfiable"
-
-
-class OnboardingError(ProblemError):
+class OnboardingError(ProblemError, status=422, title="Onboarding failed"):
     """A package could not be onboarded; ``detail`` names the file (and node/rule) at fault."""
-
-    status, title = 422, "Onboarding failed"

@@ -22,6 +22,7 @@ from meao.catalogue.appd import AppD, VirtualCompute
 from meao.lcm.requirements import effective_compute, flavor_size
 from meao.nfvo.vim import ImageSpec, Vim, VimNotFound, port_name
 from meao.problems import ProblemError
+from meao.wire.grants import grant_request
 from mecpm.mep import MepDriver
 
 log = logging.getLogger(__name__)
@@ -87,16 +88,9 @@ def _grant(ctx: FlowContext) -> None:
     if grant is None:
         if ctx.request_grant is None:
             return
-        compute = _compute(ctx)
-        add = [{"id": f"compute-{compute.vdu_id}", "type": "COMPUTE", "vduId": compute.vdu_id,
-                "resourceTemplateId": [compute.vdu_id]}]
-        add += [{"id": f"linkport-{c.id}", "type": "LINKPORT", "vduId": c.vdu_id,
-                 "resourceTemplateId": [c.id]} for c in ctx.appd.ext_cpds]
-        grant = ctx.request_grant({
-            "appInstanceId": ctx.instance_id, "appLcmOpOccId": ctx.op_id, "appDId": ctx.appd_id,
-            "operation": "INSTANTIATE", "addResources": add,
-            "_links": {"appLcmOpOcc": {"href": f"{ctx.api_base}/app_lcm/v1/app_lcm_op_occs/{ctx.op_id}"},
-                       "appInstance": {"href": f"{ctx.api_base}/app_lcm/v1/app_instances/{ctx.instance_id}"}}})
+        link_ports = [(c.id, c.vdu_id) for c in ctx.appd.ext_cpds]
+        grant = ctx.request_grant(grant_request(ctx.api_base, ctx.instance_id, ctx.op_id, ctx.appd_id,
+                                                _compute(ctx).vdu_id, link_ports))
         ctx.record(grant={"id": grant["id"], "zones": grant.get("zones") or [],
                           "vimConnections": grant.get("vimConnections") or {}})
         grant = ctx.resources["grant"]

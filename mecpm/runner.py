@@ -34,7 +34,7 @@ from meao.logs import bind_op
 from meao.metrics import JOB_STEP_SECONDS, JOBS
 from meao.nfvo.drivers import get_vim
 from meao.notify.lcm_events import emit_instance_state_notification
-from meao.problems import Conflict, ProblemError
+from meao.problems import Conflict, ProblemError, problem
 from mecpm import flows
 from mecpm.mep import mep_for_host
 
@@ -93,12 +93,12 @@ def request_grant(body: dict[str, Any]) -> dict[str, Any]:
     if resp.status_code == 201:
         return resp.json()
     try:
-        problem = resp.json()
+        answer = resp.json()
     except ValueError:
-        problem = {"detail": resp.text[:500]}
-    raise ProblemError(f"the MEAO refused the grant: {problem.get('detail')}", status=resp.status_code
-                       if resp.status_code >= 400 else 502, title=problem.get("title") or "Grant refused",
-                       extra={k: v for k, v in problem.items() if k == "hosts"})
+        answer = {"detail": resp.text[:500]}
+    raise ProblemError(f"the MEAO refused the grant: {answer.get('detail')}", status=resp.status_code
+                       if resp.status_code >= 400 else 502, title=answer.get("title") or "Grant refused",
+                       extra={k: v for k, v in answer.items() if k == "hosts"})
 
 
 def _claim(op_id: str, attempt: int) -> bool:
@@ -220,15 +220,15 @@ def _run_claimed(op_id: str, attempt: int) -> None:
         _complete(op_id, attempt, operation, ctx)
         outcome = "completed"
     except Cancelled as exc:
-        _fail_temp(op_id, attempt, {"type": "about:blank", "title": "Cancelled", "status": 409,
-                                    "detail": f"operation cancelled ({exc}) between steps; retry or fail it"})
+        _fail_temp(op_id, attempt, problem(409, "Cancelled",
+                                           f"operation cancelled ({exc}) between steps; retry or fail it"))
     except ProblemError as exc:
         _fail_temp(op_id, attempt, exc.to_problem())
     except Exception as exc:
         log.exception("op %s crashed", op_id)
-        _fail_temp(op_id, attempt, {"type": "about:blank", "title": "Lifecycle operation failed", "status": 500,
-                                    "detail": f"internal error ({type(exc).__name__}: {exc}); retry the "
-                                              "operation or report it to the meao operators"})
+        _fail_temp(op_id, attempt, problem(500, "Lifecycle operation failed",
+                                           f"internal error ({type(exc).__name__}: {exc}); retry the "
+                                           "operation or report it to the meao operators"))
     finally:
         beat.halt.set()
         JOBS.labels(operation, outcome).inc()
@@ -256,11 +256,11 @@ def _complete(op_id: str, attempt: int, operation: str, ctx: flows.FlowContext) 
     log.info("op %s (%s) COMPLETED", op_id, operation)
 
 
-def _fail_temp(op_id: str, attempt: int, problem: dict[str, Any]) -> None:
-    log.warning("op %s attempt %s FAILED_TEMP: %s", op_id, attempt, problem.get("detail"))
+def _fail_temp(op_id: str, attempt: int, error: dict[str, Any]) -> None:
+    log.warning("op %s attempt %s FAILED_TEMP: %s", op_id, attempt, error.get("detail"))
     with session_scope() as session:
         op_occ.transition(session, op_id, op_occ.FAILED_TEMP, expect=(op_occ.PROCESSING,),
-                          where={"attempt": attempt, "worker": WORKER_ID}, error=problem, worker=None,
+                          where={"attempt": attempt, "worker": WORKER_ID}, error=error, worker=None,
                           is_cancel_pending=False, cancel_mode=None)
 
 
@@ -314,12 +314,11 @@ def reap_lost_operations(stale_after_s: float) -> int:
                                       AppLcmOpOcc.worker.is_not(None),
                                       AppLcmOpOcc.heartbeat_at < cutoff)).all()
     for op_id, attempt, worker, step in rows:
-        problem = {"type": "about:blank", "title": "Worker lost", "status": 503,
-                   "detail": f"the MEPM-V worker {worker} stopped responding during step '{step}'; retry the "
-                             "operation to continue it, or fail it to roll back what it created"}
+        lost = problem(503, "Worker lost", f"the MEPM-V worker {worker} stopped responding during step '{step}'; "
+                       "retry the operation to continue it, or fail it to roll back what it created")
         with session_scope() as session:
             if op_occ.transition(session, op_id, op_occ.FAILED_TEMP, expect=(op_occ.PROCESSING,),
-                                 where={"attempt": attempt, "worker": worker}, error=problem, worker=None):
+                                 where={"attempt": attempt, "worker": worker}, error=lost, worker=None):
                 n += 1
     if n:
         log.warning("moved %d operation(s) whose worker vanished to FAILED_TEMP", n)

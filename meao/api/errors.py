@@ -9,20 +9,21 @@ from typing import Any
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.routing import BaseRoute, Match, Mount, Route
 
-from meao.problems import PROBLEM_JSON, ProblemError
+from meao.problems import PROBLEM_JSON, ProblemError, Unauthorized
 
 log = logging.getLogger(__name__)
 
 
-def _response(body: dict, status: int, headers: dict | None = None) -> ConnexionResponse:
-    return ConnexionResponse(status_code=status, body=json.dumps(body), content_type=PROBLEM_JSON,
-                             headers=headers or {})
+def _response(problem: ProblemError, headers: dict[str, str] | None = None) -> ConnexionResponse:
+    """The one response of every error: the ProblemDetails, its status, its headers (and ``headers``)."""
+    return ConnexionResponse(status_code=problem.status, body=json.dumps(problem.to_problem()),
+                             content_type=PROBLEM_JSON, headers={**problem.headers, **(headers or {})})
 
 
 def problem_error_handler(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     """A domain ProblemError → its ProblemDetails with its own status."""
     assert isinstance(exc, ProblemError)
-    return _response(exc.to_problem(), exc.status, getattr(exc, "headers", None))
+    return _response(exc)
 
 
 def http_error_handler(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
@@ -35,8 +36,7 @@ def http_error_handler(_request: ConnexionRequest, exc: Exception) -> ConnexionR
     headers = dict(getattr(exc, "headers", None) or {})
     if status == 405:  # RFC 9110 clause 15.5.6: a 405 lists the methods the resource supports
         headers["Allow"] = _allowed_methods(_request.scope) or headers.get("Allow", "")
-    return _response({"type": "about:blank", "title": title, "status": status, "detail": detail}, status,
-                     headers)
+    return _response(ProblemError(detail, status=status, title=title), headers)
 
 
 def _allowed_methods(scope: dict[str, Any]) -> str | None:
@@ -78,12 +78,10 @@ def unauthorized_error_handler(request: ConnexionRequest, exc: Exception) -> Con
         header = challenge("invalid_token", detail)
     else:
         detail, header = missing_token_detail(get_settings()), challenge()
-    return _response({"type": "about:blank", "title": "Unauthorized", "status": 401, "detail": detail}, 401,
-                     {"WWW-Authenticate": header})
+    return _response(Unauthorized(detail, challenge=header))
 
 
 def unexpected_error_handler(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     """Anything else: log it with its traceback, answer 500 without leaking internals."""
     log.exception("unhandled error", exc_info=exc)
-    return _response({"type": "about:blank", "title": "Internal Server Error", "status": 500,
-                      "detail": "meao hit an internal error; the operators can find it in the logs"}, 500)
+    return _response(ProblemError("meao hit an internal error; the operators can find it in the logs"))

@@ -4,22 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
-
+from meao.api.responses import JSON, Reply, base_url, created, ok
 from meao.lcm import grants
+from meao.wire.links import grant_href
 
-JSON = {"Content-Type": "application/json"}
 
-
-def create_grant(body: dict[str, Any]):
+def create_grant(body: dict[str, Any]) -> Reply:
     """POST /grants → 201 Grant + Location (meao decides synchronously)."""
-    grant = grants.create_grant(body, request.host_url)
-    return grant, 201, {**JSON, "Location": grant["_links"]["self"]["href"]}
+    return created(grants.create_grant(body, base_url()))
 
 
-def get_grant(grantId: str):
+def get_grant(grantId: str) -> Reply:
     """GET /grants/{grantId} → 200 Grant, or 202 while still being decided."""
     grant = grants.get_grant(grantId)
     if grant is None:
-        return None, 202, {**JSON, "Location": f"{request.host_url.rstrip('/')}/granting/v1/grants/{grantId}"}
-    return grant, 200, JSON
+        return None, 202, {**JSON, "Location": grant_href(base_url(), grantId)}
+    return ok(grant)

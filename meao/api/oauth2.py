@@ -20,7 +20,6 @@ from meao.auth import clients
 from meao.auth.scopes import format_scopes, parse_scopes
 from meao.auth.tokens import issue_token
 from meao.config import get_settings
-from meao.db.session import session_scope
 
 log = logging.getLogger(__name__)
 FORM = "application/x-www-form-urlencoded"
@@ -88,12 +87,11 @@ def token() -> Response:
     try:
         form = _form()
         client_id, secret = _credentials(form)
-        with session_scope() as session:
-            client = clients.authenticate(session, client_id, secret)
-            if client is None:
-                log.info("token request refused: unknown client %r or wrong secret", client_id)
-                raise OAuthError("invalid_client", "unknown client or wrong secret", 401)
-            allowed, tenant = frozenset(client.scopes), client.tenant
+        client = clients.authenticate_client(client_id, secret)
+        if client is None:
+            log.info("token request refused: unknown client %r or wrong secret", client_id)
+            raise OAuthError("invalid_client", "unknown client or wrong secret", 401)
+        allowed, tenant = frozenset(client.scopes), client.tenant
         grant = form.get("grant_type")
         if grant is None:
             raise OAuthError("invalid_request", "grant_type is missing; meao supports client_credentials")

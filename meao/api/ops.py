@@ -1,164 +1,105 @@
-"""Handlers of meao's operations API (openapi/ops.yaml): MEC host inventory, capacity, placements."""
+"""Handlers of meao's operations API (openapi/ops.yaml): MEC host inventory, capacity, placements, jobs."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import request
-from sqlalchemy import func, select
-
-from meao.api import views
-from meao.db.models import AppInstance, AppLcmOpOcc, MecHost
-from meao.db.session import session_scope
-from meao.lcm import hosts, selection
-from meao.nfvo.vim import VimError, VimNotConfigured
-from meao.problems import BadRequest, Conflict, NotFound, ProblemError
-
-JSON = {"Content-Type": "application/json"}
+from meao.api.responses import Reply, base_url, created, no_content, ok
+from meao.lcm import hosts, instances
+from meao.lcm.free_capacity import free_capacity
+from meao.wire import ops as wire
 
 
-def _base() -> str:
-    return request.host_url.rstrip("/")
-
-
-def list_mec_hosts():
+def list_mec_hosts() -> Reply:
     """GET /mec_hosts."""
-    with session_scope() as session:
-        return [views.mec_host(h, _base()) for h in hosts.list_hosts(session)], 200, JSON
+    base = base_url()
+    return ok([wire.mec_host(h, base) for h in hosts.all_hosts()])
 
 
-def create_mec_host(body: dict[str, Any]):
+def create_mec_host(body: dict[str, Any]) -> Reply:
     """POST /mec_hosts → 201 MecHost + Location; 409 when the id exists."""
-    with session_scope() as session:
-        if session.get(MecHost, body["id"]) is not None:
-            raise Conflict(f"MEC host {body['id']} exists; use PUT /mec_hosts/{body['id']} to replace it")
-        host = hosts.upsert_host(session, views.mec_host_doc(body))
-        info = views.mec_host(host, _base())
-    return info, 201, {**JSON, "Location": info["_links"]["self"]["href"]}
+    return created(wire.mec_host(hosts.create_host(wire.mec_host_document(body)), base_url()))
 
 
-def get_mec_host(hostId: str):
+def get_mec_host(hostId: str) -> Reply:
     """GET /mec_hosts/{hostId}."""
-    with session_scope() as session:
-        return views.mec_host(hosts.get_host(session, hostId), _base()), 200, JSON
+    return ok(wire.mec_host(hosts.read_host(hostId), base_url()))
 
 
-def put_mec_host(hostId: str, body: dict[str, Any]):
+def put_mec_host(hostId: str, body: dict[str, Any]) -> Reply:
     """PUT /mec_hosts/{hostId}: replace (200) or create (201)."""
-    if body.get("id", hostId) != hostId:
-        raise BadRequest(f"the body's id {body.get('id')!r} differs from the path's {hostId!r}")
-    with session_scope() as session:
-        existed = session.get(MecHost, hostId) is not None
-        host = hosts.upsert_host(session, views.mec_host_doc({**body, "id": hostId}))
-        info = views.mec_host(host, _base())
-    if existed:
-        return info, 200, JSON
-    return info, 201, {**JSON, "Location": info["_links"]["self"]["href"]}
+    host, was_created = hosts.put_host(hostId, wire.mec_host_document(body))
+    info = wire.mec_host(host, base_url())
+    return created(info) if was_created else ok(info)
 
 
-def delete_mec_host(hostId: str):
+def delete_mec_host(hostId: str) -> Reply:
     """DELETE /mec_hosts/{hostId}: 409 while application instances are placed on it."""
-    with session_scope() as session:
-        host = hosts.get_host(session, hostId)
-        placed = session.scalar(select(func.count()).select_from(AppInstance).where(
-            AppInstance.mec_host_id == hostId, AppInstance.instantiation_state == "INSTANTIATED"))
-        if placed:
-            raise Conflict(f"{placed} application instance(s) run on MEC host {hostId}; terminate them first")
-        session.delete(host)
-    return None, 204
+    hosts.delete_host(hostId)
+    return no_content()
 
 
-def get_mec_host_capacity(hostId: str, refresh: bool = False):
+def get_mec_host_capacity(hostId: str, refresh: bool = False) -> Reply:
     """GET /mec_hosts/{hostId}/capacity: what OpenStack says is free (cached briefly unless refresh)."""
-    with session_scope() as session:
-        host = hosts.get_host(session, hostId)
-    try:
-        cap, observed, cached = selection.cloud_capacity_entry(host.cloud, refresh=refresh)
-    except VimNotConfigured:
-        raise  # 409: the host names a cloud clouds.yaml lacks; the detail says what to fix
-    except VimError as exc:
-        raise ProblemError(f"the cloud {host.cloud} of MEC host {hostId} does not answer: {exc.detail}",
-                           status=503, title="VIM unavailable") from exc
-    best = selection.host_capacity(host)
-    computes = [h for h in cap.hosts if not host.availability_zone or h.availability_zone == host.availability_zone]
-    body = {"hostId": host.id, "cloud": host.cloud, "availabilityZone": host.availability_zone or "",
-            "freeVcpus": best.free_vcpus if best else 0, "freeRamMb": best.free_ram_mb if best else 0,
-            "freeDiskGb": best.free_disk_gb if best else 0,
-            "quota": {"instancesLeft": cap.quota.instances, "coresLeft": cap.quota.vcpu,
-                      "ramMbLeft": cap.quota.ram_mb},
-            "computeHosts": [{"host": h.host, "availabilityZone": h.availability_zone, "vcpu": h.vcpu,
-                              "ramMb": h.ram_mb, "diskGb": h.disk_gb} for h in computes],
-            "observedAt": observed.isoformat().replace("+00:00", "Z"), "cached": cached}
-    return body, 200, JSON
+    return ok(wire.mec_host_capacity(free_capacity(hostId, refresh=refresh)))
 
 
-def get_placement(appLcmOpOccId: str):
+def get_placement(appLcmOpOccId: str) -> Reply:
     """GET /placements/{appLcmOpOccId}: the explained host selection of an instantiate."""
-    with session_scope() as session:
-        op = session.get(AppLcmOpOcc, appLcmOpOccId)
-        if op is None or op.placement is None:
-            raise NotFound(f"no placement decision is recorded for operation occurrence {appLcmOpOccId}")
-        return {"appLcmOpOccId": op.id, **op.placement}, 200, JSON
+    return ok(wire.placement(instances.get_placement(appLcmOpOccId)))
 
 
 # ------------------------------------------------------------------------- queues, workers, jobs
-def list_queues():
+def list_queues() -> Reply:
     """GET /queues."""
     from meao.ops import jobs
 
-    return [views.queue_info(v) for v in jobs.queue_views()], 200, JSON
+    return ok([wire.queue_info(v) for v in jobs.queue_views()])
 
 
-def get_queue(queueName: str):
+def get_queue(queueName: str) -> Reply:
     """GET /queues/{queueName}: with its waiting jobs."""
     from meao.ops import jobs
 
-    return views.queue_info(jobs.queue_views(queueName)[0], with_waiting=True), 200, JSON
+    return ok(wire.queue_info(jobs.queue_views(queueName)[0], with_waiting=True))
 
 
-def purge_queue(queueName: str):
+def purge_queue(queueName: str) -> Reply:
     """POST /queues/{queueName}/purge."""
     from meao.ops import jobs
 
-    purged = jobs.purge(queueName)
-    return {"queue": queueName, "purged": len(purged), "jobs": [views.job(j) for j in purged]}, 200, JSON
+    return ok(wire.purged_queue(queueName, jobs.purge(queueName)))
 
 
-def list_workers():
+def list_workers() -> Reply:
     """GET /workers."""
-    from meao.ops import workers
+    from meao.ops import jobs
 
-    return [views.worker_info(r) for r in workers.worker_readings()], 200, JSON
-
-
-def _worker_control(name: str, command) -> tuple[dict[str, Any], int, dict[str, str]]:
-    reply = command(name)
-    return {"worker": name, "message": str(reply.get("ok") or reply.get("error") or reply),
-            "queues": list(reply.get("queues") or [])}, 200, JSON
+    return ok([wire.worker_info(v) for v in jobs.worker_views()])
 
 
-def drain_worker(workerName: str):
+def drain_worker(workerName: str) -> Reply:
     """POST /workers/{workerName}/drain."""
     from meao.ops import workers
 
-    return _worker_control(workerName, workers.drain)
+    return ok(wire.worker_control(workerName, workers.drain(workerName)))
 
 
-def resume_worker(workerName: str):
+def resume_worker(workerName: str) -> Reply:
     """POST /workers/{workerName}/resume."""
     from meao.ops import workers
 
-    return _worker_control(workerName, workers.resume)
+    return ok(wire.worker_control(workerName, workers.resume(workerName)))
 
 
-def list_jobs(state: str | None = None, queue: str | None = None):
+def list_jobs(state: str | None = None, queue: str | None = None) -> Reply:
     """GET /jobs."""
     from meao.ops import jobs
 
-    return [views.job(j) for j in jobs.list_jobs(state, queue)], 200, JSON
+    return ok([wire.job(j) for j in jobs.list_jobs(state, queue)])
 
 
-def get_metrics():
+def get_metrics() -> Reply:
     """GET /metrics: Prometheus text exposition."""
     from meao.metrics import exposition
 

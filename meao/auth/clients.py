@@ -114,6 +114,12 @@ def authenticate(session: Session, client_id: str, secret: str) -> AuthClient | 
     return client if client is not None and ok else None
 
 
+def authenticate_client(client_id: str, secret: str) -> AuthClient | None:
+    """``authenticate`` in a transaction of its own (the token endpoint's)."""
+    with session_scope() as session:
+        return authenticate(session, client_id, secret)
+
+
 @dataclass(frozen=True)
 class Bootstrapped:
     """The admin client made for a fresh installation, and where its credentials were written."""

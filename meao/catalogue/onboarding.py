@@ -41,8 +41,8 @@ from meao.config import Settings, get_settings
 from meao.db.models import AppPackage, utcnow
 from meao.db.session import session_scope
 from meao.jobs import enqueue
-from meao.notify.outbox import emit_pkg_notification
-from meao.problems import OnboardingError, ProblemError
+from meao.notify.package_events import emit_pkg_notification
+from meao.problems import OnboardingError, ProblemError, problem
 
 log = logging.getLogger(__name__)
 
@@ -110,17 +110,17 @@ def run_onboarding(pkg_id: str, attempt: int) -> None:
         _fail(pkg_id, attempt, exc.to_problem())
     except Exception as exc:  # a bug must still end the onboarding with a reason, not a stuck state
         log.exception("onboarding %s crashed", pkg_id)
-        _fail(pkg_id, attempt, {"type": "about:blank", "title": "Onboarding failed", "status": 500,
-                                "detail": f"internal error while onboarding ({type(exc).__name__}: {exc}); "
-                                          "report it with the package to the meao operators"})
+        _fail(pkg_id, attempt, problem(500, "Onboarding failed",
+                                       f"internal error while onboarding ({type(exc).__name__}: {exc}); "
+                                       "report it with the package to the meao operators"))
 
 
-def _fail(pkg_id: str, attempt: int, problem: dict[str, Any]) -> None:
-    log.warning("onboarding %s failed: %s", pkg_id, problem.get("detail"))
+def _fail(pkg_id: str, attempt: int, failure: dict[str, Any]) -> None:
+    log.warning("onboarding %s failed: %s", pkg_id, failure.get("detail"))
     shutil.rmtree(content_dir(pkg_id), ignore_errors=True)
     archive_path(pkg_id).unlink(missing_ok=True)
     try:
-        _set(pkg_id, attempt, onboarding_state="CREATED", onboarding_failure=problem, job_started_at=None)
+        _set(pkg_id, attempt, onboarding_state="CREATED", onboarding_failure=failure, job_started_at=None)
     except _Superseded:
         pass
 
@@ -272,8 +272,8 @@ def reap_stale_onboardings(stale_after_s: float, *, include_unclaimed: bool = Fa
                 if pkg.job_heartbeat_at and pkg.job_heartbeat_at.replace(tzinfo=cutoff.tzinfo) >= cutoff:
                     continue  # an upload in progress
                 pkg.onboarding_state = "CREATED"
-                pkg.onboarding_failure = {"type": "about:blank", "title": "Upload interrupted", "status": 400,
-                                          "detail": "the upload did not complete; upload the package again"}
+                pkg.onboarding_failure = problem(400, "Upload interrupted",
+                                                 "the upload did not complete; upload the package again")
                 continue
             if pkg.job_started_at is not None:
                 pkg.onboarding_attempt += 1  # the old attempt's worker is gone: a new attempt takes over
@@ -295,14 +295,13 @@ def abandon_unclaimed_onboarding(pkg_id: str, attempt: int, reason: str) -> bool
 
     Only an attempt no worker has claimed is touched (compare-and-swap), so a job already running wins.
     """
-    problem = {"type": "about:blank", "title": "Onboarding job purged", "status": 503,
-               "detail": f"onboarding of package {pkg_id} did not run: {reason}; upload the package again or "
-                         "recreate it"}
+    purged = problem(503, "Onboarding job purged", f"onboarding of package {pkg_id} did not run: {reason}; "
+                     "upload the package again or recreate it")
     with session_scope() as session:
         done = session.execute(update(AppPackage).where(
             AppPackage.id == pkg_id, AppPackage.onboarding_attempt == attempt, AppPackage.job_started_at.is_(None),
             AppPackage.onboarding_state.in_(("CREATED", "UPLOADING", "PROCESSING")))
-            .values(onboarding_state="CREATED", onboarding_failure=problem)).rowcount == 1
+            .values(onboarding_state="CREATED", onboarding_failure=purged)).rowcount == 1
     if done:
         log.warning("onboarding %s attempt %s abandoned: %s", pkg_id, attempt, reason)
     return done

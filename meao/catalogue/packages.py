@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -19,8 +19,8 @@ from meao.config import get_settings
 from meao.db.models import AppPackage, utcnow
 from meao.db.session import session_scope
 from meao.jobs import enqueue
-from meao.notify.outbox import emit_pkg_notification
-from meao.problems import BadRequest, Conflict, NotFound, OnboardingError, ProblemError
+from meao.notify.package_events import emit_pkg_notification
+from meao.problems import BadRequest, Conflict, NotFound, OnboardingError, ProblemError, problem
 
 ONBOARD_TASK = "meao.catalogue.onboard"
 
@@ -126,12 +126,11 @@ def upload_content(pkg_id: str | None, appd_id: str | None, stream: BinaryIO,
 
 
 def _back_to_created(pkg_id: str, attempt: int, exc: BaseException) -> None:
-    problem = exc.to_problem() if isinstance(exc, (OnboardingError, BadRequest)) else {
-        "type": "about:blank", "title": "Upload interrupted", "status": 400,
-        "detail": f"the upload did not complete ({type(exc).__name__}); upload the package again"}
+    failure = exc.to_problem() if isinstance(exc, (OnboardingError, BadRequest)) else problem(
+        400, "Upload interrupted", f"the upload did not complete ({type(exc).__name__}); upload the package again")
     with session_scope() as session:
         session.execute(update(AppPackage).where(AppPackage.id == pkg_id, AppPackage.onboarding_attempt == attempt)
-                        .values(onboarding_state="CREATED", onboarding_failure=problem))
+                        .values(onboarding_state="CREATED", onboarding_failure=failure))
 
 
 def get_package(pkg_id: str | None = None, appd_id: str | None = None, tenant: str | None = None) -> AppPackage:
@@ -218,3 +217,25 @@ def require_onboarded(pkg: AppPackage) -> None:
     if pkg.onboarding_state != "ONBOARDED":
         raise Conflict(f"application package {pkg.id} is {pkg.onboarding_state}, not ONBOARDED; its "
                        "content is available once onboarding has completed")
+
+
+class AppDFiles(NamedTuple):
+    """The files of an onboarded package's AppD: ``names`` relative to ``root``, the entry file first."""
+
+    pkg_id: str
+    root: Path
+    names: list[str]
+
+
+def onboarded_appd(pkg_id: str | None, appd_id: str | None, tenant: str | None = None) -> AppDFiles:
+    """The AppD files of an ONBOARDED package (GET …/appd, clause 7.3.6); 409 before onboarding ends."""
+    pkg = get_package(pkg_id, appd_id, tenant)
+    require_onboarded(pkg)
+    return AppDFiles(pkg.id, content_dir(pkg.id), list(pkg.appd_files or [pkg.appd_entry]))
+
+
+def onboarded_archive(pkg_id: str | None, appd_id: str | None, tenant: str | None = None) -> Path:
+    """The package file of an ONBOARDED package (GET …/package_content, clause 7.3.7); 409 before."""
+    pkg = get_package(pkg_id, appd_id, tenant)
+    require_onboarded(pkg)
+    return archive_path(pkg.id)

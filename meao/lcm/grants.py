@@ -15,19 +15,11 @@ from meao.db.models import AppInstance, AppLcmOpOcc, AppPackage, Grant, MecHost
 from meao.db.session import session_scope
 from meao.lcm import placement, selection
 from meao.problems import BadRequest, Conflict, NotFound, ProblemError
+from meao.wire import grants as wire
 
 
-class GrantRefused(ProblemError):
-    status, title = 422, "Grant refused"
-
-
-def _vim_connection(host: MecHost) -> dict[str, Any]:
-    """VimConnectionInfo (clause 6.2.2.18) of a host's cloud; credentials stay in clouds.yaml."""
-    info: dict[str, Any] = {"id": f"vim-{host.cloud}", "vimId": host.cloud, "vimType": "ETSINFV.OPENSTACK_KEYSTONE.V_3",
-                            "interfaceInfo": {"cloud": host.cloud}, "accessInfo": {"cloud": host.cloud}}
-    if host.region:
-        info["accessInfo"]["region"] = host.region
-    return info
+class GrantRefused(ProblemError, status=422, title="Grant refused"):
+    """The MEAO does not grant the operation; ``detail`` (and ``hosts``) say which constraint failed."""
 
 
 def create_grant(body: dict[str, Any], base: str) -> dict[str, Any]:
@@ -50,7 +42,6 @@ def create_grant(body: dict[str, Any], base: str) -> dict[str, Any]:
         host = session.get(MecHost, op.mec_host_id) if op.mec_host_id else None
         if host is None:
             raise GrantRefused(f"occurrence {op.id} has no MEC host, or its host left the inventory")
-        vim = _vim_connection(host)
         if body["operation"] == "INSTANTIATE":
             appd = AppD.from_stored(pkg.appd_model)
             cpds = [c.id for c in appd.ext_cpds]
@@ -59,31 +50,11 @@ def create_grant(body: dict[str, Any], base: str) -> dict[str, Any]:
             if decision.chosen is None:
                 raise GrantRefused(f"host {host.id} no longer fits the application: {decision.no_fit_detail()}",
                                    extra={"hosts": decision.explain()["hosts"]})
-        # a host without an availability zone leaves the choice to the VIM's scheduler: no zone granted
-        zone = ({"id": "zone-1", "zoneId": host.availability_zone, "vimConnectionId": vim["id"]}
-                if host.availability_zone else None)
-        placed = {"vimConnectionId": vim["id"], **({"zoneId": zone["id"]} if zone else {})}
         grant_row = Grant(app_instance_id=op.app_instance_id, app_lcm_op_occ_id=op.id,
                           operation=body["operation"], request=body)
         session.add(grant_row)
         session.flush()
-        root = base.rstrip("/")
-        images = (pkg.vim_images or {}).get(host.cloud) or []
-        grant: dict[str, Any] = {
-            "id": grant_row.id, "appInstanceId": op.app_instance_id, "appLcmOpOccId": op.id,
-            "vimConnections": {vim["id"]: vim}, "zones": [zone] if zone else [],
-            "addResources": [{"resourceDefinitionId": r["id"], **placed} for r in body.get("addResources") or []],
-            "removeResources": [{"resourceDefinitionId": r["id"]} for r in body.get("removeResources") or []],
-            "updateResources": [{"resourceDefinitionId": r["id"]} for r in body.get("updateResources") or []],
-            "tempResources": [{"resourceDefinitionId": r["id"], **placed} for r in body.get("tempResources") or []],
-            "_links": {"self": {"href": f"{root}/granting/v1/grants/{grant_row.id}"},
-                       "appLcmOpOcc": {"href": f"{root}/app_lcm/v1/app_lcm_op_occs/{op.id}"},
-                       "appInstance": {"href": f"{root}/app_lcm/v1/app_instances/{op.app_instance_id}"}},
-        }
-        if images:
-            grant["vimAssets"] = {"softwareImages": [
-                {"vimConnectionId": vim["id"], "appDSoftwareImageId": img_id, "vimSoftwareImageId": img_id}
-                for img_id in images]}
+        grant = wire.grant(grant_row.id, op, host, body, (pkg.vim_images or {}).get(host.cloud) or [], base)
         grant_row.grant = grant
         return grant
 

@@ -1,7 +1,8 @@
 """The MEC host inventory: edge PoP locations on OpenStack clouds (MEC 003 clause 7.1.4.1).
 
 Hosts are loaded from a YAML file at start (``MEAO_MEC_HOSTS_FILE``) and stored in the database, so
-every API process and worker sees the same inventory.
+every API process and worker sees the same inventory. The functions that take a ``session`` work inside
+the caller's transaction; the others (what the ops API calls) own theirs.
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from meao.config import get_settings
-from meao.db.models import MecHost
+from meao.db.models import AppInstance, MecHost
 from meao.db.session import session_scope
-from meao.problems import BadRequest, NotFound
+from meao.problems import BadRequest, Conflict, NotFound
 
 FIELDS = ("name", "cloud", "region", "availability_zone", "queue", "location", "served_areas", "latency_ms",
           "services", "features", "networks")
@@ -115,3 +116,43 @@ def resolve_selected_host(session: Session, info: dict[str, Any]) -> MecHost:
             return host
     raise BadRequest(f"selectedMECHostInfo {info!r} names no MEC host of the inventory; use hostId "
                      "{\"id\": \"<host id>\"} with an id from GET /ops/v1/mec_hosts")
+
+
+def all_hosts() -> list[MecHost]:
+    """Every host of the inventory, by id."""
+    with session_scope() as session:
+        return list_hosts(session)
+
+
+def read_host(host_id: str) -> MecHost:
+    """One host, or NotFound."""
+    with session_scope() as session:
+        return get_host(session, host_id)
+
+
+def create_host(doc: dict[str, Any]) -> MecHost:
+    """Add a host; 409 when its id is taken."""
+    with session_scope() as session:
+        if session.get(MecHost, doc["id"]) is not None:
+            raise Conflict(f"MEC host {doc['id']} exists; use PUT /mec_hosts/{doc['id']} to replace it")
+        return upsert_host(session, doc)
+
+
+def put_host(host_id: str, doc: dict[str, Any]) -> tuple[MecHost, bool]:
+    """Replace host ``host_id`` or create it; returns the host and whether it was created."""
+    if doc.get("id", host_id) != host_id:
+        raise BadRequest(f"the body's id {doc.get('id')!r} differs from the path's {host_id!r}")
+    with session_scope() as session:
+        created = session.get(MecHost, host_id) is None
+        return upsert_host(session, {**doc, "id": host_id}), created
+
+
+def delete_host(host_id: str) -> None:
+    """Remove a host; 409 while application instances are placed on it."""
+    with session_scope() as session:
+        host = get_host(session, host_id)
+        placed = session.scalar(select(func.count()).select_from(AppInstance).where(
+            AppInstance.mec_host_id == host_id, AppInstance.instantiation_state == "INSTANTIATED"))
+        if placed:
+            raise Conflict(f"{placed} application instance(s) run on MEC host {host_id}; terminate them first")
+        session.delete(host)

@@ -3,44 +3,51 @@
 The API side of "the life of an instantiate": check the instance and its package, select the host, and
 in ONE transaction lock the instance for the operation, create the AppLcmOpOcc (STARTING) and its
 notification; after commit, send the job (carrying only the occurrence id) to the PoP's queue.
+Every public function owns its transaction; ``tenant`` (None: any) confines it to that tenant's
+instances and their operations.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from meao.auth.tenancy import owns, visible
 from meao.catalogue.packages import find_by_appd_id
-from meao.db.models import AppInstance, AppLcmOpOcc, AppPackage
+from meao.db.models import AppInstance, AppLcmOpOcc, AppPackage, MecHost
 from meao.db.session import session_scope
 from meao.jobs import enqueue
 from meao.lcm import op_occ
 from meao.lcm.hosts import resolve_selected_host
 from meao.logs import bind_op
 from meao.notify.lcm_events import emit_identifier_notification, emit_op_occ_notification
-from meao.problems import BadRequest, Conflict, NotFound
+from meao.problems import BadRequest, Conflict, NotFound, problem
 
 log = logging.getLogger(__name__)
 
 RUN_OP_TASK = "mecpm.run_op"
 
 
-def get_instance(session: Session, instance_id: str, tenant: str | None = None) -> AppInstance:
-    """One instance, or NotFound (also when it belongs to another tenant than ``tenant``).
+class InstanceOnHost(NamedTuple):
+    """An application instance with the MEC host it is placed on (None while it is not)."""
 
-    ``tenant`` (None: any) confines every function here to that tenant's instances and their operations.
-    """
+    instance: AppInstance
+    host: MecHost | None
+
+
+def _load_instance(session: Session, instance_id: str, tenant: str | None = None) -> AppInstance:
+    """One instance, or NotFound (also when it belongs to another tenant than ``tenant``)."""
     inst = session.get(AppInstance, instance_id)
     if inst is None or not owns(inst.tenant, tenant):
         raise NotFound(f"application instance {instance_id} does not exist")
     return inst
 
 
-def get_op(session: Session, op_id: str, tenant: str | None = None) -> AppLcmOpOcc:
+def _load_op(session: Session, op_id: str, tenant: str | None = None) -> AppLcmOpOcc:
     """One operation occurrence, or NotFound (also when its instance belongs to another tenant)."""
     op = session.get(AppLcmOpOcc, op_id)
     if op is not None and tenant is not None:
@@ -51,7 +58,29 @@ def get_op(session: Session, op_id: str, tenant: str | None = None) -> AppLcmOpO
     return op
 
 
-def create_instance(body: dict[str, Any], tenant: str | None = None) -> AppInstance:
+def get_instance(instance_id: str, tenant: str | None = None) -> InstanceOnHost:
+    """One instance with its host, or NotFound."""
+    with session_scope() as session:
+        inst = _load_instance(session, instance_id, tenant)
+        return InstanceOnHost(inst, session.get(MecHost, inst.mec_host_id) if inst.mec_host_id else None)
+
+
+def get_op(op_id: str, tenant: str | None = None) -> AppLcmOpOcc:
+    """One operation occurrence, or NotFound."""
+    with session_scope() as session:
+        return _load_op(session, op_id, tenant)
+
+
+def get_placement(op_id: str) -> AppLcmOpOcc:
+    """The occurrence of an instantiate whose host selection (``placement``) is recorded, or NotFound."""
+    with session_scope() as session:
+        op = session.get(AppLcmOpOcc, op_id)
+        if op is None or op.placement is None:
+            raise NotFound(f"no placement decision is recorded for operation occurrence {op_id}")
+        return op
+
+
+def create_instance(body: dict[str, Any], tenant: str | None = None) -> InstanceOnHost:
     """CreateAppInstanceRequest (clause 6.2.2.3): the package must be ONBOARDED and ENABLED; it becomes IN_USE.
 
     The instance belongs to its package's tenant.
@@ -71,20 +100,22 @@ def create_instance(body: dict[str, Any], tenant: str | None = None) -> AppInsta
         session.execute(update(AppPackage).where(AppPackage.id == pkg.id).values(usage_state="IN_USE"))
         session.flush()
         emit_identifier_notification(session, inst, created=True)
-        return inst
+        return InstanceOnHost(inst, None)
 
 
-def list_instances(tenant: str | None = None) -> list[AppInstance]:
-    """Every instance (of ``tenant``), oldest first."""
+def list_instances(tenant: str | None = None) -> list[InstanceOnHost]:
+    """Every instance (of ``tenant``) with its host, oldest first."""
     with session_scope() as session:
-        return list(session.scalars(select(AppInstance).where(visible(AppInstance.tenant, tenant))
-                                    .order_by(AppInstance.created_at, AppInstance.id)))
+        hosts = {h.id: h for h in session.scalars(select(MecHost))}
+        found = session.scalars(select(AppInstance).where(visible(AppInstance.tenant, tenant))
+                                .order_by(AppInstance.created_at, AppInstance.id))
+        return [InstanceOnHost(inst, hosts.get(inst.mec_host_id or "")) for inst in found]
 
 
 def delete_instance(instance_id: str, tenant: str | None = None) -> None:
     """DELETE (clause 7.4.2.3.4): 409 while INSTANTIATED or while an operation holds it."""
     with session_scope() as session:
-        inst = get_instance(session, instance_id, tenant)
+        inst = _load_instance(session, instance_id, tenant)
         if inst.instantiation_state != "NOT_INSTANTIATED":
             raise Conflict(f"application instance {instance_id} is INSTANTIATED; terminate it first")
         if inst.current_op_id:
@@ -131,7 +162,7 @@ def instantiate(instance_id: str, body: dict[str, Any], choose_host=None, tenant
     the first selected host that exists is taken.
     """
     with session_scope() as session:
-        inst = get_instance(session, instance_id, tenant)
+        inst = _load_instance(session, instance_id, tenant)
         if inst.instantiation_state != "NOT_INSTANTIATED":
             raise Conflict(f"application instance {instance_id} is already INSTANTIATED")
         pkg = session.get(AppPackage, inst.app_pkg_id)
@@ -153,15 +184,13 @@ def instantiate(instance_id: str, body: dict[str, Any], choose_host=None, tenant
 
 def _instantiated_op(instance_id: str, operation: str, body: dict[str, Any], tenant: str | None) -> AppLcmOpOcc:
     with session_scope() as session:
-        inst = get_instance(session, instance_id, tenant)
+        inst = _load_instance(session, instance_id, tenant)
         if inst.instantiation_state != "INSTANTIATED":
             raise Conflict(f"application instance {instance_id} is NOT_INSTANTIATED; {operation} needs an "
                            "INSTANTIATED instance")
         if operation == "OPERATE" and inst.operational_state == body["changeStateTo"] and not inst.current_op_id:
             raise Conflict(f"application instance {instance_id} is already {inst.operational_state}")
         host_id = inst.mec_host_id
-        from meao.db.models import MecHost
-
         host = session.get(MecHost, host_id) if host_id else None
         if host is None:
             raise Conflict(f"MEC host {host_id} of application instance {instance_id} is no longer in the "
@@ -204,7 +233,7 @@ def list_ops(tenant: str | None = None) -> list[AppLcmOpOcc]:
 def retry(op_id: str, tenant: str | None = None) -> AppLcmOpOcc:
     """POST …/retry (clause 7.4.13): FAILED_TEMP → PROCESSING as a new attempt; the steps continue."""
     with session_scope() as session:
-        op = get_op(session, op_id, tenant)
+        op = _load_op(session, op_id, tenant)
         if op.operation_state != op_occ.FAILED_TEMP or op.worker is not None:
             raise Conflict(f"operation {op_id} is {op.operation_state}; only a FAILED_TEMP operation can be retried")
         attempt, queue = op.attempt + 1, op.queue  # read before the transition refreshes ``op``
@@ -214,20 +243,19 @@ def retry(op_id: str, tenant: str | None = None) -> AppLcmOpOcc:
             raise Conflict(f"operation {op_id} changed concurrently; read it and try again")
     _send(op_id, attempt, queue, "retry")
     with session_scope() as session:
-        return get_op(session, op_id)
+        return _load_op(session, op_id)
 
 
 def cancel(op_id: str, mode: str, tenant: str | None = None) -> AppLcmOpOcc:
     """POST …/cancel (clause 7.4.11): STARTING ends at once in FAILED_TEMP; PROCESSING stops after its step."""
     with session_scope() as session:
-        op = get_op(session, op_id, tenant)
-        problem = {"type": "about:blank", "title": "Cancelled", "status": 409,
-                   "detail": f"operation cancelled by request ({mode}); retry it or fail it"}
+        op = _load_op(session, op_id, tenant)
+        cancelled = problem(409, "Cancelled", f"operation cancelled by request ({mode}); retry it or fail it")
         if op.operation_state == op_occ.STARTING and op_occ.transition(
                 session, op_id, op_occ.FAILED_TEMP, expect=(op_occ.STARTING,), where={"worker": None},
-                error=problem, cancel_mode=None):
+                error=cancelled, cancel_mode=None):
             return op
-        op = get_op(session, op_id)
+        op = _load_op(session, op_id)
         if op.operation_state not in (op_occ.STARTING, op_occ.PROCESSING) or op.is_cancel_pending:
             raise Conflict(f"operation {op_id} is {op.operation_state}"
                            f"{' with a cancel pending' if op.is_cancel_pending else ''}; only a STARTING or "
@@ -236,3 +264,9 @@ def cancel(op_id: str, mode: str, tenant: str | None = None) -> AppLcmOpOcc:
                         .values(is_cancel_pending=True, cancel_mode=mode))
         session.refresh(op)
         return op
+
+
+def fail(op_id: str, roll_back: Callable[[str], AppLcmOpOcc], tenant: str | None = None) -> AppLcmOpOcc:
+    """POST …/fail (clause 7.4.12): ``roll_back`` (the MEPM-V's) undoes what the operation created → FAILED."""
+    get_op(op_id, tenant)  # another tenant's: NotFound
+    return roll_back(op_id)

@@ -16,6 +16,7 @@ from meao.db.models import AppInstance, AppLcmOpOcc, utcnow
 from meao.db.session import session_scope
 from meao.logs import bind_op
 from meao.notify.lcm_events import emit_op_occ_notification
+from meao.problems import problem
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +64,11 @@ def abandon_unclaimed_operation(op_id: str, attempt: int, reason: str) -> bool:
 
     Only an attempt no worker has claimed moves (compare-and-swap); ``retry`` sends a new job.
     """
-    problem = {"type": "about:blank", "title": "Job purged", "status": 503,
-               "detail": f"operation {op_id} did not run: {reason}; retry the operation to send it again, "
-                         "or fail it"}
+    purged = problem(503, "Job purged", f"operation {op_id} did not run: {reason}; retry the operation to "
+                     "send it again, or fail it")
     with bind_op(op_id), session_scope() as session:
         done = transition(session, op_id, FAILED_TEMP, expect=(STARTING, PROCESSING),
-                         where={"attempt": attempt, "worker": None}, error=problem)
+                         where={"attempt": attempt, "worker": None}, error=purged)
         if done:
             log.warning("op %s attempt %s abandoned: %s", op_id, attempt, reason)
         return done

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
+from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from meao.config import get_settings
-from meao.db.models import AppInstance, AppLcmOpOcc, OutboxMessage, Subscription
-from meao.notify.outbox import timestamp
+from meao.db.models import AppInstance, AppLcmOpOcc, Subscription
+from meao.notify import outbox
 from meao.notify.subscriptions import subscribers
-
-LCM_SUBSCRIPTION_TYPES = ("AppInstanceStateChangeSubscription", "AppLcmOpOccStateChangeSubscription",
-                          "AppIdentifierCreationSubscription", "AppIdentifierDeletionSubscription")
-
-
-def _root() -> str:
-    return f"{get_settings().public_url}/app_lcm/v1"
+from meao.wire import notifications
+from meao.wire.links import APP_LCM
 
 
 def instance_selected(flt: dict[str, Any] | None, inst: AppInstance) -> bool:
@@ -53,16 +47,6 @@ def instance_selected(flt: dict[str, Any] | None, inst: AppInstance) -> bool:
     return False
 
 
-def _queue(session: Session, subs: list[Subscription], ntype: str, build) -> None:
-    notification_id = str(uuid.uuid4())
-    for sub in subs:
-        payload = build(sub)
-        payload.update({"id": notification_id, "subscriptionId": sub.id, "timeStamp": timestamp()})
-        payload.setdefault("_links", {})["subscription"] = {"href": f"{_root()}/subscriptions/{sub.id}"}
-        session.add(OutboxMessage(subscription_id=sub.id, callback_uri=sub.callback_uri,
-                                  notification_id=notification_id, notification_type=ntype, payload=payload))
-
-
 def _filters(sub: Subscription) -> dict[str, Any]:
     return (sub.filters or [{}])[0] if sub.filters else {}
 
@@ -71,7 +55,7 @@ def emit_op_occ_notification(session: Session, op: AppLcmOpOcc) -> None:
     """AppLcmOpOccNotification to AppLcmOpOccStateChangeSubscriptions whose filter matches."""
     inst = session.get(AppInstance, op.app_instance_id)
     subs = []
-    for sub in subscribers(session, "app_lcm", "AppLcmOpOccStateChangeSubscription", inst.tenant if inst else None):
+    for sub in subscribers(session, APP_LCM, "AppLcmOpOccStateChangeSubscription", inst.tenant if inst else None):
         flt = _filters(sub).get("appLcmOpOccSubscriptionFilter") or {}
         if flt.get("operationTypes") and op.lcm_operation not in flt["operationTypes"]:
             continue
@@ -80,12 +64,8 @@ def emit_op_occ_notification(session: Session, op: AppLcmOpOcc) -> None:
         if inst is not None and not instance_selected(flt.get("appInstanceSubscriptionFilter"), inst):
             continue
         subs.append(sub)
-    root = _root()
-    _queue(session, subs, "AppLcmOpOccStateChangeSubscription", lambda sub: {
-        "notificationType": "AppLcmOpOccStateChangeSubscription", "operationType": op.lcm_operation,
-        "operationState": op.operation_state, "appLcmOpOccId": op.id, "appInstanceId": op.app_instance_id,
-        "_links": {"appInstance": {"href": f"{root}/app_instances/{op.app_instance_id}"},
-                   "appLcmOpOcc": {"href": f"{root}/app_lcm_op_occs/{op.id}"}}})
+    outbox.write(session, subs, "AppLcmOpOccStateChangeSubscription",
+                 partial(notifications.app_lcm_op_occ_notification, op))
 
 
 def instance_state(inst: AppInstance) -> str:
@@ -99,24 +79,20 @@ def emit_instance_state_notification(session: Session, inst: AppInstance) -> Non
     """AppInstNotification to AppInstanceStateChangeSubscriptions (state and instance filters)."""
     state = instance_state(inst)
     subs = []
-    for sub in subscribers(session, "app_lcm", "AppInstanceStateChangeSubscription", inst.tenant):
+    for sub in subscribers(session, APP_LCM, "AppInstanceStateChangeSubscription", inst.tenant):
         flt = _filters(sub)
         if flt.get("appInstanceState") and flt["appInstanceState"] != state:
             continue
         if not instance_selected(flt.get("appInstanceSubscriptionFilter"), inst):
             continue
         subs.append(sub)
-    _queue(session, subs, "AppInstanceStateChangeSubscription", lambda sub: {
-        "notificationType": "AppInstanceStateChangeSubscription", "appInstanceState": state,
-        "appInstanceId": inst.id, "appPkgId": inst.app_pkg_id, "appDId": inst.appd_id})
+    outbox.write(session, subs, "AppInstanceStateChangeSubscription",
+                 partial(notifications.app_inst_notification, inst, state))
 
 
 def emit_identifier_notification(session: Session, inst: AppInstance, created: bool) -> None:
     """AppInstanceIdentifierCreation/DeletionNotification (clauses 6.2.2.27 / 6.2.2.30)."""
     sub_type = "AppIdentifierCreationSubscription" if created else "AppIdentifierDeletionSubscription"
-    subs = [s for s in subscribers(session, "app_lcm", sub_type, inst.tenant)
+    subs = [s for s in subscribers(session, APP_LCM, sub_type, inst.tenant)
             if instance_selected(_filters(s).get("appInstanceSubscriptionFilter"), inst)]
-    root = _root()
-    _queue(session, subs, sub_type, lambda sub: {
-        "notificationType": sub_type, "appInstanceId": inst.id,
-        "_links": {"appInstance": {"href": f"{root}/app_instances/{inst.id}"}}})
+    outbox.write(session, subs, sub_type, partial(notifications.app_instance_identifier_notification, inst, sub_type))

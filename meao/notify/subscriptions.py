@@ -1,4 +1,9 @@
-"""Subscriptions to package notifications (MEC 010-2 clauses 6.2.3.4, 6.2.3.7, 6.2.3.10, 7.3.3-7.3.4)."""
+"""Subscriptions to notifications of both Mm1 APIs (MEC 010-2 clauses 7.3.3-7.3.4 and 7.4.3-7.4.4).
+
+Package subscriptions: clauses 6.2.3.4, 6.2.3.7, 6.2.3.10; lifecycle subscriptions: clauses 6.2.2.10-15
+and 6.2.2.25-29. The API-facing functions own their transaction; ``subscribers`` and
+``matching_subscriptions`` work in the caller's (the state change a notification reports).
+"""
 
 from __future__ import annotations
 
@@ -9,26 +14,28 @@ from sqlalchemy.orm import Session
 
 from meao.auth.tenancy import notified, owns, visible
 from meao.db.models import Subscription
+from meao.db.session import session_scope
 from meao.notify import callback_auth
 from meao.problems import BadRequest, NotFound
+from meao.wire.links import APP_LCM, APP_PKGM  # Subscription.api is the name of the API
 
 PKG_SUBSCRIPTION_TYPES = ("AppPackageOnBoardingSubscription", "AppPackageChangeSubscription",
                           "AppPackageDeletionSubscription")
+LCM_SUBSCRIPTION_TYPES = ("AppInstanceStateChangeSubscription", "AppLcmOpOccStateChangeSubscription",
+                          "AppIdentifierCreationSubscription", "AppIdentifierDeletionSubscription")
 _STATE_FILTERS = ("operationalState", "usageState")
 _LCM_FILTER_KEYS = ("appInstanceState", "appInstanceSubscriptionFilter", "appLcmOpOccSubscriptionFilter")
 
 
-def create_pkg_subscription(session: Session, callback_uri: str, subscription_type: str,
-                            filters: list[dict[str, Any]] | None,
-                            authentication: dict[str, Any] | None = None, tenant: str | None = None) -> Subscription:
-    """Store a package subscription after checking the filter rules of table 6.2.3.10.2-1.
-
-    ``authentication`` is the request's SubscriptionAuthentication (wire form), see ``callback_auth``.
-    ``tenant`` owns the subscription: it hears only about its tenant's resources; a subscription of no
-    tenant hears about all. As elsewhere, a ``tenant`` argument confines a caller to its subscriptions.
-    """
+def _check_callback(callback_uri: str) -> None:
     if not callback_uri.startswith(("http://", "https://")):
         raise BadRequest(f"callbackUri {callback_uri!r} must be an http or https URI")
+
+
+def _pkg_subscription(body: dict[str, Any], tenant: str | None) -> Subscription:
+    """AppPkgSubscription (clause 6.2.3.7), after checking the filter rules of table 6.2.3.10.2-1."""
+    callback_uri, subscription_type, filters = body["callbackUri"], body["subscriptionType"], body.get("appPkgFilter")
+    _check_callback(callback_uri)
     for flt in filters or []:
         if "appPkgInfoId" in flt and "appDId" in flt:
             raise BadRequest("an AppPkgFilter should not use both appPkgInfoId and appDId; choose one")
@@ -36,50 +43,63 @@ def create_pkg_subscription(session: Session, callback_uri: str, subscription_ty
         if states and subscription_type != "AppPackageChangeSubscription":
             raise BadRequest(f"AppPkgFilter {', '.join(states)} may only be used with "
                              "AppPackageChangeSubscription (table 6.2.3.10.2-1)")
-    sub = Subscription(api="app_pkgm", subscription_type=subscription_type, callback_uri=callback_uri,
-                       filters=filters or None, authentication=callback_auth.from_request(authentication),
-                       tenant=tenant)
-    session.add(sub)
-    session.flush()
-    return sub
+    return Subscription(api=APP_PKGM, subscription_type=subscription_type, callback_uri=callback_uri,
+                        filters=filters or None, authentication=callback_auth.from_request(body.get("authentication")),
+                        tenant=tenant)
 
 
-def create_lcm_subscription(session: Session, body: dict[str, Any], allowed_types: tuple[str, ...],
-                            tenant: str | None = None) -> Subscription:
-    """Store a lifecycle subscription (clauses 6.2.2.10/12/14/25/28); its filter attributes are kept as given."""
+def _lcm_subscription(body: dict[str, Any], tenant: str | None) -> Subscription:
+    """A lifecycle subscription (clauses 6.2.2.12/14/25/28); its filter attributes are kept as given."""
     kind, callback_uri = body["subscriptionType"], body["callbackUri"]
-    if kind not in allowed_types:
-        raise BadRequest(f"subscriptionType {kind!r} is not one of {', '.join(allowed_types)}")
-    if not callback_uri.startswith(("http://", "https://")):
-        raise BadRequest(f"callbackUri {callback_uri!r} must be an http or https URI")
+    if kind not in LCM_SUBSCRIPTION_TYPES:
+        raise BadRequest(f"subscriptionType {kind!r} is not one of {', '.join(LCM_SUBSCRIPTION_TYPES)}")
+    _check_callback(callback_uri)
     flt = {k: body[k] for k in _LCM_FILTER_KEYS if k in body}
-    sub = Subscription(api="app_lcm", subscription_type=kind, callback_uri=callback_uri, filters=[flt] if flt else None,
-                       authentication=callback_auth.from_request(body.get("authentication")), tenant=tenant)
-    session.add(sub)
-    session.flush()
-    return sub
+    return Subscription(api=APP_LCM, subscription_type=kind, callback_uri=callback_uri, filters=[flt] if flt else None,
+                        authentication=callback_auth.from_request(body.get("authentication")), tenant=tenant)
 
 
-def list_subscriptions(session: Session, api: str, subscription_type: str | None = None,
+def create_subscription(api: str, body: dict[str, Any], tenant: str | None = None) -> Subscription:
+    """Store the subscription request ``body`` (wire form) of ``api``.
+
+    ``authentication`` is the request's SubscriptionAuthentication, see ``callback_auth``. ``tenant``
+    owns the subscription: it hears only about its tenant's resources; a subscription of no tenant
+    hears about all. As elsewhere, a ``tenant`` argument confines a caller to its subscriptions.
+    """
+    sub = _pkg_subscription(body, tenant) if api == APP_PKGM else _lcm_subscription(body, tenant)
+    with session_scope() as session:
+        session.add(sub)
+        session.flush()
+        return sub
+
+
+def list_subscriptions(api: str, subscription_type: str | None = None,
                        tenant: str | None = None) -> list[Subscription]:
     """All subscriptions of one API (and ``tenant``), optionally of one type, oldest first."""
-    stmt = select(Subscription).where(Subscription.api == api, visible(Subscription.tenant, tenant))
-    if subscription_type:
-        stmt = stmt.where(Subscription.subscription_type == subscription_type)
-    return list(session.scalars(stmt.order_by(Subscription.created_at, Subscription.id)))
+    with session_scope() as session:
+        stmt = select(Subscription).where(Subscription.api == api, visible(Subscription.tenant, tenant))
+        if subscription_type:
+            stmt = stmt.where(Subscription.subscription_type == subscription_type)
+        return list(session.scalars(stmt.order_by(Subscription.created_at, Subscription.id)))
 
 
-def get_subscription(session: Session, api: str, subscription_id: str, tenant: str | None = None) -> Subscription:
-    """One subscription, or NotFound."""
+def _load(session: Session, api: str, subscription_id: str, tenant: str | None) -> Subscription:
     sub = session.get(Subscription, subscription_id)
     if sub is None or sub.api != api or not owns(sub.tenant, tenant):
         raise NotFound(f"subscription {subscription_id} does not exist")
     return sub
 
 
-def delete_subscription(session: Session, api: str, subscription_id: str, tenant: str | None = None) -> None:
+def get_subscription(api: str, subscription_id: str, tenant: str | None = None) -> Subscription:
+    """One subscription, or NotFound."""
+    with session_scope() as session:
+        return _load(session, api, subscription_id, tenant)
+
+
+def delete_subscription(api: str, subscription_id: str, tenant: str | None = None) -> None:
     """Remove a subscription; messages already in the outbox are still delivered."""
-    session.delete(get_subscription(session, api, subscription_id, tenant))
+    with session_scope() as session:
+        session.delete(_load(session, api, subscription_id, tenant))
 
 
 def subscribers(session: Session, api: str, subscription_type: str,

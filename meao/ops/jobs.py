@@ -54,6 +54,14 @@ class QueueView:
     recent_failures: list[Job]
 
 
+@dataclass
+class WorkerView:
+    """A worker with the jobs it runs now."""
+
+    reading: w.WorkerReading
+    running: list[Job]
+
+
 def _waiting(job: q.WaitingJob, pops: list[str]) -> Job:
     from meao.lcm.instances import RUN_OP_TASK
 
@@ -126,6 +134,11 @@ def queue_views(name: str | None = None) -> list[QueueView]:
                                waiting=_with_ops([_waiting(j, reading.pops) for j in reading.waiting]),
                                recent_failures=[_failed(op, pops_of) for op in failures]))
     return views
+
+
+def worker_views() -> list[WorkerView]:
+    """Every worker with its running jobs (listed without their PoPs)."""
+    return [WorkerView(reading=r, running=[_running(j, {}) for j in r.running]) for r in w.worker_readings()]
 
 
 def list_jobs(state: str | None = None, queue: str | None = None) -> list[Job]:
