@@ -23,8 +23,8 @@ from meao.api.errors import (
 from meao.api.security import TOKEN_PATH, prepare_spec
 from meao.api.validation import RequestTargetGuard, validator_map
 from meao.auth.tokens import check_settings as check_auth_settings
+from meao.celery_app import all_queues, configure_celery
 from meao.config import Settings, get_settings, set_settings
-from meao.jobs import all_queues, configure_celery
 from meao.metrics import HttpMetricsMiddleware, register_system_collector
 from meao.problems import ProblemError
 
@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
             heartbeat_monitor()  # workers' heartbeat ages are known by the time someone asks
         if embedded_worker:
             from meao.background import Background
-            from meao.jobs import start_embedded_worker
+            from meao.celery_app import start_embedded_worker
 
             worker = start_embedded_worker(settings, all_queues(settings))
             background = Background(settings, embedded=True)

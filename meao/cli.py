@@ -98,8 +98,8 @@ def worker(queues: str | None, concurrency: int, node_name: str | None, metrics_
     from celery.signals import worker_ready, worker_shutdown
 
     from meao.background import Background
+    from meao.celery_app import celery_app, configure_celery
     from meao.config import get_settings
-    from meao.jobs import celery_app, configure_celery
 
     settings = get_settings()
     if settings.embedded_broker:
@@ -108,7 +108,7 @@ def worker(queues: str | None, concurrency: int, node_name: str | None, metrics_
     configure_celery(settings)
     import meao.catalogue.tasks  # noqa: F401
     import mecpm.tasks  # noqa: F401
-    from meao.jobs import all_queues
+    from meao.celery_app import all_queues
     from meao.lcm.hosts import load_configured_hosts
 
     db_upgrade()

@@ -327,7 +327,7 @@ def reap_lost_operations(stale_after_s: float) -> int:
 
 def resend_unclaimed(older_than_s: float = 0) -> int:
     """Send again the jobs of STARTING occurrences nobody claimed (an in-memory queue died with its process)."""
-    from meao.jobs import enqueue
+    from meao.celery_app import enqueue
     from meao.lcm.instances import RUN_OP_TASK
 
     cutoff = utcnow() - timedelta(seconds=older_than_s)

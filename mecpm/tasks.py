@@ -9,7 +9,7 @@ parameters and the MEC host. The worker reports only through the occurrence's st
 from __future__ import annotations
 
 import mecpm.control  # noqa: F401 — registers the remote-control commands the ops API uses
-from meao.jobs import celery_app
+from meao.celery_app import celery_app
 from mecpm.runner import run_operation
 
 

@@ -37,10 +37,10 @@ from meao.catalogue.signature import (
     unwrap_option2,
     verify_manifest_signature,
 )
+from meao.celery_app import enqueue
 from meao.config import Settings, get_settings
 from meao.db.models import AppPackage, utcnow
 from meao.db.session import session_scope
-from meao.jobs import enqueue
 from meao.notify.package_events import emit_pkg_notification
 from meao.problems import OnboardingError, ProblemError, problem
 

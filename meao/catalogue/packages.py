@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 from meao.auth.tenancy import owns, visible
 from meao.catalogue.fetch import check_source_uri, copy_stream_to
 from meao.catalogue.integrity import check_checksum, new_hasher, same_digest
+from meao.celery_app import enqueue
 from meao.config import get_settings
 from meao.db.models import AppPackage, utcnow
 from meao.db.session import session_scope
-from meao.jobs import enqueue
 from meao.notify.package_events import emit_pkg_notification
 from meao.problems import BadRequest, Conflict, NotFound, OnboardingError, ProblemError, problem
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from meao.catalogue.onboarding import run_onboarding
-from meao.jobs import celery_app
+from meao.celery_app import celery_app
 
 
 @celery_app.task(name="meao.catalogue.onboard", acks_late=True, reject_on_worker_lost=True)

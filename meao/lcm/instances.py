@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from meao.auth.tenancy import owns, visible
 from meao.catalogue.packages import find_by_appd_id
+from meao.celery_app import enqueue
 from meao.db.models import AppInstance, AppLcmOpOcc, AppPackage, MecHost
 from meao.db.session import session_scope
-from meao.jobs import enqueue
 from meao.lcm import op_occ
 from meao.lcm.hosts import resolve_selected_host
 from meao.logs import bind_op

@@ -19,8 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from meao.celery_app import ENQUEUED_AT_HEADER, all_queues
 from meao.config import get_settings
-from meao.jobs import ENQUEUED_AT_HEADER, all_queues
 
 PEEK_LIMIT = 200  # waiting jobs listed per queue; the depth is always exact
 _SEP = "\x06\x16"  # kombu's separator between a queue name and its priority step

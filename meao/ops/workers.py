@@ -18,8 +18,8 @@ from typing import Any
 
 from kombu.exceptions import OperationalError
 
+from meao.celery_app import celery_app
 from meao.config import get_settings
-from meao.jobs import celery_app
 
 log = logging.getLogger(__name__)
 REPLY_TIMEOUT_S = 1.0
