@@ -10,7 +10,7 @@ from datetime import datetime
 
 from meao.db.models import MecHost
 from meao.lcm import hosts, placement, selection
-from meao.nfvo.vim import Capacity, HostCapacity, VimError, VimNotConfigured
+from meao.nfvo.vim import Capacity, ComputeNodeCapacity, VimError, VimNotConfigured
 from meao.problems import ProblemError
 
 
@@ -20,8 +20,8 @@ class FreeCapacity:
 
     host: MecHost
     capacity: Capacity
-    best: placement.HostCapacity | None
-    compute_hosts: list[HostCapacity]
+    best: placement.HostHeadroom | None
+    compute_hosts: list[ComputeNodeCapacity]
     observed: datetime
     cached: bool
 

@@ -42,13 +42,11 @@ from meao.lcm.placement.constraints import CONSTRAINTS, best_host, evaluate_host
 from meao.lcm.placement.geometry import point_in_polygon
 from meao.lcm.placement.model import (
     AppRequirements,
-    ConstraintResult,
-    HostEvaluation,
     HostHeadroom,
     MecHostView,
     NoHostFits,
     PlacementDecision,
 )
 
-__all__ = ["CONSTRAINTS", "AppRequirements", "ConstraintResult", "HostEvaluation", "HostHeadroom", "MecHostView",
-           "NoHostFits", "PlacementDecision", "best_host", "evaluate_host", "point_in_polygon", "rank_hosts"]
+__all__ = ["CONSTRAINTS", "AppRequirements", "HostHeadroom", "MecHostView", "NoHostFits", "PlacementDecision",
+           "best_host", "evaluate_host", "point_in_polygon", "rank_hosts"]
