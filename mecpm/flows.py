@@ -28,10 +28,8 @@ from mecpm.mep import MepDriver
 log = logging.getLogger(__name__)
 
 
-class FlowError(ProblemError):
+class FlowError(ProblemError, status=422, title="Lifecycle operation failed"):
     """The operation cannot go on with this AppD or host configuration; the detail says what to change."""
-
-    status, title = 422, "Lifecycle operation failed"
 
 DEFAULT_BOOT_TIMEOUT_S = 300
 DEFAULT_STOP_TIMEOUT_S = 60

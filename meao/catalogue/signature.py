@@ -88,10 +88,8 @@ class SignatureResult:
         return cls(signed=False, option=None, signer_subject=None, certificate_pem=None)
 
 
-class SignatureError(OnboardingError):
+class SignatureError(OnboardingError, title="Package signature rejected"):
     """The package's signature is missing, malformed, untrusted, expired or does not match (422)."""
-
-    title = "Package signature rejected"
 
 
 def split_signed_manifest(raw: bytes, *, manifest_name: str = "manifest") -> tuple[bytes, str | None]:

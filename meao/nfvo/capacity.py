@@ -29,7 +29,7 @@ def host_capacity(host: str, zone: str, inventories: Mapping[str, Mapping[str, A
     ram, max_ram = free_of(inventories.get("MEMORY_MB"), usages.get("MEMORY_MB", 0))
     disk, max_disk = free_of(inventories.get("DISK_GB"), usages.get("DISK_GB", 0))
     return ComputeNodeCapacity(host=host, availability_zone=zone, vcpu=vcpu, ram_mb=ram, disk_gb=disk,
-                        max_vcpu=max_vcpu, max_ram_mb=max_ram, max_disk_gb=max_disk)
+                               max_vcpu=max_vcpu, max_ram_mb=max_ram, max_disk_gb=max_disk)
 
 
 def headroom(limit: int | None, used: int) -> int | None:

@@ -28,55 +28,39 @@ FLAVOR_PREFIX = "meao-"
 
 
 # ----------------------------------------------------------------------------------------- errors
-class VimError(ProblemError):
+class VimError(ProblemError, status=502, title="VIM error"):
     """The VIM failed or refused a request; ``detail`` says which call and what to do."""
 
-    status, title = 502, "VIM error"
 
-
-class VimUnavailable(VimError):
+class VimUnavailable(VimError, status=503, title="VIM unavailable"):
     """The VIM's API cannot be reached or answers 502/503/504: retry when it is back."""
 
-    status, title = 503, "VIM unavailable"
 
-
-class VimNotConfigured(VimError):
+class VimNotConfigured(VimError, status=409, title="VIM not configured"):
     """No usable ``clouds.yaml`` entry for the cloud a MEC host names: the host or clouds.yaml needs fixing.
 
     A 409: the MEC host resource conflicts with this server's configuration, nothing a retry would cure.
     """
 
-    status, title = 409, "VIM not configured"
 
-
-class NoValidHost(VimError):
+class NoValidHost(VimError, status=503, title="No valid host"):
     """No compute host of the PoP (or of the requested zone) can take the server."""
 
-    status, title = 503, "No valid host"
 
-
-class QuotaExceeded(VimError):
+class QuotaExceeded(VimError, status=503, title="Quota exceeded"):
     """The project's quota at the PoP does not allow the request."""
 
-    status, title = 503, "Quota exceeded"
 
-
-class VimNotFound(VimError):
+class VimNotFound(VimError, status=404, title="Not found in VIM"):
     """A resource meao expected at the VIM is not there (deleted outside meao, or a wrong id)."""
 
-    status, title = 404, "Not found in VIM"
 
-
-class VimTimeout(VimError):
+class VimTimeout(VimError, status=504, title="VIM timeout"):
     """The VIM did not finish within meao's bound (a server not ACTIVE in time, a slow API)."""
 
-    status, title = 504, "VIM timeout"
 
-
-class ServerFault(VimError):
+class ServerFault(VimError, status=502, title="Server fault"):
     """A server went to ERROR; ``detail`` carries Nova's fault message."""
-
-    status, title = 502, "Server fault"
 
 
 # ----------------------------------------------------------------------------------------- values
@@ -142,10 +126,10 @@ class ComputeNodeCapacity:
 
     host: str
     availability_zone: str
-    vcpu: int
-    ram_mb: int
-    disk_gb: int
-    max_vcpu: int
+    vcpu: int  # free now, after the allocation ratio and the reserved part
+    ram_mb: int  # MiB
+    disk_gb: int  # GiB
+    max_vcpu: int  # the largest single allocation (Placement's max_unit)
     max_ram_mb: int
     max_disk_gb: int
 

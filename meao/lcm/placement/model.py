@@ -118,10 +118,8 @@ class PlacementDecision:
         return "\n".join(lines)
 
 
-class NoHostFits(ProblemError):
+class NoHostFits(ProblemError, status=422, title="No MEC host fits"):
     """No candidate MEC host satisfies the AppD and the request; the ProblemDetails lists why, per host."""
-
-    status, title = 422, "No MEC host fits"
 
     def __init__(self, decision: PlacementDecision) -> None:
         super().__init__(decision.no_fit_detail(), extra={"hosts": decision.explain()["hosts"]})
