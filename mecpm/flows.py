@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from meao.catalogue.appd import AppD, VirtualCompute
 from meao.lcm.requirements import effective_compute, flavor_size
@@ -35,30 +35,60 @@ DEFAULT_BOOT_TIMEOUT_S = 300
 DEFAULT_STOP_TIMEOUT_S = 60
 
 
-@dataclass
-class FlowContext:
-    """Everything a step needs; ``resources`` is persisted by ``save`` after every change."""
+@dataclass(frozen=True)
+class OpSubject:
+    """What an operation acts on: the occurrence, its app instance, package and AppD, and its request."""
 
+    id: str  # the AppLcmOpOcc
     instance_id: str
     package_id: str
+    appd_id: str
     appd: AppD
-    content_dir: Path
-    params: dict[str, Any]
+    content_dir: Path  # the package's extracted content (software images)
+    params: dict[str, Any]  # operationParams of the occurrence (MEC 010-2 clause 6.2.2.13)
+
+
+@dataclass
+class PopSite:
+    """Where it runs: the PoP's VIM driver and MEP, the zone and the CP → network map of its MEC host.
+
+    A grant may name another VIM connection or zone; ``vim`` and ``availability_zone`` then change.
+    """
+
     vim: Vim
     mep: MepDriver
     availability_zone: str | None
     networks: dict[str, str]
-    resources: dict[str, Any]
-    save: Callable[[dict[str, Any]], None]
-    note_image: Callable[[str], None] = lambda image_id: None  # records the upload on the package
-    request_grant: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # Mm3 granting (clause 7.5)
-    op_id: str = ""
-    appd_id: str = ""
-    vim_for: Callable[[str], Vim] | None = None  # the VIM driver of a cloud named by a grant
-    api_base: str = ""  # the MEAO's public URL: links in a GrantRequest are absolute URIs (LinkType)
-    fresh: bool = False  # first attempt: nothing of this operation can exist at the VIM yet (no lookups)
     boot_timeout_s: float = DEFAULT_BOOT_TIMEOUT_S
-    created: dict[str, Any] = field(default_factory=dict)
+
+
+class MeaoLink(Protocol):
+    """What a flow asks of the MEAO side: keep its records, grant its resources (Mm3, clause 7.5)."""
+
+    api_base: str  # the MEAO's public URL: links in a GrantRequest are absolute URIs (LinkType)
+
+    def save_resources(self, resources: dict[str, Any]) -> None:
+        """Persist the instance's resources (the OpenStack ids the steps made)."""
+
+    def note_image(self, image_id: str) -> None:
+        """Record on the package that an image of it now lives in the PoP's cloud."""
+
+    def request_grant(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST a GrantRequest; the Grant, or a ProblemError when the MEAO refuses."""
+
+    def vim_for(self, cloud: str) -> Vim:
+        """The VIM driver of a cloud a grant names."""
+
+
+@dataclass
+class FlowContext:
+    """Everything a step needs; ``resources`` is persisted through ``meao`` after every change."""
+
+    op: OpSubject
+    pop: PopSite
+    meao: MeaoLink
+    resources: dict[str, Any]
+    fresh: bool = False  # first attempt: nothing of this operation can exist at the VIM yet (no lookups)
     _record_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record(self, **values: Any) -> None:
@@ -69,7 +99,7 @@ class FlowContext:
         """
         with self._record_lock:
             self.resources.update(values)
-            self.save(self.resources)
+            self.meao.save_resources(self.resources)
 
 
 @dataclass(frozen=True)
@@ -84,26 +114,25 @@ def _grant(ctx: FlowContext) -> None:
     """Ask the MEAO for a grant (MEC 010-2 clause 7.5) and honour its VIM connection and zone."""
     grant = ctx.resources.get("grant")
     if grant is None:
-        if ctx.request_grant is None:
-            return
-        link_ports = [(c.id, c.vdu_id) for c in ctx.appd.ext_cpds]
-        grant = ctx.request_grant(grant_request(ctx.api_base, ctx.instance_id, ctx.op_id, ctx.appd_id,
-                                                _compute(ctx).vdu_id, link_ports))
+        link_ports = [(c.id, c.vdu_id) for c in ctx.op.appd.ext_cpds]
+        body = grant_request(ctx.meao.api_base, ctx.op.instance_id, ctx.op.id, ctx.op.appd_id,
+                             _compute(ctx).vdu_id, link_ports)
+        grant = ctx.meao.request_grant(body)
         ctx.record(grant={"id": grant["id"], "zones": grant.get("zones") or [],
                           "vimConnections": grant.get("vimConnections") or {}})
         grant = ctx.resources["grant"]
     zones = grant.get("zones") or []
     if zones:
-        ctx.availability_zone = zones[0]["zoneId"]
+        ctx.pop.availability_zone = zones[0]["zoneId"]
     conns = list((grant.get("vimConnections") or {}).values())
     cloud = ((conns[0].get("accessInfo") or {}).get("cloud")) if conns else None
-    if cloud and ctx.vim_for is not None:
-        ctx.vim = ctx.vim_for(cloud)
+    if cloud:
+        ctx.pop.vim = ctx.meao.vim_for(cloud)
 
 
 def _image(ctx: FlowContext) -> None:
     images = dict(ctx.resources.get("images") or {})
-    for img in ctx.appd.sw_images:
+    for img in ctx.op.appd.sw_images:
         if img.id in images:
             continue
         if not img.file:
@@ -112,14 +141,14 @@ def _image(ctx: FlowContext) -> None:
         spec = ImageSpec(name=img.name, version=img.version, checksum=img.checksum,
                          container_format=img.container_format.lower(), disk_format=img.disk_format.lower(),
                          min_disk_gb=img.min_disk_gb, min_ram_mb=img.min_ram_mb, size_bytes=img.size_bytes)
-        path = ctx.content_dir / img.file
-        images[img.id] = ctx.vim.ensure_image(spec, lambda p=path: p.open("rb"), ctx.package_id)
-        ctx.note_image(images[img.id])
+        path = ctx.op.content_dir / img.file
+        images[img.id] = ctx.pop.vim.ensure_image(spec, lambda p=path: p.open("rb"), ctx.op.package_id)
+        ctx.meao.note_image(images[img.id])
         ctx.record(images=images)
 
 
 def _compute(ctx: FlowContext) -> VirtualCompute:
-    vc = effective_compute(ctx.appd, ctx.params)
+    vc = effective_compute(ctx.op.appd, ctx.op.params)
     if vc is None:
         raise FlowError("the AppD has no virtual compute descriptor; nothing to boot")
     return vc
@@ -129,18 +158,18 @@ def _flavor(ctx: FlowContext) -> None:
     if ctx.resources.get("flavor_id"):
         return
     _compute(ctx)  # a clear error when the AppD has no compute
-    ctx.record(flavor_id=ctx.vim.ensure_flavor(*flavor_size(ctx.appd, ctx.params)))
+    ctx.record(flavor_id=ctx.pop.vim.ensure_flavor(*flavor_size(ctx.op.appd, ctx.op.params)))
 
 
 def _release_flavor(ctx: FlowContext) -> None:
     flavor_id = ctx.resources.get("flavor_id")
     if flavor_id:
-        ctx.vim.release_flavor(flavor_id)  # deletes a private meao flavor once no server uses it
+        ctx.pop.vim.release_flavor(flavor_id)  # deletes a private meao flavor once no server uses it
         ctx.record(flavor_id=None)
 
 
 def _network_for(ctx: FlowContext, cpd_id: str) -> str:
-    net = ctx.networks.get(cpd_id) or ctx.networks.get("default")
+    net = ctx.pop.networks.get(cpd_id) or ctx.pop.networks.get("default")
     if not net:
         raise FlowError(f"external CP {cpd_id}: the MEC host maps it to no network; add '{cpd_id}' or "
                           "'default' under the host's networks")
@@ -150,17 +179,18 @@ def _network_for(ctx: FlowContext, cpd_id: str) -> str:
 def _ports(ctx: FlowContext) -> None:
     """One port per external CP, created concurrently; ids recorded even when one of them fails."""
     ports = dict(ctx.resources.get("ports") or {})
-    missing = [cpd.id for cpd in ctx.appd.ext_cpds if cpd.id not in ports]
+    missing = [cpd.id for cpd in ctx.op.appd.ext_cpds if cpd.id not in ports]
     if not missing:
         return
     if not ctx.fresh:  # an earlier attempt may have created a port without recording it
-        existing = {p.name: p.id for p in ctx.vim.find_ports(ctx.instance_id)}
-        ports.update({cpd: existing[port_name(ctx.instance_id, cpd)] for cpd in missing
-                      if port_name(ctx.instance_id, cpd) in existing})
+        existing = {p.name: p.id for p in ctx.pop.vim.find_ports(ctx.op.instance_id)}
+        ports.update({cpd: existing[port_name(ctx.op.instance_id, cpd)] for cpd in missing
+                      if port_name(ctx.op.instance_id, cpd) in existing})
     networks = {cpd: _network_for(ctx, cpd) for cpd in missing if cpd not in ports}  # all valid, or none made
     failures: list[Exception] = []
     with ThreadPoolExecutor(max_workers=max(1, len(networks))) as pool:
-        futures = {cpd: pool.submit(contextvars.copy_context().run, ctx.vim.create_port, net, ctx.instance_id, cpd)
+        create = ctx.pop.vim.create_port
+        futures = {cpd: pool.submit(contextvars.copy_context().run, create, net, ctx.op.instance_id, cpd)
                    for cpd, net in networks.items()}
         for cpd, future in futures.items():
             try:
@@ -174,53 +204,54 @@ def _ports(ctx: FlowContext) -> None:
 
 def _undo_ports(ctx: FlowContext) -> None:
     for port_id in (ctx.resources.get("ports") or {}).values():
-        ctx.vim.delete_port(port_id)
-    for port in ctx.vim.find_ports(ctx.instance_id):  # also those created before their id was recorded
-        ctx.vim.delete_port(port.id)
+        ctx.pop.vim.delete_port(port_id)
+    for port in ctx.pop.vim.find_ports(ctx.op.instance_id):  # also those created before their id was recorded
+        ctx.pop.vim.delete_port(port.id)
     ctx.record(ports={})
 
 
 def _server(ctx: FlowContext) -> None:
     if ctx.resources.get("server_id"):
         return
-    found = [] if ctx.fresh else ctx.vim.find_servers(ctx.instance_id)  # made but not recorded before a crash
+    # made but not recorded before a crash
+    found = [] if ctx.fresh else ctx.pop.vim.find_servers(ctx.op.instance_id)
     if found:
         ctx.record(server_id=found[0].id)
         return
     images = ctx.resources.get("images") or {}
     vdu = _compute(ctx).vdu_id
-    image_id = next((images[i.id] for i in ctx.appd.sw_images if i.vdu_id == vdu),
+    image_id = next((images[i.id] for i in ctx.op.appd.sw_images if i.vdu_id == vdu),
                     next(iter(images.values()), None))
     if image_id is None:
         raise FlowError("no software image was uploaded for the VDU; the AppD needs a SwImage")
-    port_ids = [ctx.resources["ports"][c.id] for c in ctx.appd.ext_cpds]
-    name = f"meao-{ctx.instance_id}"
-    server_id = ctx.vim.create_server(name, ctx.resources["flavor_id"], image_id, port_ids, ctx.instance_id,
-                                      availability_zone=ctx.availability_zone)
+    port_ids = [ctx.resources["ports"][c.id] for c in ctx.op.appd.ext_cpds]
+    name = f"meao-{ctx.op.instance_id}"
+    server_id = ctx.pop.vim.create_server(name, ctx.resources["flavor_id"], image_id, port_ids,
+                                          ctx.op.instance_id, availability_zone=ctx.pop.availability_zone)
     ctx.record(server_id=server_id)
 
 
 def _undo_server(ctx: FlowContext) -> None:
     server_id = ctx.resources.get("server_id")
     if server_id:
-        ctx.vim.delete_server(server_id, wait=True)
-    for srv in ctx.vim.find_servers(ctx.instance_id):
-        ctx.vim.delete_server(srv.id, wait=True)
+        ctx.pop.vim.delete_server(server_id, wait=True)
+    for srv in ctx.pop.vim.find_servers(ctx.op.instance_id):
+        ctx.pop.vim.delete_server(srv.id, wait=True)
     ctx.record(server_id=None)
 
 
 def _wait_active(ctx: FlowContext) -> None:
-    ctx.vim.wait_server_active(ctx.resources["server_id"], ctx.boot_timeout_s)
+    ctx.pop.vim.wait_server_active(ctx.resources["server_id"], ctx.pop.boot_timeout_s)
 
 
 def _rules(ctx: FlowContext) -> None:
     if ctx.resources.get("mep") is None:
-        ctx.record(mep=ctx.mep.configure(ctx.instance_id, ctx.appd))
+        ctx.record(mep=ctx.pop.mep.configure(ctx.op.instance_id, ctx.op.appd))
 
 
 def _undo_rules(ctx: FlowContext) -> None:
     if ctx.resources.get("mep") is not None:
-        ctx.mep.unconfigure(ctx.instance_id, ctx.resources["mep"])
+        ctx.pop.mep.unconfigure(ctx.op.instance_id, ctx.resources["mep"])
         ctx.record(mep=None)
 
 
@@ -238,15 +269,15 @@ INSTANTIATE: tuple[Stage, ...] = (
 # ------------------------------------------------------------------------------ operate / terminate
 def _graceful_timeout(ctx: FlowContext, kind: str) -> float:
     if kind == "OPERATE":
-        if ctx.params.get("stopType") != "GRACEFUL":
+        if ctx.op.params.get("stopType") != "GRACEFUL":
             return 0
-        given = ctx.params.get("gracefulStopTimeout")
-        fallback = ctx.appd.stop_timeout_s
+        given = ctx.op.params.get("gracefulStopTimeout")
+        fallback = ctx.op.appd.stop_timeout_s
     else:
-        if ctx.params.get("terminationType") != "GRACEFUL":
+        if ctx.op.params.get("terminationType") != "GRACEFUL":
             return 0
-        given = ctx.params.get("gracefulTerminationTimeout")
-        fallback = ctx.appd.terminate_timeout_s
+        given = ctx.op.params.get("gracefulTerminationTimeout")
+        fallback = ctx.op.appd.terminate_timeout_s
     value = given if given is not None else fallback
     return float(value if value is not None else DEFAULT_STOP_TIMEOUT_S)
 
@@ -254,14 +285,14 @@ def _graceful_timeout(ctx: FlowContext, kind: str) -> float:
 def _stop(ctx: FlowContext) -> None:
     server_id = ctx.resources.get("server_id")
     if server_id:
-        ctx.vim.stop_server(server_id, _graceful_timeout(ctx, "OPERATE"))
+        ctx.pop.vim.stop_server(server_id, _graceful_timeout(ctx, "OPERATE"))
 
 
 def _start(ctx: FlowContext) -> None:
     server_id = ctx.resources.get("server_id")
     if not server_id:
-        raise FlowError(f"application instance {ctx.instance_id} has no server to start")
-    ctx.vim.start_server(server_id)
+        raise FlowError(f"application instance {ctx.op.instance_id} has no server to start")
+    ctx.pop.vim.start_server(server_id)
 
 
 def _terminate_stop(ctx: FlowContext) -> None:
@@ -271,8 +302,8 @@ def _terminate_stop(ctx: FlowContext) -> None:
     timeout = _graceful_timeout(ctx, "TERMINATE")
     if timeout > 0:
         try:
-            if ctx.vim.get_server(server_id).status == "ACTIVE":
-                ctx.vim.stop_server(server_id, timeout)
+            if ctx.pop.vim.get_server(server_id).status == "ACTIVE":
+                ctx.pop.vim.stop_server(server_id, timeout)
         except VimNotFound:
             pass
 
@@ -310,5 +341,5 @@ def flatten(stages: tuple[Stage, ...]) -> tuple[Step, ...]:
 def rollback(ctx: FlowContext, stages: tuple[Stage, ...]) -> None:
     """Undo steps in reverse order (``fail`` of an instantiate): removes what the operation created."""
     for step in reversed(flatten(stages)):
-        log.info("undo %s for instance %s", step.name, ctx.instance_id)
+        log.info("undo %s for instance %s", step.name, ctx.op.instance_id)
         step.undo(ctx)

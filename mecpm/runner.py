@@ -20,10 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
-import httpx
 from sqlalchemy import select, update
 
-from meao.auth.client_credentials import CredentialsError, shared_client_auth
 from meao.catalogue.appd import AppD
 from meao.catalogue.packages import content_dir
 from meao.config import get_settings
@@ -36,6 +34,7 @@ from meao.nfvo.drivers import get_vim
 from meao.notify.lcm_events import emit_instance_state_notification
 from meao.problems import Conflict, ProblemError, problem
 from mecpm import flows
+from mecpm.meao_link import JobRecords
 from mecpm.mep import mep_for_host
 
 log = logging.getLogger(__name__)
@@ -51,54 +50,16 @@ def _context(op: AppLcmOpOcc, inst: AppInstance, session) -> flows.FlowContext:
     host = session.get(MecHost, op.mec_host_id or inst.mec_host_id)
     if pkg is None or host is None:
         raise flows.FlowError(f"the package or MEC host of application instance {inst.id} is gone")
-    instance_id = inst.id
-
-    def save(resources: dict[str, Any]) -> None:
-        with session_scope() as s:
-            s.execute(update(AppInstance).where(AppInstance.id == instance_id).values(resources=dict(resources)))
-
-    package_id, cloud = pkg.id, host.cloud
-
-    def note_image(image_id: str) -> None:
-        with session_scope() as s:
-            row = s.get(AppPackage, package_id, with_for_update=True)
-            images = dict(row.vim_images or {})
-            if image_id not in images.get(cloud, []):
-                images[cloud] = [*images.get(cloud, []), image_id]
-                row.vim_images = images
-
-    boot = get_settings().jobs.boot_timeout_s
+    settings = get_settings()
+    subject = flows.OpSubject(id=op.id, instance_id=inst.id, package_id=pkg.id, appd_id=inst.appd_id,
+                              appd=AppD.from_stored(pkg.appd_model), content_dir=content_dir(pkg.id),
+                              params=op.operation_params or {})
+    pop = flows.PopSite(vim=get_vim(host.cloud), mep=mep_for_host(host.id), availability_zone=host.availability_zone,
+                        networks=dict(host.networks or {}), boot_timeout_s=settings.jobs.boot_timeout_s)
     return flows.FlowContext(
-        instance_id=inst.id, package_id=pkg.id, appd=AppD.from_stored(pkg.appd_model),
-        content_dir=content_dir(pkg.id), params=op.operation_params or {}, vim=get_vim(host.cloud),
-        mep=mep_for_host(host.id), availability_zone=host.availability_zone, networks=dict(host.networks or {}),
-        resources=dict(inst.resources or {}, cloud=host.cloud, host=host.id), save=save, boot_timeout_s=boot,
-        note_image=note_image, request_grant=request_grant, op_id=op.id, appd_id=inst.appd_id, vim_for=get_vim,
-        api_base=get_settings().public_url, fresh=op.attempt == 1 and not op.steps_done)
-
-
-def request_grant(body: dict[str, Any]) -> dict[str, Any]:
-    """POST the GrantRequest to the MEAO's granting API (Mm3, MEC 010-2 clause 7.5.1.3.1)."""
-    base = get_settings().public_url
-    url = f"{base}/granting/v1/grants"
-    try:
-        resp = httpx.post(url, json=body, timeout=60, auth=shared_client_auth(base))
-    except CredentialsError as exc:
-        raise ProblemError(f"this worker cannot get an access token for the granting API: {exc}; give it client "
-                           "credentials with the granting:write scope (MEAO_CLIENT_ID/MEAO_CLIENT_SECRET or "
-                           "MEAO_CLIENT_CREDENTIALS_FILE)", status=503, title="Granting unavailable") from exc
-    except httpx.HTTPError as exc:
-        raise ProblemError(f"the MEAO granting API at {url} did not answer ({exc}); retry the operation once "
-                           "it is reachable", status=503, title="Granting unavailable") from exc
-    if resp.status_code == 201:
-        return resp.json()
-    try:
-        answer = resp.json()
-    except ValueError:
-        answer = {"detail": resp.text[:500]}
-    raise ProblemError(f"the MEAO refused the grant: {answer.get('detail')}", status=resp.status_code
-                       if resp.status_code >= 400 else 502, title=answer.get("title") or "Grant refused",
-                       extra={k: v for k, v in answer.items() if k == "hosts"})
+        op=subject, pop=pop, meao=JobRecords(inst.id, pkg.id, host.cloud, settings.public_url),
+        resources=dict(inst.resources or {}, cloud=host.cloud, host=host.id),
+        fresh=op.attempt == 1 and not op.steps_done)
 
 
 def _claim(op_id: str, attempt: int) -> bool:

@@ -153,7 +153,7 @@ def test_a_workers_grant_request_carries_a_token(auth_stack: AuthStack, monkeypa
     """mecpm's request_grant reaches the granting API's validation (400), not its door (401)."""
     from meao.config import load_settings, set_settings
     from meao.problems import ProblemError
-    from mecpm.runner import request_grant
+    from mecpm.meao_link import request_grant
 
     set_settings(load_settings(MEAO_PUBLIC_URL=auth_stack.base, MEAO_DATA_DIR=str(auth_stack.stack.data_dir)))
     monkeypatch.setattr(client_credentials, "_shared", {})

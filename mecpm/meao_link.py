@@ -1,0 +1,77 @@
+"""The MEAO side of a lifecycle flow: the records a job keeps in the database, and granting over Mm3.
+
+:class:`JobRecords` is what the runner hands a flow as its :class:`mecpm.flows.MeaoLink`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from sqlalchemy import update
+
+from meao.auth.client_credentials import CredentialsError, shared_client_auth
+from meao.config import get_settings
+from meao.db.models import AppInstance, AppPackage
+from meao.db.session import session_scope
+from meao.nfvo.drivers import get_vim
+from meao.nfvo.vim import Vim
+from meao.problems import ProblemError
+
+
+@dataclass(frozen=True)
+class JobRecords:
+    """The MEAO as one job of one app instance on one cloud sees it."""
+
+    instance_id: str
+    package_id: str
+    cloud: str
+    api_base: str
+
+    def save_resources(self, resources: dict[str, Any]) -> None:
+        """Write the instance's resources (the OpenStack ids the steps made) in their own transaction."""
+        with session_scope() as s:
+            s.execute(update(AppInstance).where(AppInstance.id == self.instance_id)
+                      .values(resources=dict(resources)))
+
+    def note_image(self, image_id: str) -> None:
+        """Add the image to the package's images in this cloud (what deleting the package releases)."""
+        with session_scope() as s:
+            row = s.get(AppPackage, self.package_id, with_for_update=True)
+            images = dict(row.vim_images or {})
+            if image_id not in images.get(self.cloud, []):
+                images[self.cloud] = [*images.get(self.cloud, []), image_id]
+                row.vim_images = images
+
+    def request_grant(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST the GrantRequest to the MEAO's granting API (see :func:`request_grant`)."""
+        return request_grant(body, self.api_base)
+
+    def vim_for(self, cloud: str) -> Vim:
+        """The VIM driver of a cloud a grant names."""
+        return get_vim(cloud)
+
+
+def request_grant(body: dict[str, Any], base: str | None = None) -> dict[str, Any]:
+    """POST the GrantRequest to the MEAO's granting API at ``base`` (Mm3, MEC 010-2 clause 7.5.1.3.1)."""
+    base = base or get_settings().public_url
+    url = f"{base}/granting/v1/grants"
+    try:
+        resp = httpx.post(url, json=body, timeout=60, auth=shared_client_auth(base))
+    except CredentialsError as exc:
+        raise ProblemError(f"this worker cannot get an access token for the granting API: {exc}; give it client "
+                           "credentials with the granting:write scope (MEAO_CLIENT_ID/MEAO_CLIENT_SECRET or "
+                           "MEAO_CLIENT_CREDENTIALS_FILE)", status=503, title="Granting unavailable") from exc
+    except httpx.HTTPError as exc:
+        raise ProblemError(f"the MEAO granting API at {url} did not answer ({exc}); retry the operation once "
+                           "it is reachable", status=503, title="Granting unavailable") from exc
+    if resp.status_code == 201:
+        return resp.json()
+    try:
+        answer = resp.json()
+    except ValueError:
+        answer = {"detail": resp.text[:500]}
+    raise ProblemError(f"the MEAO refused the grant: {answer.get('detail')}", status=resp.status_code
+                       if resp.status_code >= 400 else 502, title=answer.get("title") or "Grant refused",
+                       extra={k: v for k, v in answer.items() if k == "hosts"})
