@@ -18,6 +18,7 @@ from meao.db.session import session_scope
 from meao.nfvo.drivers import get_vim
 from meao.nfvo.vim import Vim
 from meao.problems import ProblemError
+from meao.wire.links import grants_href
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class JobRecords:
 def request_grant(body: dict[str, Any], base: str | None = None) -> dict[str, Any]:
     """POST the GrantRequest to the MEAO's granting API at ``base`` (Mm3, MEC 010-2 clause 7.5.1.3.1)."""
     base = base or get_settings().public_url
-    url = f"{base}/granting/v1/grants"
+    url = grants_href(base)
     try:
         resp = httpx.post(url, json=body, timeout=60, auth=shared_client_auth(base))
     except CredentialsError as exc:

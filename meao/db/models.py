@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 models. Python names here; the ETSI camelCase spelling lives in ``meao.api.views``."""
+"""SQLAlchemy 2 models. Python names here; the ETSI camelCase spelling lives in ``meao.wire``."""
 
 from __future__ import annotations
 

@@ -45,9 +45,14 @@ def subscription_href(base: str, api: str, subscription_id: str) -> str:
     return f"{subscriptions_href(base, api)}/{subscription_id}"
 
 
+def grants_href(base: str) -> str:
+    """The grants collection, where the MEPM-V requests grants (clause 7.5.2)."""
+    return f"{api_root(base, GRANTING)}/grants"
+
+
 def grant_href(base: str, grant_id: str) -> str:
     """An individual grant (clause 7.5.3)."""
-    return f"{api_root(base, GRANTING)}/grants/{grant_id}"
+    return f"{grants_href(base)}/{grant_id}"
 
 
 def mec_host_href(base: str, host_id: str) -> str:
