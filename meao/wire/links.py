@@ -46,12 +46,12 @@ def subscription_href(base: str, api: str, subscription_id: str) -> str:
 
 
 def grants_href(base: str) -> str:
-    """The grants collection, where the MEPM-V requests grants (clause 7.5.2)."""
+    """The grants collection, where the MEPM-V requests grants (clause 7.5.1)."""
     return f"{api_root(base, GRANTING)}/grants"
 
 
 def grant_href(base: str, grant_id: str) -> str:
-    """An individual grant (clause 7.5.3)."""
+    """An individual grant (clause 7.5.2)."""
     return f"{grants_href(base)}/{grant_id}"
 
 
