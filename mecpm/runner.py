@@ -166,7 +166,7 @@ def _run_claimed(op_id: str, attempt: int) -> None:
             ctx = _context(op, inst, session)
             operation, done = op.lcm_operation, set(op.steps_done or [])
         finished: list[str] = []
-        for stage in flows.steps_for(operation, ctx.params):
+        for stage in flows.steps_for(operation, ctx.op.params):
             # steps finished by an earlier attempt are skipped: their ids are in the instance resources
             todo = [s for s in flows.steps_of(stage) if not (s.name in done and operation == "INSTANTIATE")]
             if not todo:
@@ -206,7 +206,7 @@ def _complete(op_id: str, attempt: int, operation: str, ctx: flows.FlowContext) 
             inst.instantiation_state, inst.operational_state = "NOT_INSTANTIATED", None
             ctx.resources = {}
         else:
-            inst.operational_state = ctx.params["changeStateTo"]
+            inst.operational_state = ctx.op.params["changeStateTo"]
         inst.resources = dict(ctx.resources)
         if not op_occ.transition(session, op_id, op_occ.COMPLETED, expect=(op_occ.PROCESSING,),
                                  where={"attempt": attempt, "worker": WORKER_ID}, current_step=None):
@@ -256,7 +256,7 @@ def _fail_operation(op_id: str) -> AppLcmOpOcc:
             session.execute(update(AppLcmOpOcc).where(AppLcmOpOcc.id == op_id).values(worker=None))
         raise
     with session_scope() as session:
-        inst = session.get(AppInstance, ctx.instance_id)
+        inst = session.get(AppInstance, ctx.op.instance_id)
         if operation == "INSTANTIATE":
             inst.resources = {}
             inst.instantiation_state, inst.operational_state = "NOT_INSTANTIATED", None

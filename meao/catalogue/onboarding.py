@@ -43,6 +43,7 @@ from meao.db.models import AppPackage, utcnow
 from meao.db.session import session_scope
 from meao.notify.package_events import emit_pkg_notification
 from meao.problems import OnboardingError, ProblemError, problem
+from meao.wire.packages import artifact_info, sw_image_info
 
 log = logging.getLogger(__name__)
 
@@ -165,11 +166,7 @@ def process_package(pkg_id: str, settings: Settings) -> dict[str, Any]:
     for source, entry in known.items():
         if source in skip or "://" in source:
             continue
-        art: dict[str, Any] = {"artifactPath": source,
-                               "checksum": {"algorithm": entry.algorithm, "hash": entry.hash}}
-        if source in set_of:
-            art["nonManoArtifactSetId"] = set_of[source]
-        artifacts.append(art)
+        artifacts.append(artifact_info(source, entry.algorithm, entry.hash, set_of.get(source)))
     return {
         "appd_id": appd.appd_id, "app_name": appd.app_name, "app_provider": appd.app_provider,
         "app_software_version": appd.app_soft_version, "appd_version": appd.appd_version,
@@ -209,18 +206,7 @@ def _image_info(img: Any, root: Path, known: dict[str, Any], sha256: dict[str, s
         if not same_digest(actual, img.checksum.hash):
             raise OnboardingError(f"software image {img.file!r} (VDU {img.vdu_id}): its {algo} digest is "
                                   f"{actual}, but the AppD declares {img.checksum.hash}")
-    info: dict[str, Any] = {
-        "id": img.id, "name": img.name, "version": img.version,
-        "checksum": {"algorithm": img.checksum.algorithm, "hash": img.checksum.hash},
-        "containerFormat": img.container_format.upper(), "diskFormat": img.disk_format.upper(),
-        "createdAt": utcnow().isoformat().replace("+00:00", "Z"),
-        "minDisk": img.min_disk_gb, "minRam": img.min_ram_mb, "size": img.size_bytes,
-    }
-    if img.provider:
-        info["provider"] = img.provider
-    if img.file:
-        info["imagePath"] = img.file
-    return info
+    return sw_image_info(img, utcnow())
 
 
 def _finish(pkg_id: str, attempt: int, values: dict[str, Any]) -> None:

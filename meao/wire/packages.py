@@ -1,12 +1,17 @@
-"""Application package types (MEC 010-2 clause 6.2.3): AppPkgInfo, AppPkgFilter, AppPkgInfoModifications."""
+"""Application package types (MEC 010-2 clause 6.2.3): AppPkgInfo and its parts, AppPkgFilter, AppPkgInfoModifications."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from meao.db.models import AppPackage
 from meao.wire.fields import Field, render
 from meao.wire.links import app_package_href, link
+from meao.wire.times import iso
+
+if TYPE_CHECKING:
+    from meao.catalogue.appd import SwImage
 
 # AppPkgInfo (clause 6.2.3.3); optional attributes are left out when unknown
 APP_PKG_INFO = (
@@ -56,3 +61,29 @@ def app_pkg_filter_attributes(pkg: AppPackage) -> dict[str, Any]:
 def app_pkg_info_modifications(operational_state: str) -> dict[str, Any]:
     """AppPkgInfoModifications (clause 6.2.3.8), the answer to a PATCH."""
     return {"operationalState": operational_state}
+
+
+def sw_image_info(img: SwImage, created_at: datetime) -> dict[str, Any]:
+    """AppPkgSWImageInfo of one AppD software image (AppPkgInfo ``softwareImages``, table 6.2.3.3.2-1).
+
+    ``imagePath`` is set for an image shipped in the package, ``provider`` when the AppD names one.
+    """
+    info: dict[str, Any] = {
+        "id": img.id, "name": img.name, "version": img.version,
+        "checksum": {"algorithm": img.checksum.algorithm, "hash": img.checksum.hash},
+        "containerFormat": img.container_format.upper(), "diskFormat": img.disk_format.upper(),
+        "createdAt": iso(created_at), "minDisk": img.min_disk_gb, "minRam": img.min_ram_mb, "size": img.size_bytes,
+    }
+    if img.provider:
+        info["provider"] = img.provider
+    if img.file:
+        info["imagePath"] = img.file
+    return info
+
+
+def artifact_info(path: str, algorithm: str, digest: str, non_mano_set: str | None) -> dict[str, Any]:
+    """AppPkgArtifactInfo of one other file of the package (AppPkgInfo ``additionalArtifacts``)."""
+    info: dict[str, Any] = {"artifactPath": path, "checksum": {"algorithm": algorithm, "hash": digest}}
+    if non_mano_set:
+        info["nonManoArtifactSetId"] = non_mano_set
+    return info
