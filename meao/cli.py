@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from meao.config import get_settings
+from meao.config import get_settings, log_environment
 from meao.db.migrate import db_upgrade
 
 
@@ -18,7 +18,7 @@ def _setup_logging(level: str) -> None:
 
 
 @click.group()
-@click.option("--log-level", default=lambda: get_settings().log_level, show_default="$MEAO_LOG_LEVEL or INFO")
+@click.option("--log-level", default=lambda: log_environment()[0], show_default="$MEAO_LOG_LEVEL or INFO")
 def main(log_level: str) -> None:
     """meao: ETSI MEC application orchestrator (MEAO) and MEC platform manager (MEPM-V)."""
     _setup_logging(log_level)
@@ -32,8 +32,6 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade_cmd() -> None:
     """Create or migrate the database schema to the latest version."""
-    from meao.config import get_settings
-
     db_upgrade()
     click.echo(f"database at {get_settings().database_url} is up to date")
 
@@ -99,7 +97,6 @@ def worker(queues: str | None, concurrency: int, node_name: str | None, metrics_
 
     from meao.background import Background
     from meao.celery_app import celery_app, configure_celery
-    from meao.config import get_settings
 
     settings = get_settings()
     if settings.embedded_broker:

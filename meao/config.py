@@ -162,13 +162,30 @@ def load_settings(**overrides: str) -> Settings:
                          heartbeat_s=_float("MEAO_HEARTBEAT_S", 2.0, env),
                          boot_timeout_s=_float("MEAO_BOOT_TIMEOUT_S", 300.0, env)),
         vim=_vim_settings(env),
-        log_level=env.get("MEAO_LOG_LEVEL") or "INFO",
-        log_format=(env.get("MEAO_LOG_FORMAT") or "text").lower(),
+        log_level=_log_level(env),
+        log_format=_log_format(env),
         mec_hosts_file=_path(env, "MEAO_MEC_HOSTS_FILE"),
         host_selection=(env.get("MEAO_HOST_SELECTION") or "request").lower(),
         worker_metrics_port=_int("MEAO_WORKER_METRICS_PORT", 0, env) or None,
         worker_metrics_host=env.get("MEAO_WORKER_METRICS_HOST") or "127.0.0.1",
     )
+
+
+def _log_level(env: Mapping[str, str]) -> str:
+    return env.get("MEAO_LOG_LEVEL") or "INFO"
+
+
+def _log_format(env: Mapping[str, str]) -> str:
+    return (env.get("MEAO_LOG_FORMAT") or "text").lower()
+
+
+def log_environment() -> tuple[str, str]:
+    """(level, format) of the logs, from ``MEAO_LOG_LEVEL``/``MEAO_LOG_FORMAT`` alone.
+
+    Every ``meao`` command sets up logging first, client commands included: reading only these two
+    keeps a server setting that is wrong from stopping ``meao package list``.
+    """
+    return _log_level(os.environ), _log_format(os.environ)
 
 
 def serve_public_url(host: str, port: int, https: bool) -> str:
@@ -232,15 +249,13 @@ def set_settings(settings: Settings) -> None:
 class ClientEnvironment:
     """What the OSS client and CLI (``meao.oss``) take from the environment, read in this one place.
 
-    ``credentials`` holds the variables ``meao.auth.client_credentials`` picks its credentials from
-    (``MEAO_CLIENT_*``, ``MEAO_TOKEN_URL``, ``MEAO_DATA_DIR``), as set.
+    The client credentials come from :func:`client_credential_environ`.
     """
 
     config_home: Path  # $XDG_CONFIG_HOME, else ~/.config: where meao/client.yaml lives
     endpoint: str | None = None  # MEAO_ENDPOINT
     profile: str | None = None  # MEAO_PROFILE: a profile of client.yaml
     debug: bool = False  # MEAO_DEBUG: let an internal CLI error show its traceback
-    credentials: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_environ(cls) -> ClientEnvironment:
@@ -248,9 +263,16 @@ class ClientEnvironment:
         return cls(config_home=Path(os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")),
                    endpoint=os.environ.get("MEAO_ENDPOINT") or None,
                    profile=os.environ.get("MEAO_PROFILE") or None,
-                   debug=bool(os.environ.get("MEAO_DEBUG")),
-                   credentials={name: os.environ[name] for name in CLIENT_CREDENTIAL_VARIABLES
-                                if name in os.environ})
+                   debug=bool(os.environ.get("MEAO_DEBUG")))
+
+
+def client_credential_environ() -> dict[str, str]:
+    """The variables ``meao.auth.client_credentials`` picks a client's credentials from, as set.
+
+    Apart from :class:`ClientEnvironment` on purpose: a worker asking for a grant token must not need a
+    home directory.
+    """
+    return {name: os.environ[name] for name in CLIENT_CREDENTIAL_VARIABLES if name in os.environ}
 
 
 CLIENT_CREDENTIAL_VARIABLES = ("MEAO_CLIENT_ID", "MEAO_CLIENT_SECRET", "MEAO_CLIENT_CREDENTIALS_FILE",

@@ -74,9 +74,9 @@ class JsonFormatter(logging.Formatter):
 
 def setup_logging(level: str = "INFO", fmt: str | None = None) -> None:
     """Configure the root logger once for this process (``fmt``: ``text`` or ``json``)."""
-    from meao.config import get_settings
+    from meao.config import log_environment
 
-    fmt = (fmt or get_settings().log_format).lower()
+    fmt = (fmt or log_environment()[1]).lower()
     handler = logging.StreamHandler()
     handler.addFilter(_OpIdFilter())
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))

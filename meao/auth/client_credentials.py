@@ -27,7 +27,7 @@ from urllib.parse import quote_plus
 
 import httpx
 
-from meao.config import ClientEnvironment
+from meao.config import client_credential_environ
 
 log = logging.getLogger(__name__)
 ADMIN_CREDENTIALS_FILE = "admin-credentials.json"
@@ -68,7 +68,7 @@ def _from_file(path: Path, source: str) -> ClientCredentials:
 
 def load_client_credentials(env: Mapping[str, str] | None = None) -> ClientCredentials | None:
     """The credentials of the first source that has them (see the module docstring), or None."""
-    env = ClientEnvironment.from_environ().credentials if env is None else env
+    env = client_credential_environ() if env is None else env
     scope = env.get("MEAO_CLIENT_SCOPE") or None
     if env.get("MEAO_CLIENT_ID") or env.get("MEAO_CLIENT_SECRET"):
         if not (env.get("MEAO_CLIENT_ID") and env.get("MEAO_CLIENT_SECRET")):
@@ -176,7 +176,7 @@ class ClientCredentialsAuth(httpx.Auth):
 
 def client_auth(endpoint: str, env: Mapping[str, str] | None = None) -> ClientCredentialsAuth | None:
     """Token authentication for requests to ``endpoint`` (meao's base URL), or None without credentials."""
-    env = ClientEnvironment.from_environ().credentials if env is None else env
+    env = client_credential_environ() if env is None else env
     creds = load_client_credentials(env)
     if creds is None:
         return None

@@ -61,3 +61,11 @@ def test_help_documents_the_exit_codes(meao: Callable) -> None:
     out = ok(meao("--help"))
     assert "Exit codes" in out and "3 endpoint unreachable" in out and "5 conflict (409)" in out
     assert {"package", "app", "op", "subscription"} <= set(out.split())
+
+
+def test_a_wrong_server_setting_does_not_stop_client_commands(tmp_path) -> None:
+    """OSS commands read the client's environment only: a bad MEAO_VIM_DRIVER is the server's business."""
+    url = f"http://127.0.0.1:{free_port()}"
+    env = client_env(url, tmp_path, MEAO_VIM_DRIVER="vmware", MEAO_HEARTBEAT_S="soon")
+    err = failed(run_meao("package", "list", env=env), 3)
+    assert f"cannot reach the MEAO at {url}" in err and "MEAO_VIM_DRIVER" not in err
