@@ -7,7 +7,6 @@ in-process Celery worker on the ``memory://`` broker.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,8 +112,6 @@ class Settings:
     tls: TlsSettings = field(default_factory=TlsSettings)
     jobs: JobSettings = field(default_factory=JobSettings)
     vim: VimSettings = field(default_factory=VimSettings)
-    log_level: str = "INFO"
-    log_format: str = "text"  # text | json
     mec_hosts_file: Path | None = None  # YAML inventory of MEC hosts loaded at start
     host_selection: str = "request"  # request: selectedMECHostInfo | meao: among all hosts
     worker_metrics_port: int | None = None
@@ -162,21 +159,11 @@ def load_settings(**overrides: str) -> Settings:
                          heartbeat_s=_float("MEAO_HEARTBEAT_S", 2.0, env),
                          boot_timeout_s=_float("MEAO_BOOT_TIMEOUT_S", 300.0, env)),
         vim=_vim_settings(env),
-        log_level=_log_level(env),
-        log_format=_log_format(env),
         mec_hosts_file=_path(env, "MEAO_MEC_HOSTS_FILE"),
         host_selection=(env.get("MEAO_HOST_SELECTION") or "request").lower(),
         worker_metrics_port=_int("MEAO_WORKER_METRICS_PORT", 0, env) or None,
         worker_metrics_host=env.get("MEAO_WORKER_METRICS_HOST") or "127.0.0.1",
     )
-
-
-def _log_level(env: Mapping[str, str]) -> str:
-    return env.get("MEAO_LOG_LEVEL") or "INFO"
-
-
-def _log_format(env: Mapping[str, str]) -> str:
-    return (env.get("MEAO_LOG_FORMAT") or "text").lower()
 
 
 def log_environment() -> tuple[str, str]:
@@ -185,7 +172,7 @@ def log_environment() -> tuple[str, str]:
     Every ``meao`` command sets up logging first, client commands included: reading only these two
     keeps a server setting that is wrong from stopping ``meao package list``.
     """
-    return _log_level(os.environ), _log_format(os.environ)
+    return os.environ.get("MEAO_LOG_LEVEL") or "INFO", (os.environ.get("MEAO_LOG_FORMAT") or "text").lower()
 
 
 def serve_public_url(host: str, port: int, https: bool) -> str:

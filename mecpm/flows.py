@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 class FlowError(ProblemError, status=422, title="Lifecycle operation failed"):
     """The operation cannot go on with this AppD or host configuration; the detail says what to change."""
 
-DEFAULT_BOOT_TIMEOUT_S = 300
+
 DEFAULT_STOP_TIMEOUT_S = 60
 
 
@@ -59,7 +59,7 @@ class PopSite:
     mep: MepDriver
     availability_zone: str | None
     networks: dict[str, str]
-    boot_timeout_s: float = DEFAULT_BOOT_TIMEOUT_S
+    boot_timeout_s: float  # MEAO_BOOT_TIMEOUT_S
 
 
 class MeaoLink(Protocol):

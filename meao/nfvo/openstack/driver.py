@@ -21,11 +21,11 @@ from meao.nfvo.vim import Vim
 class OpenStackVim(Images, Compute, Network, Inventory, Vim):
     """A PoP's OpenStack, reached through one ``clouds.yaml`` entry."""
 
-    def __init__(self, cloud_name: str, config_file: str | None = None, poll_s: float | None = None) -> None:
+    def __init__(self, cloud_name: str, config_file: str | None = None) -> None:
         self.cloud_name = cloud_name
         # How often a waiter asks Nova/Glance for a status. Each poll is one GET; half the interval is
         # added to every wait on average, so keep it short (MEAO_VIM_POLL_S).
-        self.poll_s = get_settings().vim.poll_s if poll_s is None else poll_s
+        self.poll_s = get_settings().vim.poll_s
         with translated(cloud_name, "connecting"):
             self._conn = connect(cloud_name, config_file)
             self._watch = ServerWatch(self._conn, self.poll_s)  # one status poll per round for all waiting jobs
