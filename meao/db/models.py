@@ -179,6 +179,37 @@ class AppLcmOpOcc(Base):
     current_step: Mapped[str | None] = mapped_column(String(64))
     steps_done: Mapped[list[Any] | None] = mapped_column(JSON)
     created: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # OpenStack ids this operation created
+    # What the current attempt's job does: RUN the operation's steps, or ROLLBACK them (POST …/fail)
+    run_kind: Mapped[str] = mapped_column(String(16), default="RUN", server_default="RUN")
+
+
+class Job(Base):
+    """A job to send to a Celery queue: the transactional outbox of the lifecycle and the catalogue.
+
+    Written in the same transaction as the state change that needs it, so a job is never lost between
+    a commit and a broker that is down; a dispatcher sends PENDING rows and sends again those that no
+    worker claimed in time. ``subject``/``attempt`` name what the job acts on (an operation occurrence or
+    a package, and its fencing attempt); a worker's claim of that attempt marks the job CLAIMED.
+    """
+
+    __tablename__ = "job"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task: Mapped[str] = mapped_column(String(128))
+    args: Mapped[list[Any]] = mapped_column(JSON)
+    queue: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(String(36), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default="PENDING")  # PENDING | SENT | CLAIMED | DONE
+    sends: Mapped[int] = mapped_column(Integer, default=0)
+    send_after: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+Index("ix_job_due", Job.state, Job.send_after)
 
 
 class Grant(Base):
