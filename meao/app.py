@@ -44,11 +44,14 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FlaskApp) -> AsyncIterator[None]:
-        worker = background = None
+        worker = background = dispatcher = None
         if not embedded_worker:
+            from meao.jobs.dispatcher import Dispatcher
             from meao.ops.workers import heartbeat_monitor
 
             heartbeat_monitor()  # workers' heartbeat ages are known by the time someone asks
+            dispatcher = Dispatcher(settings)  # sends the jobs this process writes, and any left unsent
+            dispatcher.start()
         if embedded_worker:
             from meao.background import Background
             from meao.celery_app import start_embedded_worker
@@ -61,6 +64,8 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
         finally:
             if background:
                 background.stop()
+            if dispatcher:
+                dispatcher.stop()
             if worker:
                 worker.stop(in_sighandler=False)
             from meao.ops.workers import stop_heartbeat_monitor

@@ -15,7 +15,7 @@ import time
 
 from celery import Celery
 
-from meao.config import Settings, get_settings
+from meao.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +70,14 @@ def start_embedded_worker(settings: Settings, queues: list[str], concurrency: in
     return worker
 
 
-def enqueue(task_name: str, *args: str, queue: str | None = None) -> None:
-    """Send a job by name; the message carries only identifiers (and when it was sent, for queue age)."""
-    settings = get_settings()
-    celery_app.send_task(task_name, args=list(args), queue=queue or settings.catalogue_queue,
-                         headers={ENQUEUED_AT_HEADER: time.time()})
+def send_job(task_name: str, args: list[str], queue: str) -> None:
+    """Send one message now, failing fast when the broker does not answer (the outbox keeps the job).
+
+    Only :mod:`meao.jobs.dispatcher` calls this: everything else writes a row with
+    :func:`meao.jobs.outbox.add`. The message carries only identifiers, and when it was sent (queue age).
+    """
+    celery_app.send_task(task_name, args=list(args), queue=queue, headers={ENQUEUED_AT_HEADER: time.time()},
+                         retry=False)
 
 
 def all_queues(settings: Settings) -> list[str]:

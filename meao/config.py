@@ -72,6 +72,11 @@ class JobSettings:
     reap_interval_s: float = 30.0
     heartbeat_s: float = 2.0  # how often a worker stamps the occurrence it runs
     boot_timeout_s: float = 300.0  # how long a server may take to go ACTIVE
+    resend_after_s: float = 60.0  # a sent job no worker claimed is sent again after this (then doubling)
+    dispatch_interval_s: float = 1.0  # how often each process's dispatcher looks for jobs to send
+    fail_wait_s: float = 120.0  # how long POST …/fail waits for its rollback job before answering 409
+    # Tests only: a directory of fault-injection triggers (meao.faults); unset in production, and inert
+    fault_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -157,7 +162,11 @@ def load_settings(**overrides: str) -> Settings:
                          op_stale_s=_float("MEAO_OP_STALE_S", 30.0, env),
                          reap_interval_s=_float("MEAO_REAP_INTERVAL_S", 30.0, env),
                          heartbeat_s=_float("MEAO_HEARTBEAT_S", 2.0, env),
-                         boot_timeout_s=_float("MEAO_BOOT_TIMEOUT_S", 300.0, env)),
+                         boot_timeout_s=_float("MEAO_BOOT_TIMEOUT_S", 300.0, env),
+                         resend_after_s=_float("MEAO_JOB_RESEND_AFTER_S", 60.0, env),
+                         dispatch_interval_s=_float("MEAO_JOB_DISPATCH_INTERVAL_S", 1.0, env),
+                         fail_wait_s=_float("MEAO_FAIL_WAIT_S", 120.0, env),
+                         fault_dir=_path(env, "MEAO_TEST_FAULT_DIR")),
         vim=_vim_settings(env),
         mec_hosts_file=_path(env, "MEAO_MEC_HOSTS_FILE"),
         host_selection=(env.get("MEAO_HOST_SELECTION") or "request").lower(),

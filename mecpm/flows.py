@@ -68,7 +68,11 @@ class MeaoLink(Protocol):
     api_base: str  # the MEAO's public URL: links in a GrantRequest are absolute URIs (LinkType)
 
     def save_resources(self, resources: dict[str, Any]) -> None:
-        """Persist the instance's resources (the OpenStack ids the steps made)."""
+        """Persist the instance's resources (the OpenStack ids the steps made); raises when the job's
+        claim on the operation is lost (then the flow must stop and touch nothing more)."""
+
+    def check_claim(self) -> None:
+        """Raise when the job's claim on the operation is lost: called right before creating at the VIM."""
 
     def note_image(self, image_id: str) -> None:
         """Record on the package that an image of it now lives in the PoP's cloud."""
@@ -187,6 +191,7 @@ def _ports(ctx: FlowContext) -> None:
         ports.update({cpd: existing[port_name(ctx.op.instance_id, cpd)] for cpd in missing
                       if port_name(ctx.op.instance_id, cpd) in existing})
     networks = {cpd: _network_for(ctx, cpd) for cpd in missing if cpd not in ports}  # all valid, or none made
+    ctx.meao.check_claim()
     failures: list[Exception] = []
     with ThreadPoolExecutor(max_workers=max(1, len(networks))) as pool:
         create = ctx.pop.vim.create_port
@@ -226,6 +231,7 @@ def _server(ctx: FlowContext) -> None:
         raise FlowError("no software image was uploaded for the VDU; the AppD needs a SwImage")
     port_ids = [ctx.resources["ports"][c.id] for c in ctx.op.appd.ext_cpds]
     name = f"meao-{ctx.op.instance_id}"
+    ctx.meao.check_claim()
     server_id = ctx.pop.vim.create_server(name, ctx.resources["flavor_id"], image_id, port_ids,
                                           ctx.op.instance_id, availability_zone=ctx.pop.availability_zone)
     ctx.record(server_id=server_id)
@@ -338,8 +344,13 @@ def flatten(stages: tuple[Stage, ...]) -> tuple[Step, ...]:
     return tuple(step for stage in stages for step in steps_of(stage))
 
 
-def rollback(ctx: FlowContext, stages: tuple[Stage, ...]) -> None:
-    """Undo steps in reverse order (``fail`` of an instantiate): removes what the operation created."""
+def rollback(ctx: FlowContext, stages: tuple[Stage, ...],
+             before_undo: Callable[[Step], None] = lambda step: None) -> None:
+    """Undo steps in reverse order (``fail`` of an instantiate): removes what the operation created.
+
+    ``before_undo`` runs before each undo (the runner's step boundary: heartbeat and fencing).
+    """
     for step in reversed(flatten(stages)):
+        before_undo(step)
         log.info("undo %s for instance %s", step.name, ctx.op.instance_id)
         step.undo(ctx)

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import update
 
 from meao.auth.client_credentials import CredentialsError, shared_client_auth
 from meao.config import get_settings
-from meao.db.models import AppInstance, AppPackage
+from meao.db.models import AppPackage
 from meao.db.session import session_scope
+from meao.lcm.lifecycle import Lease
 from meao.nfvo.drivers import get_vim
 from meao.nfvo.vim import Vim
 from meao.problems import ProblemError
@@ -29,12 +29,15 @@ class JobRecords:
     package_id: str
     cloud: str
     api_base: str
+    lease: Lease  # the job's hold on its attempt: every write below is fenced by it
 
     def save_resources(self, resources: dict[str, Any]) -> None:
-        """Write the instance's resources (the OpenStack ids the steps made) in their own transaction."""
-        with session_scope() as s:
-            s.execute(update(AppInstance).where(AppInstance.id == self.instance_id)
-                      .values(resources=dict(resources)))
+        """Write the instance's resources (the OpenStack ids the steps made), while the lease holds."""
+        self.lease.save_resources(self.instance_id, resources)
+
+    def check_claim(self) -> None:
+        """Raise :class:`meao.lcm.lifecycle.Superseded` when the lease is lost (a fenced heartbeat)."""
+        self.lease.heartbeat()
 
     def note_image(self, image_id: str) -> None:
         """Add the image to the package's images in this cloud (what deleting the package releases)."""

@@ -75,9 +75,7 @@ def cancel_op_occ(appLcmOpOccId: str, body: dict[str, Any]) -> Reply:
 
 def fail_op_occ(appLcmOpOccId: str) -> Reply:
     """POST …/fail → 200 AppLcmOpOcc (FAILED) after the MEPM-V rolled back what the operation created."""
-    from mecpm.runner import fail_operation
-
-    return ok(app_lcm_op_occ(instances.fail(appLcmOpOccId, fail_operation, request_tenant()), base_url()))
+    return ok(app_lcm_op_occ(instances.fail(appLcmOpOccId, request_tenant()), base_url()))
 
 
 def retry_op_occ(appLcmOpOccId: str) -> Reply:

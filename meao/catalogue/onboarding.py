@@ -27,7 +27,7 @@ from meao.catalogue.csar import (
 )
 from meao.catalogue.fetch import fetch_to
 from meao.catalogue.integrity import digest_file, hashlib_name, same_digest
-from meao.catalogue.packages import ONBOARD_TASK, archive_path, content_dir, package_dir
+from meao.catalogue.packages import archive_path, content_dir, package_dir
 from meao.catalogue.signature import (
     SignatureError,
     SignatureResult,
@@ -37,10 +37,11 @@ from meao.catalogue.signature import (
     unwrap_option2,
     verify_manifest_signature,
 )
-from meao.celery_app import enqueue
 from meao.config import Settings, get_settings
 from meao.db.models import AppPackage, utcnow
 from meao.db.session import session_scope
+from meao.jobs import dispatcher, outbox
+from meao.jobs.contract import ONBOARD_TASK
 from meao.notify.package_events import emit_pkg_notification
 from meao.problems import OnboardingError, ProblemError, problem
 from meao.wire.packages import artifact_info, sw_image_info
@@ -66,7 +67,9 @@ def _claim(pkg_id: str, attempt: int) -> AppPackage | None:
                                      AppPackage.onboarding_state.in_(("CREATED", "PROCESSING")))
             .values(job_started_at=now, job_heartbeat_at=now)).rowcount
         if claimed != 1:
+            outbox.settle(session, pkg_id, attempt, outbox.DONE)
             return None
+        outbox.settle(session, pkg_id, attempt)
         return session.get(AppPackage, pkg_id)
 
 
@@ -241,6 +244,7 @@ def reap_stale_onboardings(stale_after_s: float, *, include_unclaimed: bool = Fa
     previous process), jobs never claimed are sent again too; a duplicate is harmless (CAS claim).
     Returns the number of jobs sent.
     """
+    settings = get_settings()
     cutoff = utcnow() - timedelta(seconds=stale_after_s)
     sent = 0
     with session_scope() as session:
@@ -250,7 +254,6 @@ def reap_stale_onboardings(stale_after_s: float, *, include_unclaimed: bool = Fa
         rows = session.scalars(select(AppPackage).where(
             AppPackage.onboarding_state.in_(("CREATED", "UPLOADING", "PROCESSING")),
             AppPackage.onboarding_failure.is_(None), or_(*cond))).all()
-        jobs = []
         for pkg in rows:
             if pkg.onboarding_state == "CREATED" and not pkg.app_pkg_path:
                 continue
@@ -267,10 +270,9 @@ def reap_stale_onboardings(stale_after_s: float, *, include_unclaimed: bool = Fa
             if pkg.onboarding_state == "UPLOADING":
                 pkg.onboarding_state = "CREATED"
             pkg.job_heartbeat_at = utcnow()
-            jobs.append((pkg.id, pkg.onboarding_attempt))
-    for pkg_id, attempt in jobs:
-        enqueue(ONBOARD_TASK, pkg_id, str(attempt))
-        sent += 1
+            outbox.add(session, ONBOARD_TASK, pkg.id, pkg.onboarding_attempt, settings.catalogue_queue)
+            sent += 1
+    dispatcher.kick()
     if sent:
         log.warning("re-sent %d onboarding job(s) whose worker had vanished", sent)
     return sent
@@ -288,6 +290,8 @@ def abandon_unclaimed_onboarding(pkg_id: str, attempt: int, reason: str) -> bool
             AppPackage.id == pkg_id, AppPackage.onboarding_attempt == attempt, AppPackage.job_started_at.is_(None),
             AppPackage.onboarding_state.in_(("CREATED", "UPLOADING", "PROCESSING")))
             .values(onboarding_state="CREATED", onboarding_failure=purged)).rowcount == 1
+        if done:
+            outbox.settle(session, pkg_id, attempt, outbox.DONE)
     if done:
         log.warning("onboarding %s attempt %s abandoned: %s", pkg_id, attempt, reason)
     return done

@@ -15,14 +15,13 @@ from sqlalchemy.orm import Session
 from meao.auth.tenancy import owns, visible
 from meao.catalogue.fetch import check_source_uri, copy_stream_to
 from meao.catalogue.integrity import check_checksum, new_hasher, same_digest
-from meao.celery_app import enqueue
 from meao.config import get_settings
 from meao.db.models import AppPackage, utcnow
 from meao.db.session import session_scope
+from meao.jobs import dispatcher, outbox
+from meao.jobs.contract import ONBOARD_TASK
 from meao.notify.package_events import emit_pkg_notification
 from meao.problems import BadRequest, Conflict, NotFound, OnboardingError, ProblemError, problem
-
-ONBOARD_TASK = "meao.catalogue.onboard"
 
 
 def package_dir(pkg_id: str) -> Path:
@@ -80,7 +79,9 @@ def create_package(body: dict[str, Any], tenant: str | None = None) -> AppPackag
                          app_pkg_path=body["appPkgPath"], user_defined_data=body.get("userDefinedData"),
                          onboarding_attempt=1, tenant=tenant)
         session.add(pkg)
-    enqueue(ONBOARD_TASK, pkg.id, "1")
+        session.flush()
+        outbox.add(session, ONBOARD_TASK, pkg.id, 1, settings.catalogue_queue)
+    dispatcher.kick()
     return pkg
 
 
@@ -121,7 +122,8 @@ def upload_content(pkg_id: str | None, appd_id: str | None, stream: BinaryIO,
         session.execute(update(AppPackage).where(AppPackage.id == pkg_id, AppPackage.onboarding_attempt == attempt)
                         .values(onboarding_state="PROCESSING", package_size=size))
         pkg = session.get(AppPackage, pkg_id)
-    enqueue(ONBOARD_TASK, pkg_id, str(attempt))
+        outbox.add(session, ONBOARD_TASK, pkg_id, attempt, settings.catalogue_queue)
+    dispatcher.kick()
     return pkg
 
 

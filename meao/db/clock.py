@@ -11,7 +11,7 @@ so stamps written from Python and from SQL compare and read back alike.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import DateTime
 from sqlalchemy.ext.compiler import compiles
@@ -19,12 +19,12 @@ from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
 
-class db_now(FunctionElement):  # noqa: N801 — reads as a SQL function
+class db_now(FunctionElement):
     """The database's current time, shifted by ``offset_s`` seconds (negative: in the past)."""
 
     type = DateTime(timezone=True)
     inherit_cache = True
-    _traverse_internals = [("offset_s", InternalTraversal.dp_plain_obj)]  # the offset is in the cache key
+    _traverse_internals: ClassVar[list] = [("offset_s", InternalTraversal.dp_plain_obj)]  # the offset is in the cache key
 
     def __init__(self, offset_s: float = 0, *args: Any) -> None:
         self.offset_s = float(offset_s)

@@ -10,27 +10,26 @@ instances and their operations.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
 from typing import Any, NamedTuple
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from meao import faults
 from meao.auth.tenancy import owns, visible
 from meao.catalogue.packages import find_by_appd_id
-from meao.celery_app import enqueue
+from meao.config import get_settings
 from meao.db.models import AppInstance, AppLcmOpOcc, AppPackage, MecHost
 from meao.db.session import session_scope
-from meao.lcm import op_occ
+from meao.jobs import dispatcher
+from meao.lcm import lifecycle, op_occ
 from meao.lcm.hosts import resolve_selected_host
 from meao.logs import bind_op
 from meao.notify.lcm_events import emit_identifier_notification, emit_op_occ_notification
-from meao.problems import BadRequest, Conflict, NotFound, problem
+from meao.problems import BadRequest, Conflict, NotFound, ProblemError, problem
 
 log = logging.getLogger(__name__)
-
-RUN_OP_TASK = "mecpm.run_op"
-
 
 class InstanceOnHost(NamedTuple):
     """An application instance with the MEC host it is placed on (None while it is not)."""
@@ -152,6 +151,7 @@ def _start(session: Session, inst: AppInstance, operation: str, params: dict[str
         raise Conflict(f"application instance {inst.id} is {inst.instantiation_state}; {operation} needs "
                        f"{required_state}")
     emit_op_occ_notification(session, op)
+    lifecycle.start(session, op)
     return op
 
 
@@ -178,7 +178,7 @@ def instantiate(instance_id: str, body: dict[str, Any], choose_host=None, tenant
         else:
             host = hosts[0]
         op = _start(session, inst, "INSTANTIATE", body, "NOT_INSTANTIATED", host.id, host.queue, placement)
-    _send(op.id, 1, op.queue, op.lcm_operation)
+    _sent(op.id, 1, op.queue, op.lcm_operation)
     return op
 
 
@@ -196,14 +196,19 @@ def _instantiated_op(instance_id: str, operation: str, body: dict[str, Any], ten
             raise Conflict(f"MEC host {host_id} of application instance {instance_id} is no longer in the "
                            "inventory; add it back before operating the instance")
         op = _start(session, inst, operation, body, "INSTANTIATED", host.id, host.queue)
-    _send(op.id, 1, op.queue, op.lcm_operation)
+    _sent(op.id, 1, op.queue, op.lcm_operation)
     return op
 
 
-def _send(op_id: str, attempt: int, queue: str | None, what: str) -> None:
+def _sent(op_id: str, attempt: int, queue: str | None, what: str) -> None:
+    """After the commit that wrote an attempt's job: have it sent now (the outbox keeps it if this fails)."""
     with bind_op(op_id):
-        enqueue(RUN_OP_TASK, op_id, str(attempt), queue=queue)
+        faults.point("lcm:after-commit")
         log.info("%s attempt %d queued on %s", what, attempt, queue)
+        try:
+            dispatcher.kick()
+        except Exception:
+            log.exception("sending the job of op %s failed; the outbox sends it when it can", op_id)
 
 
 def operate(instance_id: str, body: dict[str, Any], tenant: str | None = None) -> AppLcmOpOcc:
@@ -234,14 +239,11 @@ def retry(op_id: str, tenant: str | None = None) -> AppLcmOpOcc:
     """POST …/retry (clause 7.4.13): FAILED_TEMP → PROCESSING as a new attempt; the steps continue."""
     with session_scope() as session:
         op = _load_op(session, op_id, tenant)
-        if op.operation_state != op_occ.FAILED_TEMP or op.worker is not None:
-            raise Conflict(f"operation {op_id} is {op.operation_state}; only a FAILED_TEMP operation can be retried")
+        _must_be_free(op, "retried")
         attempt, queue = op.attempt + 1, op.queue  # read before the transition refreshes ``op``
-        if not op_occ.transition(session, op_id, op_occ.PROCESSING, expect=(op_occ.FAILED_TEMP,),
-                                 where={"attempt": attempt - 1, "worker": None},
-                                 attempt=attempt, error=None, is_cancel_pending=False, cancel_mode=None):
+        if not lifecycle.retry(session, op):
             raise Conflict(f"operation {op_id} changed concurrently; read it and try again")
-    _send(op_id, attempt, queue, "retry")
+    _sent(op_id, attempt, queue, "retry")
     with session_scope() as session:
         return _load_op(session, op_id)
 
@@ -251,10 +253,8 @@ def cancel(op_id: str, mode: str, tenant: str | None = None) -> AppLcmOpOcc:
     with session_scope() as session:
         op = _load_op(session, op_id, tenant)
         cancelled = problem(409, "Cancelled", f"operation cancelled by request ({mode}); retry it or fail it")
-        if op.operation_state == op_occ.STARTING and op_occ.transition(
-                session, op_id, op_occ.FAILED_TEMP, expect=(op_occ.STARTING,), where={"worker": None},
-                error=cancelled, cancel_mode=None):
-            return op
+        if op.operation_state == op_occ.STARTING and lifecycle.cancel_starting(session, op_id, cancelled):
+            return _load_op(session, op_id)
         op = _load_op(session, op_id)
         if op.operation_state not in (op_occ.STARTING, op_occ.PROCESSING) or op.is_cancel_pending:
             raise Conflict(f"operation {op_id} is {op.operation_state}"
@@ -266,7 +266,52 @@ def cancel(op_id: str, mode: str, tenant: str | None = None) -> AppLcmOpOcc:
         return op
 
 
-def fail(op_id: str, roll_back: Callable[[str], AppLcmOpOcc], tenant: str | None = None) -> AppLcmOpOcc:
-    """POST …/fail (clause 7.4.12): ``roll_back`` (the MEPM-V's) undoes what the operation created → FAILED."""
-    get_op(op_id, tenant)  # another tenant's: NotFound
-    return roll_back(op_id)
+def _must_be_free(op: AppLcmOpOcc, verb: str) -> None:
+    """Conflict unless ``op`` is FAILED_TEMP with no job running or pending on it."""
+    if op.operation_state != op_occ.FAILED_TEMP:
+        raise Conflict(f"operation {op.id} is {op.operation_state}; only a FAILED_TEMP operation can be {verb}")
+    if op.run_kind == lifecycle.ROLLBACK:
+        raise Conflict(f"operation {op.id} is being rolled back (POST …/fail); wait for it to end FAILED, or to "
+                       "come back FAILED_TEMP with the reason the rollback stopped")
+    if op.worker is not None:
+        raise Conflict(f"operation {op.id} is held by worker {op.worker}; wait for it to finish")
+
+
+def fail(op_id: str, tenant: str | None = None) -> AppLcmOpOcc:
+    """POST …/fail (clause 7.4.12): a ROLLBACK job on the host's queue undoes what the operation created,
+    then the occurrence is FAILED (200). A second POST while it runs waits for the same rollback.
+
+    The request waits up to ``MEAO_FAIL_WAIT_S``; the occurrence stays locked (FAILED_TEMP, 409 to retry
+    and cancel) until the rollback ends. A rollback that stops (VIM error, worker lost) leaves it
+    FAILED_TEMP with the reason in ``error``, answered here as that ProblemDetails.
+    """
+    with session_scope() as session:
+        op = _load_op(session, op_id, tenant)
+        if op.run_kind != lifecycle.ROLLBACK:
+            _must_be_free(op, "failed")
+            if not lifecycle.request_rollback(session, op):
+                raise Conflict(f"operation {op_id} changed concurrently; read it and try again")
+        attempt, queue = op.attempt, op.queue
+        session.refresh(op)
+        attempt = op.attempt
+    _sent(op_id, attempt, queue, "rollback")
+    return _wait_rollback(op_id, attempt)
+
+
+def _wait_rollback(op_id: str, attempt: int) -> AppLcmOpOcc:
+    settings = get_settings()
+    deadline = time.monotonic() + settings.jobs.fail_wait_s
+    while True:
+        op = get_op(op_id)
+        if op.operation_state == op_occ.FAILED:
+            return op
+        if op.attempt != attempt or op.run_kind != lifecycle.ROLLBACK:
+            error = op.error or {}
+            raise ProblemError(f"the rollback of operation {op_id} stopped: {error.get('detail') or 'no reason'}; "
+                               "the operation is FAILED_TEMP again: fail it again, or retry it",
+                               status=int(error.get("status") or 503), title=error.get("title") or "Rollback stopped")
+        if time.monotonic() > deadline:
+            raise Conflict(f"the rollback of operation {op_id} is still running on queue {op.queue} after "
+                           f"{settings.jobs.fail_wait_s:.0f} s; it ends FAILED (an AppLcmOpOccNotification says so). "
+                           "POST …/fail again to wait for it")
+        time.sleep(0.1)

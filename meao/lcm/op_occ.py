@@ -13,10 +13,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from meao.db.models import AppInstance, AppLcmOpOcc, utcnow
-from meao.db.session import session_scope
-from meao.logs import bind_op
 from meao.notify.lcm_events import emit_op_occ_notification
-from meao.problems import problem
 
 log = logging.getLogger(__name__)
 
@@ -57,18 +54,3 @@ def transition(session: Session, op_id: str, to_state: str, *, expect: tuple[str
                         .values(current_op_id=None))
     emit_op_occ_notification(session, op)
     return True
-
-
-def abandon_unclaimed_operation(op_id: str, attempt: int, reason: str) -> bool:
-    """End an attempt whose job will never run (purged from its queue): FAILED_TEMP with the reason.
-
-    Only an attempt no worker has claimed moves (compare-and-swap); ``retry`` sends a new job.
-    """
-    purged = problem(503, "Job purged", f"operation {op_id} did not run: {reason}; retry the operation to "
-                     "send it again, or fail it")
-    with bind_op(op_id), session_scope() as session:
-        done = transition(session, op_id, FAILED_TEMP, expect=(STARTING, PROCESSING),
-                         where={"attempt": attempt, "worker": None}, error=purged)
-        if done:
-            log.warning("op %s attempt %s abandoned: %s", op_id, attempt, reason)
-        return done

@@ -63,7 +63,7 @@ class WorkerView:
 
 
 def _waiting(job: q.WaitingJob, pops: list[str]) -> Job:
-    from meao.lcm.instances import RUN_OP_TASK
+    from meao.jobs.contract import RUN_OP_TASK
 
     sent = datetime.fromtimestamp(job.enqueued_at, UTC) if job.enqueued_at else None
     return Job(task=job.task, state=WAITING, queue=job.queue, pops=pops, task_id=job.task_id, args=job.args,
@@ -92,7 +92,7 @@ def _with_ops(jobs: list[Job]) -> list[Job]:
 
 
 def _failed(op: AppLcmOpOcc, pops_of: dict[str, list[str]]) -> Job:
-    from meao.lcm.instances import RUN_OP_TASK
+    from meao.jobs.contract import RUN_OP_TASK
 
     return Job(task=RUN_OP_TASK, state=FAILED, queue=op.queue, pops=pops_of.get(op.queue or "", []),
                args=[op.id, str(op.attempt)], op_occ_id=op.id, app_instance_id=op.app_instance_id,

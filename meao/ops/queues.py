@@ -205,9 +205,9 @@ def purge(name: str) -> list[WaitingJob]:
     """Take every waiting job off queue ``name`` and end what each stood for; returns the jobs."""
     import redis
 
-    from meao.catalogue.onboarding import ONBOARD_TASK, abandon_unclaimed_onboarding
-    from meao.lcm.instances import RUN_OP_TASK
-    from meao.lcm.op_occ import abandon_unclaimed_operation
+    from meao.catalogue.onboarding import abandon_unclaimed_onboarding
+    from meao.jobs.contract import ONBOARD_TASK, RUN_OP_TASK
+    from meao.lcm.lifecycle import abandon
 
     try:
         taken = _queues().take_all(name)
@@ -217,7 +217,7 @@ def purge(name: str) -> list[WaitingJob]:
     for job in jobs:
         reason = (f"its job was purged from queue {name} by an operator before a worker took it")
         if job.task == RUN_OP_TASK and len(job.args) == 2:
-            abandon_unclaimed_operation(str(job.args[0]), int(job.args[1]), reason)
+            abandon(str(job.args[0]), int(job.args[1]), reason)
         elif job.task == ONBOARD_TASK and len(job.args) == 2:
             abandon_unclaimed_onboarding(str(job.args[0]), int(job.args[1]), reason)
     return jobs

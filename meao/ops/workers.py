@@ -143,7 +143,7 @@ def _broadcast(command: str, destination: list[str] | None = None, limit: int | 
 def _enrich(jobs: list[RunningJob]) -> None:
     from meao.db.models import AppLcmOpOcc
     from meao.db.session import session_scope
-    from meao.lcm.instances import RUN_OP_TASK
+    from meao.jobs.contract import RUN_OP_TASK
 
     with session_scope() as session:
         for job in jobs:
