@@ -44,28 +44,25 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FlaskApp) -> AsyncIterator[None]:
-        worker = background = dispatcher = None
+        from meao.background import Background
+
+        worker = None
         if not embedded_worker:
-            from meao.jobs.dispatcher import Dispatcher
             from meao.ops.workers import heartbeat_monitor
 
             heartbeat_monitor()  # workers' heartbeat ages are known by the time someone asks
-            dispatcher = Dispatcher(settings)  # sends the jobs this process writes, and any left unsent
-            dispatcher.start()
-        if embedded_worker:
-            from meao.background import Background
+            # sends the jobs this process writes (and any left unsent), reaps lost attempts; workers deliver
+            background = Background(settings, embedded=False, deliver=False)
+        else:
             from meao.celery_app import start_embedded_worker
 
             worker = start_embedded_worker(settings, all_queues(settings))
             background = Background(settings, embedded=True)
-            background.start()
+        background.start()
         try:
             yield
         finally:
-            if background:
-                background.stop()
-            if dispatcher:
-                dispatcher.stop()
+            background.stop()
             if worker:
                 worker.stop(in_sighandler=False)
             from meao.ops.workers import stop_heartbeat_monitor

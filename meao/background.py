@@ -19,13 +19,16 @@ log = logging.getLogger(__name__)
 
 
 class Background:
-    """Start/stop the dispatcher, the deliverer and the periodic reaper together."""
+    """Start/stop the dispatcher, the deliverer and the periodic reaper together.
 
-    def __init__(self, settings: Settings, *, embedded: bool) -> None:
+    ``deliver`` False leaves notifications to other processes (a ``meao serve`` beside workers).
+    """
+
+    def __init__(self, settings: Settings, *, embedded: bool, deliver: bool = True) -> None:
         self.settings = settings
         self.embedded = embedded
         self.dispatcher = Dispatcher(settings)
-        self.deliverer = Deliverer(settings)
+        self.deliverer = Deliverer(settings) if deliver else None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._reap_loop, name="meao-reaper", daemon=True)
 
@@ -38,14 +41,16 @@ class Background:
         except Exception:
             log.exception("start-up reaping failed")
         self.dispatcher.start()
-        self.deliverer.start()
+        if self.deliverer:
+            self.deliverer.start()
         self._thread.start()
 
     def stop(self) -> None:
         """Stop every loop."""
         self._stop.set()
         self.dispatcher.stop()
-        self.deliverer.stop()
+        if self.deliverer:
+            self.deliverer.stop()
 
     def _reap(self, at_start: bool = False) -> None:
         from meao.catalogue.onboarding import reap_stale_onboardings

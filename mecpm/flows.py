@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from meao import faults
 from meao.catalogue.appd import AppD, VirtualCompute
 from meao.lcm.requirements import effective_compute, flavor_size
 from meao.nfvo.vim import ImageSpec, Vim, VimNotFound, port_name
@@ -193,9 +194,12 @@ def _ports(ctx: FlowContext) -> None:
     networks = {cpd: _network_for(ctx, cpd) for cpd in missing if cpd not in ports}  # all valid, or none made
     ctx.meao.check_claim()
     failures: list[Exception] = []
+    def create(network: str, cpd: str) -> str:
+        faults.point(f"port:{cpd}")
+        return ctx.pop.vim.create_port(network, ctx.op.instance_id, cpd)
+
     with ThreadPoolExecutor(max_workers=max(1, len(networks))) as pool:
-        create = ctx.pop.vim.create_port
-        futures = {cpd: pool.submit(contextvars.copy_context().run, create, net, ctx.op.instance_id, cpd)
+        futures = {cpd: pool.submit(contextvars.copy_context().run, create, net, cpd)
                    for cpd, net in networks.items()}
         for cpd, future in futures.items():
             try:

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 EXAMPLES_DIR = Path(__file__).resolve().parent
@@ -164,13 +164,19 @@ def _zip(tree: Path, target: Path) -> None:
 
 
 def build_package(name: str, out_dir: Path, *, mutate: Callable[[Path], None] | None = None,
-                  tamper: Callable[[Path], None] | None = None) -> Path:
+                  tamper: Callable[[Path], None] | None = None, appd_id: str | None = None,
+                  image_variant: int = 0) -> Path:
     """Build example ``name`` into ``out_dir/<name>.zip`` and return the zip's path.
 
     ``mutate(tree)`` runs on the staged package folder before the manifest is written (digests match
     the change); ``tamper(tree)`` runs after it (digests are stale), for tests of integrity checks.
+    ``appd_id`` gives the package another appDId (manifest and AppD alike), so a test can onboard the
+    example more than once; ``image_variant`` > 0 makes its image's bytes (and checksum) differ.
     """
     spec = PACKAGES.get(name)
+    if spec is not None and (appd_id or image_variant):
+        spec = replace(spec, metadata={**spec.metadata, "vnfd_id": appd_id or spec.metadata["vnfd_id"]},
+                       image_virtual_size=spec.image_virtual_size + image_variant * 65536)
     source = EXAMPLES_DIR / name
     if spec is None or not source.is_dir():
         raise BuildError(f"unknown example package '{name}'; known: {', '.join(sorted(PACKAGES))}")
@@ -189,6 +195,10 @@ def build_package(name: str, out_dir: Path, *, mutate: Callable[[Path], None] | 
             for placeholder, value in values.items():
                 text = text.replace(placeholder, value)
             path.write_text(text, encoding="utf-8")
+        if appd_id:
+            for path in (tree / "Definitions").rglob("*.yaml"):
+                path.write_text(path.read_text(encoding="utf-8").replace(PACKAGES[name].metadata["vnfd_id"], appd_id),
+                                encoding="utf-8")
         if spec.with_sol001_v261:
             _copy_sol001_v261(tree)
         if mutate is not None:

@@ -80,7 +80,7 @@ def lcm_stack(tmp_path_factory: pytest.TempPathFactory, clouds_yaml: Path, netwo
     stack = launch_stack(base, pg_url, 13, {
         "OS_CLIENT_CONFIG_FILE": str(clouds_yaml), "MEAO_MEC_HOSTS_FILE": str(hosts_file),
         "MEAO_OP_STALE_S": "6", "MEAO_REAP_INTERVAL_S": "1", "MEAO_HEARTBEAT_S": "1",
-        "MEAO_BOOT_TIMEOUT_S": "120"})
+        "MEAO_BOOT_TIMEOUT_S": "120", "MEAO_TEST_FAULT_DIR": str(base / "faults")})
     stack.hosts_file = hosts_file  # type: ignore[attr-defined]
     try:
         yield stack

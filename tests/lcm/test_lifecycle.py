@@ -3,6 +3,7 @@ process and the real OpenStack test bed. OpenStack is checked for leftovers afte
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -14,6 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import Stack, SubscriberServer, wait_for
+from tests.faults.stack import FaultDir
 from tests.lcm.helpers import accepted_op, db_rows, wait_op
 
 pytestmark = [pytest.mark.openstack, pytest.mark.usefixtures("no_leftovers")]
@@ -221,47 +223,75 @@ def test_worker_killed_mid_instantiate_then_fail_rolls_back(
     assert lcm.delete(f"/app_instances/{iid}").status_code == 204
 
 
-def test_cancel_of_processing_instantiate_stops_after_its_step(
-        lcm: httpx.Client, lcm_stack: Stack, vm_pkg: dict[str, Any]) -> None:
+def _faults(stack: Stack) -> FaultDir:
+    faults = FaultDir(Path(stack.env["MEAO_TEST_FAULT_DIR"]))
+    faults.clear()
+    return faults
+
+
+@pytest.mark.parametrize("mode", ["GRACEFUL", "FORCED"])
+@pytest.mark.parametrize("step", ["server", "app_rules"])  # app_rules: the last stage
+def test_cancel_of_processing_instantiate_takes_effect_at_the_next_boundary(
+        lcm: httpx.Client, lcm_stack: Stack, vm_pkg: dict[str, Any], mode: str, step: str) -> None:
+    """Clause 7.4.11: the cancel is honoured at the next step boundary, the last one (before COMPLETED) too."""
+    faults = _faults(lcm_stack)
     iid = lcm.post("/app_instances", json={"appDId": vm_pkg["appDId"]}).json()["id"]
     try:
+        faults.hold(f"step:{step}")
         op_id = accepted_op(lcm, lcm.post(f"/app_instances/{iid}/instantiate", json={"selectedMECHostInfo": HOST1}))
-        wait_for(lambda: lcm.get(f"/app_lcm_op_occs/{op_id}").json()["operationState"] == "PROCESSING", 30)
-        assert lcm.post(f"/app_lcm_op_occs/{op_id}/cancel", json={"cancelMode": "GRACEFUL"}).status_code == 202
-        occ = wait_op(lcm, op_id, ("FAILED_TEMP", "COMPLETED"))
-        if occ["operationState"] == "FAILED_TEMP":
-            assert "cancelled" in occ["error"]["detail"]
-            assert lcm.post(f"/app_lcm_op_occs/{op_id}/fail").status_code == 200
-        else:  # the last step had already begun: the operation completed, which the standard allows
-            wait_op(lcm, accepted_op(lcm, lcm.post(f"/app_instances/{iid}/terminate", json={"terminationType": "FORCEFUL"})))
-        assert lcm.post(f"/app_lcm_op_occs/{op_id}/cancel", json={"cancelMode": "GRACEFUL"}).status_code == 409
+        faults.arrived(f"step:{step}")  # the worker is inside the step: the cancel must wait for its end
+        assert lcm.post(f"/app_lcm_op_occs/{op_id}/cancel", json={"cancelMode": mode}
+                        ).status_code == 202
+        assert lcm.get(f"/app_lcm_op_occs/{op_id}").json()["isCancelPending"] is True
+        faults.release(f"step:{step}")
+        occ = wait_op(lcm, op_id, ("FAILED_TEMP",))
+        assert occ["error"]["title"] == "Cancelled" and mode in occ["error"]["detail"], occ["error"]
+        assert occ["isCancelPending"] is False
+        assert lcm.get(f"/app_instances/{iid}").json()["instantiationState"] == "NOT_INSTANTIATED"
+        assert lcm.post(f"/app_lcm_op_occs/{op_id}/cancel", json={"cancelMode": mode}).status_code == 409
+        resp = lcm.post(f"/app_lcm_op_occs/{op_id}/fail")
+        assert resp.status_code == 200 and resp.json()["operationState"] == "FAILED", resp.text
     finally:
+        faults.clear()
         lcm.delete(f"/app_instances/{iid}")
 
 
-def test_port_quota_exceeded_is_failed_temp_with_problem_then_fail_rolls_back(
-        lcm: httpx.Client, vm_pkg: dict[str, Any], os_conn, clouds_yaml: Path) -> None:
+def test_port_quota_with_room_for_one_of_two_ports_then_fail_rolls_back_the_one_made(
+        lcm: httpx.Client, lcm_stack: Stack, vm_pkg: dict[str, Any], os_conn, clouds_yaml: Path) -> None:
+    """Room for exactly one port: the first is made and recorded, the second hits the quota (FAILED_TEMP 503),
+    and fail removes the one that was made. The second port waits (fault point) until the first exists,
+    because Neutron's quota check is not atomic for concurrent creates."""
     import openstack
 
+    faults = _faults(lcm_stack)
     admin = openstack.connection.Connection(
         config=openstack.config.OpenStackConfig(config_files=[str(clouds_yaml)]).get_one(cloud="admin"))
     project = os_conn.current_project_id
     before = admin.network.get_quota(project).ports
     used = len(list(os_conn.network.ports(project_id=project)))
-    # No room at all: Neutron's quota check is not atomic, and the app's two ports are created at once
-    # (seen here: with room for one, both concurrent POSTs were admitted).
-    admin.network.update_quota(project, port=used)
+    admin.network.update_quota(project, port=used + 1)
     iid = lcm.post("/app_instances", json={"appDId": vm_pkg["appDId"]}).json()["id"]
     try:
+        faults.hold("port:MecVmAppDataCp")
         op_id = accepted_op(lcm, lcm.post(f"/app_instances/{iid}/instantiate", json={"selectedMECHostInfo": HOST1}))
+        faults.arrived("port:MecVmAppDataCp")
+        wait_for(lambda: [p for p in os_conn.network.ports() if p.name == f"meao-{iid}-MecVmAppMgmtCp"], 60, 0.1,
+                 "the first port to be made")
+        faults.release("port:MecVmAppDataCp")
         occ = wait_op(lcm, op_id, ("FAILED_TEMP",))
         assert "quota" in occ["error"]["detail"].lower(), occ["error"]
         assert occ["error"]["status"] == 503
+        made = [p for p in os_conn.network.ports() if p.name.startswith(f"meao-{iid}")]
+        assert [p.name for p in made] == [f"meao-{iid}-MecVmAppMgmtCp"]
+        recorded = db_rows(lcm_stack, "select resources from app_instance where id = :i", i=iid)[0][0]
+        recorded = json.loads(recorded) if isinstance(recorded, str) else recorded
+        assert recorded["ports"] == {"MecVmAppMgmtCp": made[0].id}, "the port made is recorded"
         resp = lcm.post(f"/app_lcm_op_occs/{op_id}/fail")
-        assert resp.status_code == 200 and resp.json()["operationState"] == "FAILED"
+        assert resp.status_code == 200 and resp.json()["operationState"] == "FAILED", resp.text
         assert not [p for p in os_conn.network.ports() if p.name.startswith(f"meao-{iid}")], "no port is left"
         assert lcm.get(f"/app_instances/{iid}").json()["instantiationState"] == "NOT_INSTANTIATED"
     finally:
+        faults.clear()
         admin.network.update_quota(project, port=before)
         admin.close()
         if lcm.get(f"/app_instances/{iid}").json().get("instantiationState") == "INSTANTIATED":

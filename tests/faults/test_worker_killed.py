@@ -1,0 +1,124 @@
+"""SIGKILL the MEPM-V worker at each step of instantiate, operate, terminate and rollback.
+
+Each case: the worker is held at a step (``meao.faults``), killed there, and a new worker started. Then
+the three checks: the operation is FAILED_TEMP within the bound (its worker was given up), retry or fail
+then succeeds, and OpenStack holds exactly what the database records (checked after every case).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.faults.lifecycle import (
+    clean_up,
+    instantiate,
+    new_instance,
+    operate,
+    recover,
+    settle,
+    terminate,
+    wait_step,
+)
+from tests.faults.stack import ChaosStack
+
+pytestmark = [pytest.mark.openstack, pytest.mark.chaos]
+
+INSTANTIATE_STEPS = ("grant", "image", "flavor", "ports", "server", "wait_active", "app_rules")
+TERMINATE_STEPS = ("graceful_stop", "app_rules", "server", "ports", "flavor")
+ROLLBACK_STEPS = ("app_rules", "server", "ports", "flavor")
+
+
+def _kill_at(stack: ChaosStack, point: str) -> None:
+    """Hold the worker at ``point``, SIGKILL it there, start a fresh one."""
+    pid = wait_step(stack, point)
+    assert pid == stack.workers["w1"].pid, "the worker process holds the fault point"
+    stack.kill_worker("w1")
+    stack.faults.release(point)
+    stack.start_worker("w1")
+
+
+@pytest.mark.parametrize("step", INSTANTIATE_STEPS)
+def test_instantiate_killed_at_step_then_retry_completes(healthy: ChaosStack, chaos_pkg: dict[str, Any],
+                                                         step: str) -> None:
+    with healthy.lcm() as lcm:
+        iid = new_instance(lcm, chaos_pkg)
+        try:
+            healthy.faults.hold(f"step:{step}")
+            op_id = instantiate(lcm, iid)
+            _kill_at(healthy, f"step:{step}")
+            occ = settle(lcm, op_id, ("FAILED_TEMP",))
+            assert "stopped responding" in occ["error"]["detail"], occ
+            assert recover(lcm, op_id)["operationState"] == "COMPLETED"
+            assert lcm.get(f"/app_instances/{iid}").json()["instantiationState"] == "INSTANTIATED"
+        finally:
+            clean_up(lcm, iid)
+
+
+@pytest.mark.parametrize("step", ROLLBACK_STEPS)
+def test_rollback_killed_at_step_then_fail_again_rolls_back(healthy: ChaosStack, chaos_pkg: dict[str, Any],
+                                                           step: str) -> None:
+    with healthy.lcm() as lcm:
+        iid = new_instance(lcm, chaos_pkg)
+        try:
+            healthy.faults.hold("step:app_rules")
+            op_id = instantiate(lcm, iid)
+            _kill_at(healthy, "step:app_rules")
+            settle(lcm, op_id, ("FAILED_TEMP",))
+            healthy.faults.hold(f"rollback:{step}")
+            with healthy.lcm() as waiting:
+                import threading
+
+                answer: dict[str, Any] = {}
+                fail = threading.Thread(target=lambda: answer.update(
+                    resp=waiting.post(f"/app_lcm_op_occs/{op_id}/fail")))
+                fail.start()
+                _kill_at(healthy, f"rollback:{step}")
+                fail.join(120)
+            resp = answer["resp"]
+            assert resp.status_code == 503, resp.text  # the rollback's worker was lost: said so, not hidden
+            assert "stopped responding" in resp.json()["detail"], resp.text
+            occ = lcm.get(f"/app_lcm_op_occs/{op_id}").json()
+            assert occ["operationState"] == "FAILED_TEMP"
+            assert recover(lcm, op_id, "fail")["operationState"] == "FAILED"
+            assert lcm.get(f"/app_instances/{iid}").json()["instantiationState"] == "NOT_INSTANTIATED"
+        finally:
+            clean_up(lcm, iid)
+
+
+@pytest.mark.parametrize("step", TERMINATE_STEPS)
+def test_terminate_killed_at_step_then_retry_completes(healthy: ChaosStack, chaos_pkg: dict[str, Any],
+                                                       step: str) -> None:
+    with healthy.lcm() as lcm:
+        iid = new_instance(lcm, chaos_pkg)
+        try:
+            settle(lcm, instantiate(lcm, iid), ("COMPLETED",))
+            healthy.faults.hold(f"step:{step}")
+            op_id = terminate(lcm, iid)
+            _kill_at(healthy, f"step:{step}")
+            occ = settle(lcm, op_id, ("FAILED_TEMP",))
+            assert "stopped responding" in occ["error"]["detail"], occ
+            assert recover(lcm, op_id)["operationState"] == "COMPLETED"
+            assert lcm.get(f"/app_instances/{iid}").json()["instantiationState"] == "NOT_INSTANTIATED"
+        finally:
+            clean_up(lcm, iid)
+
+
+@pytest.mark.parametrize("step,to", [("stop", "STOPPED"), ("start", "STARTED")])
+def test_operate_killed_at_step_then_retry_completes(healthy: ChaosStack, chaos_pkg: dict[str, Any],
+                                                     step: str, to: str) -> None:
+    with healthy.lcm() as lcm:
+        iid = new_instance(lcm, chaos_pkg)
+        try:
+            settle(lcm, instantiate(lcm, iid), ("COMPLETED",))
+            if to == "STARTED":
+                settle(lcm, operate(lcm, iid, "STOPPED"), ("COMPLETED",))
+            healthy.faults.hold(f"step:{step}")
+            op_id = operate(lcm, iid, to)
+            _kill_at(healthy, f"step:{step}")
+            settle(lcm, op_id, ("FAILED_TEMP",))
+            assert recover(lcm, op_id)["operationState"] == "COMPLETED"
+            assert lcm.get(f"/app_instances/{iid}").json()["instantiatedAppState"]["operationalState"] == to
+        finally:
+            clean_up(lcm, iid)
