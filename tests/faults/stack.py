@@ -95,10 +95,11 @@ class ChaosStack:
         path = self.base_dir / f"{name}.log"
         return path.read_text(errors="replace")[-n:] if path.exists() else ""
 
-    def start_api(self) -> None:
-        self.api = subprocess.Popen([sys.executable, "-m", "meao.cli", "serve", "--port", str(self.port),
-                                     "--no-embedded-worker"], env=self.env, stdout=self._log("api"),
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    def start_api(self, embedded: bool = False) -> None:
+        """``meao serve``; ``embedded``: with its in-process worker (no MEAO_BROKER_URL, the quickstart)."""
+        argv = [sys.executable, "-m", "meao.cli", "serve", "--port", str(self.port)]
+        self.api = subprocess.Popen(argv if embedded else [*argv, "--no-embedded-worker"], env=self.env,
+                                    stdout=self._log("api"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
         def up() -> bool:
             if self.api.poll() is not None:

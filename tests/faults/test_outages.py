@@ -71,9 +71,14 @@ def test_api_killed_between_commit_and_send_the_job_still_runs(healthy: ChaosSta
             healthy.api.wait(10)
             healthy.faults.clear()
             (op_id,) = [r[0] for r in _rows(healthy, "select id from app_lcm_op_occ where app_instance_id = :i", i=iid)]
-            assert _rows(healthy, "select state from job where subject = :o", o=op_id)[0][0] == "PENDING"
-            healthy.start_api()  # any process's dispatcher sends it: here the worker's, or the new API's
-            assert settle(lcm, op_id)["operationState"] == "COMPLETED"
+            assert _rows(healthy, "select task, args from job where subject = :o", o=op_id) == [
+                ("mecpm.run_op", [op_id, "1"])], "the job was written with the operation"
+            # the API is still down: another process's dispatcher (the worker's) sends the job, and a worker
+            # claims it (it then fails for want of the granting API, which is this API: FAILED_TEMP, 503)
+            wait_for(lambda: _rows(healthy, "select state from job where subject = :o", o=op_id)[0][0] == "CLAIMED",
+                     60, 0.1, "the job to be sent and claimed with its API down")
+            healthy.start_api()
+            assert recover(lcm, settle(lcm, op_id)["id"])["operationState"] == "COMPLETED"
         finally:
             clean_up(lcm, iid)
 
