@@ -4,7 +4,6 @@ OpenStack is checked against the database after every test."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import yaml
 from tests.api.helpers import onboard
 from tests.faults.audit import audit
 from tests.faults.lifecycle import clean_up, instantiate, new_instance, recover, settle, terminate
-from tests.faults.stack import CHAOS_ENV, ChaosStack
+from tests.faults.stack import ChaosStack
 from tests.lcm.conftest import hosts_doc
 
 pytestmark = pytest.mark.openstack
@@ -28,12 +27,10 @@ def quickstart(tmp_path_factory: pytest.TempPathFactory, clouds_yaml: Path,
     hosts_file = base / "hosts.yaml"
     hosts_file.write_text(yaml.safe_dump(hosts_doc(networks)))
     (base / "pkgsrc").mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEAO_")}  # no broker: memory://
     stack = ChaosStack(base, {"MEAO_DATABASE_URL": f"sqlite:///{base / 'meao.db'}",
                               "OS_CLIENT_CONFIG_FILE": str(clouds_yaml), "MEAO_MEC_HOSTS_FILE": str(hosts_file),
                               "MEAO_TEST_FAULT_DIR": str(base / "faults"), "MEAO_PKG_FILE_ROOT": str(base / "pkgsrc")})
-    stack.env = {**env, **{k: v for k, v in stack.env.items() if k.startswith("MEAO_") or k in CHAOS_ENV}}
-    stack.env.pop("MEAO_BROKER_URL", None)
+    stack.env.pop("MEAO_BROKER_URL", None)  # no broker: the in-process memory:// worker
     stack.start_api(embedded=True)
     try:
         yield stack
