@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from meao.catalogue.appd import AppD, VirtualCompute
 from meao.lcm.requirements import effective_compute, flavor_size
-from meao.nfvo.vim import ImageSpec, Vim, VimNotFound, port_name
+from meao.nfvo.vim import ImageSpec, OpenStream, Vim, VimNotFound, port_name
 from meao.problems import ProblemError
 from meao.wire.grants import grant_request
 from mecpm.mep import MepDriver
@@ -70,8 +70,9 @@ class MeaoLink(Protocol):
     def save_resources(self, resources: dict[str, Any]) -> None:
         """Persist the instance's resources (the OpenStack ids the steps made)."""
 
-    def note_image(self, image_id: str) -> None:
-        """Record on the package that an image of it now lives in the PoP's cloud."""
+    def ensure_image(self, vim: Vim, spec: ImageSpec, open_stream: OpenStream) -> str:
+        """The image's id at ``vim``: found, or uploaded by one worker of the PoP while the others wait;
+        noted on the package (what the grant lists and the package's deletion releases)."""
 
     def request_grant(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST a GrantRequest; the Grant, or a ProblemError when the MEAO refuses."""
@@ -142,8 +143,7 @@ def _image(ctx: FlowContext) -> None:
                          container_format=img.container_format.lower(), disk_format=img.disk_format.lower(),
                          min_disk_gb=img.min_disk_gb, min_ram_mb=img.min_ram_mb, size_bytes=img.size_bytes)
         path = ctx.op.content_dir / img.file
-        images[img.id] = ctx.pop.vim.ensure_image(spec, lambda p=path: p.open("rb"), ctx.op.package_id)
-        ctx.meao.note_image(images[img.id])
+        images[img.id] = ctx.meao.ensure_image(ctx.pop.vim, spec, lambda p=path: p.open("rb"))
         ctx.record(images=images)
 
 
