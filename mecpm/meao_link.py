@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from meao.auth.client_credentials import CredentialsError, shared_client_auth
 from meao.catalogue import vim_images
@@ -47,6 +47,13 @@ class JobRecords:
     def note_image(self, image_id: str, cloud: str | None = None) -> None:
         """Add the image to the package's images at ``cloud`` (default: the host's), what its deletion releases."""
         vim_images.note_image(self.package_id, cloud or self.cloud, image_id)
+
+    def flavor_users(self, flavor_id: str) -> list[str]:
+        """The other app instances whose resources name this flavor: those not booted yet are unknown to Nova."""
+        with session_scope() as s:
+            return list(s.scalars(select(AppInstance.id).where(
+                AppInstance.id != self.instance_id,
+                AppInstance.resources["flavor_id"].as_string() == flavor_id)))
 
     def request_grant(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST the GrantRequest to the MEAO's granting API (see :func:`request_grant`)."""

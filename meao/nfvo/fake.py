@@ -137,6 +137,9 @@ class FakeVim(Vim):
         self.flavors[f.id] = f
         return f.id
 
+    def flavor_exists(self, flavor_id: str) -> bool:
+        return flavor_id in self.flavors
+
     def release_flavor(self, flavor_id: str) -> bool:
         f = self.flavors.get(flavor_id)
         if f is None or f.public or any(fl.id == flavor_id for _, fl, _ in self.servers.values()):

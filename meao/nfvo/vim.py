@@ -258,8 +258,16 @@ class Vim(abc.ABC):
         """The id of a flavor of exactly this size: an existing public one, else a private meao one."""
 
     @abc.abstractmethod
+    def flavor_exists(self, flavor_id: str) -> bool:
+        """Whether the VIM still has this flavor (a recorded one may have been released meanwhile)."""
+
+    @abc.abstractmethod
     def release_flavor(self, flavor_id: str) -> bool:
-        """Delete a private meao flavor no server uses any more. True if deleted."""
+        """Delete a private meao flavor no server uses any more. True if deleted.
+
+        The VIM sees servers only: callers keep a flavor that another app instance has chosen but
+        not booted yet (``mecpm.flows``).
+        """
 
     # ports
     @abc.abstractmethod

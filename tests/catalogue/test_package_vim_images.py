@@ -8,9 +8,9 @@ column there kept only one of the concurrent notes.
 from __future__ import annotations
 
 import dataclasses
-import json
 import hashlib
 import io
+import json
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
