@@ -86,6 +86,10 @@ class VimSettings:
     driver: str = "openstack"  # openstack | fake (in memory, for tests and demos without a cloud)
     poll_s: float = 0.25  # every wait on OpenStack costs half of this on average
     capacity_cache_s: float = 5.0
+    # One uploader per (cloud, image checksum): how long the others wait for it, and how long its claim
+    # lives without a heartbeat before another caller takes the upload over (a crashed worker's claim).
+    image_wait_s: float = 1800.0
+    image_lease_s: float = 60.0
 
 
 VIM_DRIVERS = ("openstack", "fake")
@@ -200,7 +204,9 @@ def _vim_settings(env: dict[str, str]) -> VimSettings:
     if driver not in VIM_DRIVERS:
         raise SystemExit(f"meao: MEAO_VIM_DRIVER={driver!r} is not one of {', '.join(VIM_DRIVERS)}")
     return VimSettings(driver=driver, poll_s=_float("MEAO_VIM_POLL_S", 0.25, env),
-                       capacity_cache_s=_float("MEAO_CAPACITY_CACHE_S", 5.0, env))
+                       capacity_cache_s=_float("MEAO_CAPACITY_CACHE_S", 5.0, env),
+                       image_wait_s=_float("MEAO_IMAGE_UPLOAD_WAIT_S", 1800.0, env),
+                       image_lease_s=_float("MEAO_IMAGE_UPLOAD_LEASE_S", 60.0, env))
 
 
 def _path(env: dict[str, str], name: str) -> Path | None:

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from meao import faults
 from meao.catalogue.appd import AppD, VirtualCompute
 from meao.lcm.requirements import effective_compute, flavor_size
-from meao.nfvo.vim import ImageSpec, Vim, VimNotFound, port_name
+from meao.nfvo.vim import ImageSpec, OpenStream, Vim, VimNotFound, port_name
 from meao.problems import ProblemError
 from meao.wire.grants import grant_request
 from mecpm.mep import MepDriver
@@ -75,8 +75,12 @@ class MeaoLink(Protocol):
     def check_claim(self) -> None:
         """Raise when the job's claim on the operation is lost: called right before creating at the VIM."""
 
-    def note_image(self, image_id: str) -> None:
-        """Record on the package that an image of it now lives in the PoP's cloud."""
+    def ensure_image(self, vim: Vim, spec: ImageSpec, open_stream: OpenStream) -> str:
+        """The image's id at ``vim``: found, or uploaded by one worker of the PoP while the others wait;
+        noted on the package (what the grant lists and the package's deletion releases)."""
+
+    def flavor_users(self, flavor_id: str) -> list[str]:
+        """The other app instances whose recorded resources name this flavor (booted or not yet)."""
 
     def request_grant(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST a GrantRequest; the Grant, or a ProblemError when the MEAO refuses."""
@@ -147,8 +151,7 @@ def _image(ctx: FlowContext) -> None:
                          container_format=img.container_format.lower(), disk_format=img.disk_format.lower(),
                          min_disk_gb=img.min_disk_gb, min_ram_mb=img.min_ram_mb, size_bytes=img.size_bytes)
         path = ctx.op.content_dir / img.file
-        images[img.id] = ctx.pop.vim.ensure_image(spec, lambda p=path: p.open("rb"), ctx.op.package_id)
-        ctx.meao.note_image(images[img.id])
+        images[img.id] = ctx.meao.ensure_image(ctx.pop.vim, spec, lambda p=path: p.open("rb"))
         ctx.record(images=images)
 
 
@@ -160,16 +163,41 @@ def _compute(ctx: FlowContext) -> VirtualCompute:
 
 
 def _flavor(ctx: FlowContext) -> None:
-    if ctx.resources.get("flavor_id"):
-        return
+    _ensure_flavor(ctx)
+
+
+def _ensure_flavor(ctx: FlowContext) -> str:
+    """The recorded flavor while the VIM has it; else one found or made now, and recorded.
+
+    A private flavor is shared by the instances of one size, and a sibling's terminate may have
+    released it after this instance chose it. The server step asks again just before booting, so a
+    retry mends it even though the runner skips the flavor step it recorded as done.
+    """
+    flavor_id = ctx.resources.get("flavor_id")
+    if flavor_id and ctx.pop.vim.flavor_exists(flavor_id):
+        return flavor_id
+    if flavor_id:
+        log.warning("flavor %s of instance %s is gone from the VIM; choosing one again", flavor_id,
+                    ctx.op.instance_id)
     _compute(ctx)  # a clear error when the AppD has no compute
-    ctx.record(flavor_id=ctx.pop.vim.ensure_flavor(*flavor_size(ctx.op.appd, ctx.op.params)))
+    flavor_id = ctx.pop.vim.ensure_flavor(*flavor_size(ctx.op.appd, ctx.op.params))
+    ctx.record(flavor_id=flavor_id)
+    return flavor_id
 
 
 def _release_flavor(ctx: FlowContext) -> None:
+    """Forget the instance's flavor; the VIM deletes a private one that no server and no other instance uses.
+
+    Nova knows only servers; an instance that chose the flavor but has not booted yet is known by its
+    recorded resources, so it is asked about here, before the VIM is.
+    """
     flavor_id = ctx.resources.get("flavor_id")
     if flavor_id:
-        ctx.pop.vim.release_flavor(flavor_id)  # deletes a private meao flavor once no server uses it
+        others = ctx.meao.flavor_users(flavor_id)
+        if others:
+            log.info("flavor %s kept: application instance(s) %s use it too", flavor_id, ", ".join(others))
+        else:
+            ctx.pop.vim.release_flavor(flavor_id)
         ctx.record(flavor_id=None)
 
 
@@ -235,8 +263,9 @@ def _server(ctx: FlowContext) -> None:
         raise FlowError("no software image was uploaded for the VDU; the AppD needs a SwImage")
     port_ids = [ctx.resources["ports"][c.id] for c in ctx.op.appd.ext_cpds]
     name = f"meao-{ctx.op.instance_id}"
+    flavor_id = _ensure_flavor(ctx)
     ctx.meao.check_claim()
-    server_id = ctx.pop.vim.create_server(name, ctx.resources["flavor_id"], image_id, port_ids,
+    server_id = ctx.pop.vim.create_server(name, flavor_id, image_id, port_ids,
                                           ctx.op.instance_id, availability_zone=ctx.pop.availability_zone)
     ctx.record(server_id=server_id)
 

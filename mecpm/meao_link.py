@@ -9,14 +9,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
 from meao.auth.client_credentials import CredentialsError, shared_client_auth
+from meao.catalogue import vim_images
 from meao.config import get_settings
-from meao.db.models import AppPackage
+from meao.db.models import AppInstance
 from meao.db.session import session_scope
 from meao.lcm.lifecycle import Lease
+from meao.nfvo import image_claims
 from meao.nfvo.drivers import get_vim
-from meao.nfvo.vim import Vim
+from meao.nfvo.vim import ImageSpec, OpenStream, Vim
 from meao.problems import ProblemError
 from meao.wire.links import grants_href
 
@@ -39,14 +42,22 @@ class JobRecords:
         """Raise :class:`meao.lcm.lifecycle.Superseded` when the lease is lost (a fenced heartbeat)."""
         self.lease.heartbeat()
 
-    def note_image(self, image_id: str) -> None:
-        """Add the image to the package's images in this cloud (what deleting the package releases)."""
+    def ensure_image(self, vim: Vim, spec: ImageSpec, open_stream: OpenStream) -> str:
+        """The image's id at ``vim``'s cloud, uploaded by one worker at a time there, noted on the package."""
+        image_id = image_claims.ensure_image(vim, spec, open_stream, self.package_id)
+        self.note_image(image_id, vim.cloud_name)
+        return image_id
+
+    def note_image(self, image_id: str, cloud: str | None = None) -> None:
+        """Add the image to the package's images at ``cloud`` (default: the host's), what its deletion releases."""
+        vim_images.note_image(self.package_id, cloud or self.cloud, image_id)
+
+    def flavor_users(self, flavor_id: str) -> list[str]:
+        """The other app instances whose resources name this flavor: those not booted yet are unknown to Nova."""
         with session_scope() as s:
-            row = s.get(AppPackage, self.package_id, with_for_update=True)
-            images = dict(row.vim_images or {})
-            if image_id not in images.get(self.cloud, []):
-                images[self.cloud] = [*images.get(self.cloud, []), image_id]
-                row.vim_images = images
+            return list(s.scalars(select(AppInstance.id).where(
+                AppInstance.id != self.instance_id,
+                AppInstance.resources["flavor_id"].as_string() == flavor_id)))
 
     def request_grant(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST the GrantRequest to the MEAO's granting API (see :func:`request_grant`)."""

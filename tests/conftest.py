@@ -260,3 +260,32 @@ def subscriber() -> Iterator[SubscriberServer]:
     thread.start()
     yield srv
     srv.shutdown()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """This process's settings on a fresh, migrated database: an SQLite file, or a PostgreSQL database.
+
+    For unit tests of code that owns its transactions (``session_scope``); restored afterwards.
+    """
+    from meao.config import get_settings, load_settings, set_settings
+    from meao.db.migrate import db_upgrade
+    from meao.db.session import get_engine
+
+    db_gen = None
+    if request.param == "postgresql":
+        require_service("PostgreSQL", POSTGRES)
+        db_gen = _pg_database()
+        url = next(db_gen)
+    else:
+        url = f"sqlite:///{tmp_path / 'meao.db'}"
+    before = get_settings()
+    set_settings(load_settings(MEAO_DATABASE_URL=url, MEAO_DATA_DIR=str(tmp_path / "var")))
+    db_upgrade(url)
+    try:
+        yield url
+    finally:
+        set_settings(before)
+        get_engine(url).dispose()
+        if db_gen is not None:
+            next(db_gen, None)

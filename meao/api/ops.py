@@ -27,14 +27,14 @@ def get_mec_host(hostId: str) -> Reply:
 
 
 def put_mec_host(hostId: str, body: dict[str, Any]) -> Reply:
-    """PUT /mec_hosts/{hostId}: replace (200) or create (201)."""
+    """PUT /mec_hosts/{hostId}: replace (200) or create (201); 409 when it moves the cloud or queue of a host in use."""
     host, was_created = hosts.put_host(hostId, wire.mec_host_document(body))
     info = wire.mec_host(host, base_url())
     return created(info) if was_created else ok(info)
 
 
 def delete_mec_host(hostId: str) -> Reply:
-    """DELETE /mec_hosts/{hostId}: 409 while application instances are placed on it."""
+    """DELETE /mec_hosts/{hostId}: 409 while operations or application instances use it."""
     hosts.delete_host(hostId)
     return no_content()
 

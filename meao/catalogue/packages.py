@@ -9,14 +9,15 @@ import shutil
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from meao.auth.tenancy import owns, visible
+from meao.catalogue import vim_images
 from meao.catalogue.fetch import check_source_uri, copy_stream_to
 from meao.catalogue.integrity import check_checksum, new_hasher, same_digest
 from meao.config import get_settings
-from meao.db.models import AppPackage, utcnow
+from meao.db.models import AppPackage, PackageVimImage, utcnow
 from meao.db.session import session_scope
 from meao.jobs import dispatcher, outbox
 from meao.jobs.contract import ONBOARD_TASK
@@ -187,7 +188,8 @@ def delete_package(pkg_id: str | None, appd_id: str | None, tenant: str | None =
             if pkg.usage_state != "NOT_IN_USE":
                 raise Conflict(f"application package {pkg.id} is IN_USE by application instances; delete "
                                "them first")
-        _release_vim_images(pkg)
+        _release_vim_images(session, pkg)
+        session.execute(delete(PackageVimImage).where(PackageVimImage.package_id == pkg.id))
         deleted = session.execute(
             AppPackage.__table__.delete().where(
                 AppPackage.id == pkg.id, AppPackage.usage_state == "NOT_IN_USE",
@@ -199,12 +201,12 @@ def delete_package(pkg_id: str | None, appd_id: str | None, tenant: str | None =
     shutil.rmtree(package_dir(pkg_id), ignore_errors=True)
 
 
-def _release_vim_images(pkg: AppPackage) -> None:
+def _release_vim_images(session: Session, pkg: AppPackage) -> None:
     """Tell every PoP's Glance this package no longer uses its images (the last user deletes them)."""
     from meao.nfvo.drivers import get_vim
     from meao.nfvo.vim import VimError
 
-    for cloud, image_ids in (pkg.vim_images or {}).items():
+    for cloud, image_ids in vim_images.images_by_cloud(session, pkg.id).items():
         for image_id in image_ids:
             try:
                 get_vim(cloud).release_image(image_id, pkg.id)

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, Index, Integer, String, Text, func
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -57,8 +57,7 @@ class AppPackage(Base):
     appd_files: Mapped[list[Any] | None] = mapped_column(JSON)
     appd_model: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     package_size: Mapped[int | None] = mapped_column(Integer)
-    # Images uploaded to PoPs' Glance for this package: cloud → image ids (released on delete)
-    vim_images: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The images it has in PoPs' Glance are rows of PackageVimImage (released when it is deleted)
     # Bumped by every onboarding attempt so a stale job can tell it lost the race.
     onboarding_attempt: Mapped[int] = mapped_column(Integer, default=0)
     tenant: Mapped[str | None] = mapped_column(String(128), index=True)  # MEAO_TENANT_ISOLATION: the owner
@@ -70,6 +69,39 @@ class AppPackage(Base):
 
 # One appDId per tenant; NULL (no tenant) is a tenant of its own, hence the coalesce.
 Index("uq_app_package_tenant_appd_id", func.coalesce(AppPackage.tenant, ""), AppPackage.appd_id, unique=True)
+
+
+class PackageVimImage(Base):
+    """An image of a package in one PoP's Glance: released (untagged, deleted by its last user) with the package.
+
+    One row per image, inserted idempotently, so workers noting images on several clouds at once
+    never overwrite each other's notes (no read-modify-write of a shared value).
+    """
+
+    __tablename__ = "package_vim_image"
+
+    package_id: Mapped[str] = mapped_column(String(36), ForeignKey("app_package.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    cloud: Mapped[str] = mapped_column(String(255), primary_key=True)  # the clouds.yaml entry
+    image_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ImageUpload(Base):
+    """The claim on uploading one image (by checksum) to one cloud: one uploader at a time, everywhere.
+
+    ``holder`` is the caller working on it (NULL: nobody); it stamps ``heartbeat_at`` with the
+    database's clock, and a claim whose stamp is older than the lease may be taken over.
+    ``image_id`` is the active image the last holder ended with.
+    """
+
+    __tablename__ = "image_upload"
+
+    cloud: Mapped[str] = mapped_column(String(255), primary_key=True)
+    checksum: Mapped[str] = mapped_column(String(160), primary_key=True)  # Checksum.key: "sha-256:<hex>"
+    holder: Mapped[str | None] = mapped_column(String(128))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    image_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class Subscription(Base):

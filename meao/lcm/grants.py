@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from meao.catalogue import vim_images
 from meao.catalogue.appd import AppD
 from meao.db.models import AppInstance, AppLcmOpOcc, AppPackage, Grant, MecHost
 from meao.db.session import session_scope
@@ -54,7 +55,7 @@ def create_grant(body: dict[str, Any], base: str) -> dict[str, Any]:
                           operation=body["operation"], request=body)
         session.add(grant_row)
         session.flush()
-        grant = wire.grant(grant_row.id, op, host, body, (pkg.vim_images or {}).get(host.cloud) or [], base)
+        grant = wire.grant(grant_row.id, op, host, body, vim_images.images_at(session, pkg.id, host.cloud), base)
         grant_row.grant = grant
         return grant
 

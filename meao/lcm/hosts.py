@@ -11,16 +11,24 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from meao.config import get_settings
-from meao.db.models import AppInstance, MecHost
+from meao.db.models import AppInstance, AppLcmOpOcc, MecHost
 from meao.db.session import session_scope
-from meao.problems import BadRequest, Conflict, NotFound
+from meao.lcm.op_occ import FINAL_STATES
+from meao.problems import BadRequest, Conflict, NotFound, ProblemError
 
 FIELDS = ("name", "cloud", "region", "availability_zone", "queue", "location", "served_areas", "latency_ms",
           "services", "features", "networks")
+# Where a host's servers live and which workers reach them: fixed while anything runs or lives there.
+POINTING = ("cloud", "queue")
+_BOOKKEEPING = ("cloud", "host")  # what the runner adds to every instance's resources; not resources
+
+
+class HostInUse(ProblemError, status=409, title="MEC host in use"):
+    """Operations or application instances still need the host where it is; ``detail`` names them."""
 
 
 def queue_for(host_id: str) -> str:
@@ -52,17 +60,50 @@ def validate_host(doc: dict[str, Any], where: str = "MEC host") -> dict[str, Any
 
 
 def upsert_host(session: Session, doc: dict[str, Any]) -> MecHost:
-    """Create or replace one host."""
+    """Create or replace one host; HostInUse when that changes the cloud or queue of a host in use."""
     values = validate_host(doc)
-    host = session.get(MecHost, values["id"])
+    host = session.get(MecHost, values["id"], with_for_update=True)
     if host is None:
         host = MecHost(**values)
         session.add(host)
     else:
+        moved = [k for k in POINTING if getattr(host, k) != values[k]]
+        if moved:
+            _refuse_if_in_use(session, host, f"its {' and '.join(moved)} cannot change",
+                              "or add a new MEC host for the new " + " and ".join(moved))
         for key, value in values.items():
             setattr(host, key, value)
     session.flush()
     return host
+
+
+def host_users(session: Session, host_id: str) -> list[str]:
+    """What still needs the host where it is: unfinished operations on it, and instances with resources there.
+
+    An instance counts while it is INSTANTIATED or its recorded resources hold anything (an instantiate
+    under way, or one that failed and was not rolled back yet); a terminated one holds nothing.
+    """
+    ops = session.execute(select(AppLcmOpOcc.id, AppLcmOpOcc.lcm_operation, AppLcmOpOcc.operation_state).where(
+        AppLcmOpOcc.mec_host_id == host_id, AppLcmOpOcc.operation_state.notin_(FINAL_STATES))
+        .order_by(AppLcmOpOcc.start_time)).all()
+    instances = session.scalars(select(AppInstance).where(or_(
+        AppInstance.mec_host_id == host_id, AppInstance.resources["host"].as_string() == host_id))
+        .order_by(AppInstance.created_at)).all()
+    held = [i.id for i in instances if i.instantiation_state == "INSTANTIATED"
+            or any(v for k, v in (i.resources or {}).items() if k not in _BOOKKEEPING)]
+    return ([f"operation {op_id} ({kind}, {state})" for op_id, kind, state in ops]
+            + [f"application instance {inst_id}" for inst_id in held])
+
+
+def _refuse_if_in_use(session: Session, host: MecHost, what: str, alternative: str = "") -> None:
+    users = host_users(session, host.id)
+    if not users:
+        return
+    shown = ", ".join(users[:5]) + (f" and {len(users) - 5} more" if len(users) > 5 else "")
+    raise HostInUse(f"MEC host {host.id} (cloud {host.cloud}, queue {host.queue}) is in use by {shown}: {what} "
+                    "while their servers and jobs are there. Let running operations finish, retry or fail "
+                    "FAILED_TEMP ones (`meao op retry ID` or `meao op fail ID`), terminate the instances, "
+                    f"then try again{', ' + alternative if alternative else ''}.")
 
 
 def load_hosts_file(path: Path) -> int:
@@ -74,12 +115,13 @@ def load_hosts_file(path: Path) -> int:
     hosts = doc.get("mec_hosts") if isinstance(doc, dict) else None
     if not isinstance(hosts, list):
         raise SystemExit(f"meao: {path} must hold a list under 'mec_hosts:'")
-    with session_scope() as session:
+    with session_scope() as session:  # the whole file or nothing
         for i, item in enumerate(hosts):
             try:
                 upsert_host(session, item)
-            except BadRequest as exc:
-                raise SystemExit(f"meao: {path}: entry {i}: {exc.detail}") from exc
+            except (BadRequest, HostInUse) as exc:
+                raise SystemExit(f"meao: {path}: entry {i}: {exc.detail} Nothing of the file was loaded; "
+                                 "fix it or the hosts' users, then start again.") from exc
     return len(hosts)
 
 
@@ -148,11 +190,8 @@ def put_host(host_id: str, doc: dict[str, Any]) -> tuple[MecHost, bool]:
 
 
 def delete_host(host_id: str) -> None:
-    """Remove a host; 409 while application instances are placed on it."""
+    """Remove a host; HostInUse (409) while operations or instances still need it."""
     with session_scope() as session:
-        host = get_host(session, host_id)
-        placed = session.scalar(select(func.count()).select_from(AppInstance).where(
-            AppInstance.mec_host_id == host_id, AppInstance.instantiation_state == "INSTANTIATED"))
-        if placed:
-            raise Conflict(f"{placed} application instance(s) run on MEC host {host_id}; terminate them first")
+        host = session.get(MecHost, host_id, with_for_update=True) or get_host(session, host_id)
+        _refuse_if_in_use(session, host, "it cannot be removed")
         session.delete(host)

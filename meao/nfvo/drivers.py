@@ -20,7 +20,7 @@ def _make(driver: str, cloud_name: str, config_file: str | None) -> Vim:
     if driver == "fake":
         from meao.nfvo.fake import FakeVim
 
-        return FakeVim()
+        return FakeVim(cloud_name=cloud_name)
     from meao.nfvo.openstack.driver import OpenStackVim
 
     return OpenStackVim(cloud_name, config_file)

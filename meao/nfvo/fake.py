@@ -3,6 +3,7 @@
 It keeps the same conventions and raises the same errors as the OpenStack driver for the cases
 callers handle: NoValidHost when no host fits, QuotaExceeded past the quotas, VimNotFound for
 unknown ids. Servers go ACTIVE at once; ``fail_next_boot`` makes the next one go to ERROR.
+An image is listed as ``saving`` while its data streams in, like Glance's record of an upload.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class _Image:
     name: str
     checksum: str
     packages: set[str] = field(default_factory=set)
+    status: str = "active"  # "saving" while the data streams in
 
 
 @dataclass
@@ -70,7 +72,8 @@ class FakeVim(Vim):
                      ("compute1", "az1", 8, 7680, 1028), ("compute2", "az2", 8, 7680, 1028)),
                  quota_instances: int | None = 10, quota_vcpu: int | None = 20,
                  quota_ram_mb: int | None = 51200, quota_ports: int | None = 100,
-                 networks: Iterable[str] = ("net1",)) -> None:
+                 networks: Iterable[str] = ("net1",), cloud_name: str = "fake") -> None:
+        self.cloud_name = cloud_name
         self._lock = threading.Lock()
         self.hosts = [_Host(*h) for h in hosts]
         self.quota = QuotaHeadroom(quota_instances, quota_vcpu, quota_ram_mb, quota_ports)
@@ -83,22 +86,36 @@ class FakeVim(Vim):
 
     # images
     def ensure_image(self, image: ImageSpec, open_stream: OpenStream, package_id: str) -> str:
-        found = self.find_image_by_checksum(image.checksum)
-        if found:
-            self.images[found].packages.add(package_id)
-            return found
+        with self._lock:
+            existing = next((i for i in self.images.values() if i.checksum == image.checksum.key), None)
+            if existing is not None and existing.status != "active":
+                # as the OpenStack driver does: a record without data is taken for a dead upload
+                del self.images[existing.id]
+                existing = None
+            if existing is not None:
+                existing.packages.add(package_id)
+                return existing.id
+            img = _Image(str(uuid.uuid4()), image.name, image.checksum.key, {package_id}, status="saving")
+            self.images[img.id] = img  # listed while the data streams, as Glance lists a queued image
+        return self._upload(img, image, open_stream)
+
+    def _upload(self, img: _Image, image: ImageSpec, open_stream: OpenStream) -> str:
         digest = hashlib.new(image.checksum.algorithm.lower().replace("-", ""))
         with open_stream() as stream:
             while chunk := stream.read(1 << 20):
                 digest.update(chunk)
-        if digest.hexdigest() != image.checksum.hash.lower():
-            raise VimError(f"image {image.name}: data does not match its checksum", status=422)
-        img = _Image(str(uuid.uuid4()), image.name, image.checksum.key, {package_id})
-        self.images[img.id] = img
+        with self._lock:
+            if self.images.get(img.id) is not img:
+                raise VimNotFound(f"image {image.name} ({img.id}) was deleted while its data was uploaded")
+            if digest.hexdigest() != image.checksum.hash.lower():
+                del self.images[img.id]
+                raise VimError(f"image {image.name}: data does not match its checksum", status=422)
+            img.status = "active"
         return img.id
 
     def find_image_by_checksum(self, checksum: Checksum) -> str | None:
-        return next((i.id for i in self.images.values() if i.checksum == checksum.key), None)
+        return next((i.id for i in self.images.values()
+                     if i.checksum == checksum.key and i.status == "active"), None)
 
     def release_image(self, image_id: str, package_id: str) -> bool:
         img = self.images.get(image_id)
@@ -119,6 +136,9 @@ class FakeVim(Vim):
         f = _Flavor(str(uuid.uuid4()), name, vcpu, ram_mb, disk_gb, public=False)
         self.flavors[f.id] = f
         return f.id
+
+    def flavor_exists(self, flavor_id: str) -> bool:
+        return flavor_id in self.flavors
 
     def release_flavor(self, flavor_id: str) -> bool:
         f = self.flavors.get(flavor_id)

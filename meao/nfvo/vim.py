@@ -231,13 +231,17 @@ FixedIp = str | dict[str, str]  # "10.0.0.5" or Neutron's {"ip_address": ..., "s
 class Vim(abc.ABC):
     """One PoP's VIM as seen by meao. Every method raises :class:`VimError` subclasses only."""
 
+    cloud_name: str  # the clouds.yaml entry it drives: what image claims and package image notes are keyed by
+
     # images (package onboarding: Mv1)
     @abc.abstractmethod
     def ensure_image(self, image: ImageSpec, open_stream: OpenStream, package_id: str) -> str:
         """Return the id of the image with this checksum, uploading it (streamed) if absent.
 
         ``open_stream`` is called only when an upload is needed; the data is checked against the
-        checksum while it streams. The image records that ``package_id`` uses it.
+        checksum while it streams. The image records that ``package_id`` uses it. An image of this
+        checksum that is not active is taken for a dead upload and replaced, so callers run this
+        one at a time per cloud and checksum (:func:`meao.nfvo.image_claims.ensure_image`).
         """
 
     @abc.abstractmethod
@@ -254,8 +258,16 @@ class Vim(abc.ABC):
         """The id of a flavor of exactly this size: an existing public one, else a private meao one."""
 
     @abc.abstractmethod
+    def flavor_exists(self, flavor_id: str) -> bool:
+        """Whether the VIM still has this flavor (a recorded one may have been released meanwhile)."""
+
+    @abc.abstractmethod
     def release_flavor(self, flavor_id: str) -> bool:
-        """Delete a private meao flavor no server uses any more. True if deleted."""
+        """Delete a private meao flavor no server uses any more. True if deleted.
+
+        The VIM sees servers only: callers keep a flavor that another app instance has chosen but
+        not booted yet (``mecpm.flows``).
+        """
 
     # ports
     @abc.abstractmethod

@@ -51,6 +51,10 @@ class Compute(CloudParts):
             with contextlib.suppress(os_exc.ConflictException):
                 self._admin.compute.flavor_add_tenant_access(flavor, project)
 
+    def flavor_exists(self, flavor_id: str) -> bool:
+        with self._do(f"looking up flavor {flavor_id}"):
+            return self._admin.compute.find_flavor(flavor_id, ignore_missing=True, is_public=ALL_FLAVORS) is not None
+
     def release_flavor(self, flavor_id: str) -> bool:
         with self._do(f"releasing flavor {flavor_id}"):
             flavor = self._admin.compute.find_flavor(flavor_id, ignore_missing=True, is_public=ALL_FLAVORS)

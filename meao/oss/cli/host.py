@@ -24,7 +24,10 @@ show_command(host, "host_id", "Show one MEC host.", lambda made, host_id: made.o
 @api_options
 @output_options
 def host_set(file: Path) -> None:
-    """Create or replace MEC hosts from a YAML/JSON file (one MecHost, or a list under `mec_hosts:`)."""
+    """Create or replace MEC hosts from a YAML/JSON file (one MecHost, or a list under `mec_hosts:`).
+
+    The cloud or queue of a host that operations or instances use cannot change (409).
+    """
     try:
         doc = yaml.safe_load(file.read_text("utf-8"))
     except (OSError, yaml.YAMLError) as exc:
@@ -36,7 +39,7 @@ def host_set(file: Path) -> None:
     emit_list([made.ops.put_host(item) for item in items], HOST_COLUMNS)
 
 
-delete_command(host, "host_ids", "HOST_ID...", "Delete MEC hosts (409 while application instances run there).",
+delete_command(host, "host_ids", "HOST_ID...", "Delete MEC hosts (409 while operations or instances use them).",
                lambda made, host_id: made.ops.delete_host(host_id))
 show_command(host, "host_id", "Show what OpenStack says is free for a MEC host, and the project's quota headroom.",
              lambda made, host_id, refresh: made.ops.host_capacity(host_id, refresh),
