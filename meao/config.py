@@ -109,7 +109,8 @@ class Settings:
     max_compression_ratio: int = 200
     max_archive_members: int = 10_000
     max_manifest_bytes: int = 1 * MIB
-    fetch_timeout_s: int = 30
+    fetch_timeout_s: int = 30  # the longest wait for one read from appPkgPath
+    fetch_deadline_s: float = 3600.0  # the whole fetch of appPkgPath; a source that trickles is cut here
     notify_max_attempts: int = 8
     notify_timeout_s: float = 5.0
     notify_backoff_base_s: float = 1.0
@@ -154,6 +155,7 @@ def load_settings(**overrides: str) -> Settings:
         max_unpacked_bytes=_int("MEAO_MAX_UNPACKED_BYTES", 16 * GIB, env),
         max_compression_ratio=_int("MEAO_MAX_COMPRESSION_RATIO", 200, env),
         max_archive_members=_int("MEAO_MAX_ARCHIVE_MEMBERS", 10_000, env),
+        fetch_deadline_s=_float("MEAO_FETCH_DEADLINE_S", 3600.0, env),
         notify_max_attempts=_int("MEAO_NOTIFY_MAX_ATTEMPTS", 8, env),
         notify_backoff_base_s=_float("MEAO_NOTIFY_BACKOFF_BASE_S", 1.0, env),
         trusted_ca_file=Path(env["MEAO_TRUSTED_CA_FILE"]).resolve() if env.get("MEAO_TRUSTED_CA_FILE") else None,

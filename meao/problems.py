@@ -92,3 +92,7 @@ class RangeNotSatisfiable(ProblemError, status=416, title="Range Not Satisfiable
 
 class OnboardingError(ProblemError, status=422, title="Onboarding failed"):
     """A package could not be onboarded; ``detail`` names the file (and node/rule) at fault."""
+
+
+class UploadInterrupted(ProblemError, status=400, title="Upload interrupted"):
+    """PUT package_content did not receive the whole package (client gone, process killed, stalled)."""

@@ -158,15 +158,17 @@ def get_onboarded_package_content(appDId: str, **_: Any) -> Response:
     return _content(None, appDId)
 
 
-def put_package_content(appPkgId: str, **_: Any) -> Reply:
+# No ``**kwargs`` on the two PUT handlers: Connexion would read the whole body into memory to offer it
+# as ``body``. Without it the body is streamed to disk as it arrives, and a cut upload is seen as such.
+def put_package_content(appPkgId: str) -> Reply:
     """PUT /app_packages/{appPkgId}/package_content → 202; processing continues as a job."""
-    packages.upload_content(appPkgId, None, request.stream, request_tenant())
+    packages.upload_content(appPkgId, None, request.stream, request_tenant(), request.content_length)
     return accepted()
 
 
-def put_onboarded_package_content(appDId: str, **_: Any) -> Reply:
+def put_onboarded_package_content(appDId: str) -> Reply:
     """PUT /onboarded_app_packages/{appDId}/package_content → 202."""
-    packages.upload_content(None, appDId, request.stream, request_tenant())
+    packages.upload_content(None, appDId, request.stream, request_tenant(), request.content_length)
     return accepted()
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
 import httpx
 
 from meao.catalogue.integrity import CHUNK, new_hasher
 from meao.config import Settings
-from meao.problems import BadRequest, OnboardingError
+from meao.problems import BadRequest, OnboardingError, UploadInterrupted
 
 
 def check_source_uri(uri: str, settings: Settings) -> None:
@@ -41,11 +44,19 @@ def _local_path(uri: str, settings: Settings) -> Path:
     return path
 
 
-def fetch_to(uri: str, dest: Path, algorithm: str, settings: Settings) -> tuple[str, int]:
-    """Copy the package at ``uri`` to ``dest``; return (hex digest, size). Streams, memory stays flat."""
+def fetch_to(uri: str, dest: Path, algorithm: str, settings: Settings,
+             on_chunk: Callable[[], None] | None = None) -> tuple[str, int]:
+    """Copy the package at ``uri`` to ``dest``; return (hex digest, size). Streams, memory stays flat.
+
+    ``on_chunk`` runs after every chunk (the onboarding job stops there once its claim is lost). The whole
+    fetch must end within ``MEAO_FETCH_DEADLINE_S``: a source that sends a byte now and then would
+    otherwise keep a worker, and the package, busy for ever.
+    """
     hasher = new_hasher(algorithm)
     size = 0
     limit = settings.max_package_bytes
+    deadline_s = settings.fetch_deadline_s
+    deadline = time.monotonic() + deadline_s
 
     def _account(chunk: bytes) -> None:
         nonlocal size
@@ -53,32 +64,25 @@ def fetch_to(uri: str, dest: Path, algorithm: str, settings: Settings) -> tuple[
         if size > limit:
             raise OnboardingError(f"the package at {uri} is larger than the {limit}-byte limit "
                                   "(MEAO_MAX_PACKAGE_BYTES)")
+        if time.monotonic() > deadline:
+            raise OnboardingError(f"fetching appPkgPath {uri} did not finish within {deadline_s:g} s "
+                                  f"(MEAO_FETCH_DEADLINE_S; {size} bytes had arrived): publish the package "
+                                  "on a faster server or upload it with PUT package_content, or ask the "
+                                  "operator to raise MEAO_FETCH_DEADLINE_S")
         hasher.update(chunk)
+        if on_chunk is not None:
+            on_chunk()
 
-    scheme = urlparse(uri).scheme
     try:
         with open(dest, "wb") as out:
-            if scheme == "file":
-                try:
-                    src_path = _local_path(uri, settings)
-                    src = src_path.open("rb")
-                except BadRequest as exc:
-                    raise OnboardingError(exc.detail) from exc
-                except OSError as exc:
-                    raise OnboardingError(f"cannot read appPkgPath {uri}: {exc.strerror}") from exc
-                with src:
-                    while chunk := src.read(CHUNK):
-                        _account(chunk)
-                        out.write(chunk)
-            else:
-                timeout = httpx.Timeout(settings.fetch_timeout_s)
-                with httpx.stream("GET", uri, timeout=timeout, follow_redirects=True) as resp:
-                    if resp.status_code != 200:
-                        raise OnboardingError(f"fetching appPkgPath {uri} answered HTTP {resp.status_code}; "
-                                              "check the URI and that the package is published there")
-                    for chunk in resp.iter_bytes(CHUNK):
-                        _account(chunk)
-                        out.write(chunk)
+            for chunk in _read_source(uri, settings, min(settings.fetch_timeout_s, deadline_s)):
+                _account(chunk)
+                out.write(chunk)
+    except httpx.TimeoutException as exc:
+        dest.unlink(missing_ok=True)
+        raise OnboardingError(f"fetching appPkgPath {uri} timed out: no data for "
+                              f"{min(settings.fetch_timeout_s, deadline_s):g} s; check that the server "
+                              "publishing the package is up and reachable from meao") from exc
     except httpx.HTTPError as exc:
         dest.unlink(missing_ok=True)
         raise OnboardingError(f"fetching appPkgPath {uri} failed: {exc}") from exc
@@ -88,8 +92,34 @@ def fetch_to(uri: str, dest: Path, algorithm: str, settings: Settings) -> tuple[
     return hasher.hexdigest(), size
 
 
-def copy_stream_to(stream, dest: Path, algorithm: str, limit: int) -> tuple[str, int]:
-    """Copy an uploaded body to ``dest``; return (hex digest, size). Raises OnboardingError above ``limit``."""
+def _read_source(uri: str, settings: Settings, read_timeout_s: float) -> Iterator[bytes]:
+    """The bytes at ``uri`` as they arrive (no read waits longer than ``read_timeout_s``)."""
+    if urlparse(uri).scheme == "file":
+        try:
+            src = _local_path(uri, settings).open("rb")
+        except BadRequest as exc:
+            raise OnboardingError(exc.detail) from exc
+        except OSError as exc:
+            raise OnboardingError(f"cannot read appPkgPath {uri}: {exc.strerror}") from exc
+        with src:
+            while chunk := src.read(CHUNK):
+                yield chunk
+        return
+    with httpx.stream("GET", uri, timeout=httpx.Timeout(read_timeout_s), follow_redirects=True) as resp:
+        if resp.status_code != 200:
+            raise OnboardingError(f"fetching appPkgPath {uri} answered HTTP {resp.status_code}; "
+                                  "check the URI and that the package is published there")
+        yield from resp.iter_bytes()  # as received: the deadline is checked after every read
+
+
+def copy_stream_to(stream: BinaryIO, dest: Path, algorithm: str, limit: int, *, expected_size: int | None = None,
+                   on_chunk: Callable[[], None] | None = None) -> tuple[str, int]:
+    """Copy an uploaded body to ``dest``; return (hex digest, size).
+
+    Raises OnboardingError above ``limit``, and UploadInterrupted when the body ends before the
+    ``expected_size`` its Content-Length announced (the client went away). ``on_chunk`` runs after every
+    chunk (the upload's heartbeat).
+    """
     hasher = new_hasher(algorithm)
     size = 0
     try:
@@ -101,9 +131,12 @@ def copy_stream_to(stream, dest: Path, algorithm: str, limit: int) -> tuple[str,
                                           "(MEAO_MAX_PACKAGE_BYTES)", status=413, title="Payload Too Large")
                 hasher.update(chunk)
                 out.write(chunk)
+                if on_chunk is not None:
+                    on_chunk()
+        if expected_size is not None and size < expected_size:
+            raise UploadInterrupted(f"the upload ended after {size} of the {expected_size} bytes announced; "
+                                    "upload the package again")
     except BaseException:
         dest.unlink(missing_ok=True)
         raise
     return hasher.hexdigest(), size
-
-

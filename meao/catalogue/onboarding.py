@@ -1,21 +1,31 @@
 """The onboarding job: fetch, verify, open, parse, record (MEC 010-2 clause 6.3.3.5, MEC 037 clause 6).
 
-It runs in a Celery worker. The job carries (package id, attempt); it claims the attempt with a
-compare-and-swap, so a redelivered message does nothing, and a reaper re-runs attempts whose worker
-vanished.
+It runs in a Celery worker. The job carries (package id, attempt); the worker claims the attempt for
+itself with a compare-and-swap (a redelivered message does nothing) and gets a :class:`Claim`. Every
+write it makes after that is fenced on (package, attempt, worker); a heartbeat thread stamps the claim
+with the database clock through fetch, extraction and processing. A reaper gives up attempts whose
+heartbeat stopped and sends a new attempt; the old worker's next write then matches nothing, it gets
+:class:`Superseded` and stops. Each attempt works in its own directory (``attempt-N/``); only the
+attempt that still holds the claim moves its results into ``package.zip`` and ``content/``, or deletes
+them when it fails, so a superseded attempt can clobber nothing.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
-from datetime import timedelta
+import socket
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
+from meao import faults
 from meao.auth.tenancy import same_tenant
 from meao.catalogue.appd import AppD, load_appd
 from meao.catalogue.csar import (
@@ -27,7 +37,7 @@ from meao.catalogue.csar import (
 )
 from meao.catalogue.fetch import fetch_to
 from meao.catalogue.integrity import digest_file, hashlib_name, same_digest
-from meao.catalogue.packages import archive_path, content_dir, package_dir
+from meao.catalogue.packages import archive_path, attempt_dir, content_dir, sweep_attempt_dirs
 from meao.catalogue.signature import (
     SignatureError,
     SignatureResult,
@@ -38,6 +48,7 @@ from meao.catalogue.signature import (
     verify_manifest_signature,
 )
 from meao.config import Settings, get_settings
+from meao.db.clock import db_now
 from meao.db.models import AppPackage, utcnow
 from meao.db.session import session_scope
 from meao.jobs import dispatcher, outbox
@@ -57,94 +68,184 @@ METADATA_MATCHES = {"vnfd_id": "appd_id", "vnf_provider_id": "app_provider",
                     "vnf_package_version": "appd_version"}
 
 
-def _claim(pkg_id: str, attempt: int) -> AppPackage | None:
-    """Compare-and-swap: take this attempt if nobody has. None means: nothing to do."""
+ACTIVE = ("CREATED", "UPLOADING", "PROCESSING")  # onboarding states an attempt can be running in
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Superseded(Exception):
+    """The package was deleted or another attempt took over: this worker stops and touches nothing shared."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A worker's hold on one onboarding attempt; each write is fenced (:class:`Superseded` when lost)."""
+
+    pkg_id: str
+    attempt: int
+    worker: str
+
+    def stamp(self, session: Session, **values: Any) -> None:
+        """Heartbeat (and ``values``) in ``session`` if the claim still holds; the row stays locked until commit."""
+        held = session.execute(update(AppPackage).where(
+            AppPackage.id == self.pkg_id, AppPackage.onboarding_attempt == self.attempt,
+            AppPackage.job_worker == self.worker, AppPackage.onboarding_state.in_(ACTIVE))
+            .values(job_heartbeat_at=db_now(), **values)).rowcount
+        if held != 1:
+            raise Superseded(f"onboarding attempt {self.attempt} of package {self.pkg_id} is no longer held by "
+                             f"{self.worker}")
+
+    def heartbeat(self) -> None:
+        """Stamp the attempt alive (and prove it is still held)."""
+        with session_scope() as session:
+            self.stamp(session)
+
+    def set(self, **values: Any) -> None:
+        """Write ``values`` while the claim holds."""
+        with session_scope() as session:
+            self.stamp(session, **values)
+
+
+def claim(pkg_id: str, attempt: int, worker: str) -> tuple[Claim, AppPackage] | None:
+    """Take ``attempt`` for ``worker``; None when it is taken, superseded, failed or over (do nothing)."""
     with session_scope() as session:
-        now = utcnow()
-        claimed = session.execute(
-            update(AppPackage).where(AppPackage.id == pkg_id, AppPackage.onboarding_attempt == attempt,
-                                     AppPackage.job_started_at.is_(None),
-                                     AppPackage.onboarding_state.in_(("CREATED", "PROCESSING")))
-            .values(job_started_at=now, job_heartbeat_at=now)).rowcount
-        if claimed != 1:
-            outbox.settle(session, pkg_id, attempt, outbox.DONE)
-            return None
-        outbox.settle(session, pkg_id, attempt)
-        return session.get(AppPackage, pkg_id)
+        taken = session.execute(update(AppPackage).where(
+            AppPackage.id == pkg_id, AppPackage.onboarding_attempt == attempt, AppPackage.job_started_at.is_(None),
+            AppPackage.onboarding_failure.is_(None), AppPackage.onboarding_state.in_(("CREATED", "PROCESSING")))
+            .values(job_started_at=db_now(), job_heartbeat_at=db_now(), job_worker=worker)).rowcount == 1
+        outbox.settle(session, pkg_id, attempt, outbox.CLAIMED if taken else outbox.DONE)
+        return (Claim(pkg_id, attempt, worker), session.get(AppPackage, pkg_id)) if taken else None
 
 
-def _set(pkg_id: str, attempt: int, **values: Any) -> None:
-    with session_scope() as session:
-        n = session.execute(update(AppPackage).where(AppPackage.id == pkg_id,
-                                                     AppPackage.onboarding_attempt == attempt)
-                            .values(job_heartbeat_at=utcnow(), **values)).rowcount
-        if n != 1:
-            raise _Superseded()
+class _Heartbeat(threading.Thread):
+    """Stamps the claim every ``MEAO_HEARTBEAT_S`` while the job fetches, extracts and processes.
 
+    A stamp that matches nothing means the claim is lost: :meth:`check` (called between chunks of the
+    fetch) stops the job at once, and every later write is fenced anyway.
+    """
 
-class _Superseded(Exception):
-    """The package was deleted or another attempt took over: stop quietly."""
+    def __init__(self, held: Claim) -> None:
+        super().__init__(name=f"onboard-beat-{held.pkg_id[:8]}", daemon=True)
+        self.held = held
+        self.halt = threading.Event()
+        self.lost = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.wait(get_settings().jobs.heartbeat_s):
+            try:
+                self.held.heartbeat()
+            except Superseded:
+                if not self.halt.is_set():
+                    log.warning("onboarding %s attempt %s: claim lost; this worker stops at its next step",
+                                self.held.pkg_id, self.held.attempt)
+                    self.lost.set()
+                return
+            except Exception:
+                log.exception("heartbeat of onboarding %s failed", self.held.pkg_id)
+
+    def check(self) -> None:
+        """Raise :class:`Superseded` once a heartbeat has found the claim lost."""
+        if self.lost.is_set():
+            raise Superseded(f"onboarding attempt {self.held.attempt} of package {self.held.pkg_id} was "
+                             "given up by the reaper")
 
 
 def run_onboarding(pkg_id: str, attempt: int) -> None:
     """Entry point of the job; never raises for package faults (they end in onboardingFailureDetails)."""
     settings = get_settings()
-    pkg = _claim(pkg_id, attempt)
-    if pkg is None:
-        log.info("onboarding %s attempt %s: already claimed or superseded; nothing to do", pkg_id, attempt)
+    claimed = claim(pkg_id, attempt, WORKER_ID)
+    if claimed is None:
+        log.info("onboarding %s attempt %s: already claimed, superseded or over; nothing to do", pkg_id, attempt)
         return
+    held, pkg = claimed
+    beat = _Heartbeat(held)
+    beat.start()
+    work = attempt_dir(pkg_id, attempt)
     try:
-        if not archive_path(pkg_id).exists():
-            _set(pkg_id, attempt, onboarding_state="UPLOADING")
-            package_dir(pkg_id).mkdir(parents=True, exist_ok=True)
-            part = package_dir(pkg_id) / "fetch.part"
-            digest, size = fetch_to(pkg.app_pkg_path or "", part, pkg.checksum_algorithm, settings)
-            if not same_digest(digest, pkg.checksum_hash):
-                part.unlink(missing_ok=True)
-                raise OnboardingError(f"the package fetched from {pkg.app_pkg_path} has {pkg.checksum_algorithm} "
-                                      f"digest {digest}, not the checksum given at creation "
-                                      f"({pkg.checksum_hash}); fix the checksum or the file")
-            part.replace(archive_path(pkg_id))
-            _set(pkg_id, attempt, onboarding_state="PROCESSING", package_size=size)
-        values = process_package(pkg_id, settings)
-        _finish(pkg_id, attempt, values)
-    except _Superseded:
-        log.info("onboarding %s attempt %s superseded", pkg_id, attempt)
+        failure = _onboard_or_failure(held, pkg, work, beat, settings)
+        if failure is not None:
+            _fail(held, failure)
+    except Superseded as exc:
+        log.warning("onboarding %s: %s; this worker stops and touches nothing shared", pkg_id, exc)
+    finally:
+        beat.halt.set()
+        shutil.rmtree(work, ignore_errors=True)  # this attempt's own scratch: no other attempt uses it
+
+
+def _onboard_or_failure(held: Claim, pkg: AppPackage, work: Path, beat: _Heartbeat,
+                        settings: Settings) -> dict[str, Any] | None:
+    """Onboard; None when done, else the failure to record (the heartbeat is stopped either way)."""
+    try:
+        _onboard(held, pkg, work, beat, settings)
+        return None
     except ProblemError as exc:
-        _fail(pkg_id, attempt, exc.to_problem())
+        return exc.to_problem()
+    except Superseded:
+        raise
     except Exception as exc:  # a bug must still end the onboarding with a reason, not a stuck state
-        log.exception("onboarding %s crashed", pkg_id)
-        _fail(pkg_id, attempt, problem(500, "Onboarding failed",
-                                       f"internal error while onboarding ({type(exc).__name__}: {exc}); "
-                                       "report it with the package to the meao operators"))
+        log.exception("onboarding %s crashed", held.pkg_id)
+        return problem(500, "Onboarding failed", f"internal error while onboarding ({type(exc).__name__}: {exc}); "
+                       "report it with the package to the meao operators")
+    finally:
+        beat.halt.set()  # before the outcome's (fenced) writes: a beat racing them would only cry wolf
 
 
-def _fail(pkg_id: str, attempt: int, failure: dict[str, Any]) -> None:
-    log.warning("onboarding %s failed: %s", pkg_id, failure.get("detail"))
-    shutil.rmtree(content_dir(pkg_id), ignore_errors=True)
-    archive_path(pkg_id).unlink(missing_ok=True)
+def _onboard(held: Claim, pkg: AppPackage, work: Path, beat: _Heartbeat, settings: Settings) -> None:
+    """Fetch (unless uploaded), process in ``work``, and record the package as ONBOARDED."""
+    work.mkdir(parents=True, exist_ok=True)
+    if pkg.onboarding_state == "CREATED":
+        _fetch(held, pkg, work, beat, settings)
+    elif not archive_path(held.pkg_id).exists():
+        raise OnboardingError(f"the uploaded content of package {held.pkg_id} is missing from the package "
+                              "store; upload the package again")
+    values = process_package(archive_path(held.pkg_id), work, settings)
+    beat.check()
+    faults.point("onboard:extracted")
+    beat.halt.set()  # _finish's writes are fenced and quick
+    _finish(held, work / "content", values)
+
+
+def _fetch(held: Claim, pkg: AppPackage, work: Path, beat: _Heartbeat, settings: Settings) -> None:
+    """Fetch ``appPkgPath`` into ``work``, check its digest, and move it into place while the claim holds."""
+    held.set(onboarding_state="UPLOADING")
+    part = work / "fetch.part"
+    uri = pkg.app_pkg_path or ""
+    digest, size = fetch_to(uri, part, pkg.checksum_algorithm, settings, on_chunk=beat.check)
+    if not same_digest(digest, pkg.checksum_hash):
+        raise OnboardingError(f"the package fetched from {uri} has {pkg.checksum_algorithm} digest {digest}, "
+                              f"not the checksum given at creation ({pkg.checksum_hash}); fix the checksum or "
+                              "the file")
+    faults.point("onboard:fetched")
+    with session_scope() as session:  # the stamp locks the row: nobody supersedes us before the move
+        held.stamp(session, onboarding_state="PROCESSING", package_size=size)
+        part.replace(archive_path(held.pkg_id))
+
+
+def _fail(held: Claim, failure: dict[str, Any]) -> None:
+    """Back to CREATED with the reason, and the package's files deleted, only while the claim holds."""
+    log.warning("onboarding %s failed: %s", held.pkg_id, failure.get("detail"))
     try:
-        _set(pkg_id, attempt, onboarding_state="CREATED", onboarding_failure=failure, job_started_at=None)
-    except _Superseded:
-        pass
+        with session_scope() as session:
+            held.stamp(session, onboarding_state="CREATED", onboarding_failure=failure, job_worker=None)
+            shutil.rmtree(content_dir(held.pkg_id), ignore_errors=True)
+            archive_path(held.pkg_id).unlink(missing_ok=True)
+    except Superseded:
+        log.warning("onboarding %s attempt %s was superseded; its failure is not recorded and nothing shared "
+                    "is deleted", held.pkg_id, held.attempt)
 
 
-def process_package(pkg_id: str, settings: Settings) -> dict[str, Any]:
-    """Open, verify and parse the stored package; return the AppPkgInfo values to record."""
-    target = content_dir(pkg_id)
+def process_package(archive: Path, work: Path, settings: Settings) -> dict[str, Any]:
+    """Open, verify and parse the package file ``archive`` into ``work/content``; the AppPkgInfo values."""
+    target = work / "content"
     shutil.rmtree(target, ignore_errors=True)
-    tmp = package_dir(pkg_id) / "content.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
     limits = ArchiveLimits(settings.max_unpacked_bytes, settings.max_compression_ratio,
                            settings.max_archive_members, settings.max_manifest_bytes)
-    csar_path, sig = archive_path(pkg_id), SignatureResult.unsigned()
+    csar_path, sig = archive, SignatureResult.unsigned()
     if is_option2_envelope(csar_path):  # SOL004 security option 2: verify the whole CSAR first
-        inner = package_dir(pkg_id) / "inner"
+        inner = work / "inner"
         shutil.rmtree(inner, ignore_errors=True)
         csar_path, sig = unwrap_option2(csar_path, inner, trusted_ca=_trusted_ca(settings, "an option 2 envelope"),
                                         max_bytes=settings.max_unpacked_bytes)
-    sha256 = extract_archive(csar_path, tmp, limits)
-    tmp.rename(target)
+    sha256 = extract_archive(csar_path, target, limits)
     layout = read_layout(target, sha256)
     if layout.manifest is None:
         raise OnboardingError("the package has no manifest: MEC 037 clause 6.2.2 requires one, named by "
@@ -212,70 +313,94 @@ def _image_info(img: Any, root: Path, known: dict[str, Any], sha256: dict[str, s
     return sw_image_info(img, utcnow())
 
 
-def _finish(pkg_id: str, attempt: int, values: dict[str, Any]) -> None:
-    appd_id = values["appd_id"]
+def _finish(held: Claim, content: Path, values: dict[str, Any]) -> None:
+    """ONBOARDED: move ``content`` into place and record the package, in one transaction, if still held."""
+    pkg_id, appd_id = held.pkg_id, values["appd_id"]
     try:
         with session_scope() as session:
+            held.stamp(session)  # locks the row first: the reaper cannot supersede us during the move
             tenant = session.scalar(select(AppPackage.tenant).where(AppPackage.id == pkg_id))
             other = session.scalars(select(AppPackage.id).where(  # appDIds are unique per tenant
                 AppPackage.appd_id == appd_id, AppPackage.id != pkg_id, same_tenant(AppPackage.tenant, tenant))).first()
             if other:
                 raise OnboardingError(f"appDId {appd_id} is already onboarded as application package {other}; "
                                       "delete that package first or give this AppD a new descriptor_id")
-            n = session.execute(update(AppPackage).where(AppPackage.id == pkg_id,
-                                                         AppPackage.onboarding_attempt == attempt)
-                                .values(onboarding_state="ONBOARDED", operational_state="ENABLED",
-                                        onboarding_failure=None, job_heartbeat_at=utcnow(), **values)).rowcount
-            if n != 1:
-                raise _Superseded()
+            _replace_dir(content, content_dir(pkg_id))
+            held.stamp(session, onboarding_state="ONBOARDED", operational_state="ENABLED",
+                       onboarding_failure=None, job_worker=None, **values)
             pkg = session.get(AppPackage, pkg_id)
             session.refresh(pkg)
             emit_pkg_notification(session, pkg, "AppPackageOnBoarded")
     except IntegrityError as exc:
         raise OnboardingError(f"appDId {appd_id} is already onboarded by another package; delete that "
                               "package first or give this AppD a new descriptor_id") from exc
+    sweep_attempt_dirs(pkg_id)  # what attempts killed before us left behind
     log.info("package %s onboarded as appDId %s", pkg_id, appd_id)
 
 
-def reap_stale_onboardings(stale_after_s: float, *, include_unclaimed: bool = False) -> int:
-    """Re-run onboardings whose worker vanished (heartbeat older than ``stale_after_s``).
+def _replace_dir(new: Path, dest: Path) -> None:
+    """Put ``new`` at ``dest``; a ``dest`` already there (an earlier attempt's) is removed."""
+    if dest.exists():
+        old = new.with_name("content.replaced")
+        dest.rename(old)
+        shutil.rmtree(old, ignore_errors=True)
+    new.rename(dest)
 
-    With ``include_unclaimed`` (start-up of an embedded worker, whose in-memory queue died with the
-    previous process), jobs never claimed are sent again too; a duplicate is harmless (CAS claim).
-    Returns the number of jobs sent.
+
+def reap_stale_onboardings(stale_after_s: float, *, include_unclaimed: bool = False) -> int:
+    """Give up onboardings and uploads whose heartbeat is older than ``stale_after_s`` (database clock).
+
+    A claimed attempt whose worker stopped beating is superseded by a new attempt, sent through the
+    outbox in this transaction; the old worker's next write matches nothing. An upload that stopped
+    (client gone, API process killed) goes back to CREATED with a failure saying to upload again. With
+    ``include_unclaimed`` (start-up of an embedded worker, whose in-memory queue died with the previous
+    process), unclaimed attempts are sent again too; a duplicate is harmless (the claim is a CAS).
+    Every change is a compare-and-swap on what was read, so a worker that beats or finishes meanwhile
+    wins. Returns the number of jobs sent.
     """
     settings = get_settings()
-    cutoff = utcnow() - timedelta(seconds=stale_after_s)
     sent = 0
     with session_scope() as session:
-        cond = [AppPackage.job_heartbeat_at < cutoff]
+        stale = AppPackage.job_heartbeat_at < db_now(-stale_after_s)
+        cond = [stale]
         if include_unclaimed:
-            cond.append(AppPackage.job_started_at.is_(None))
-        rows = session.scalars(select(AppPackage).where(
-            AppPackage.onboarding_state.in_(("CREATED", "UPLOADING", "PROCESSING")),
-            AppPackage.onboarding_failure.is_(None), or_(*cond))).all()
-        for pkg in rows:
-            if pkg.onboarding_state == "CREATED" and not pkg.app_pkg_path:
-                continue
-            if pkg.onboarding_state == "UPLOADING" and not pkg.app_pkg_path:
-                if pkg.job_heartbeat_at and pkg.job_heartbeat_at.replace(tzinfo=cutoff.tzinfo) >= cutoff:
-                    continue  # an upload in progress
-                pkg.onboarding_state = "CREATED"
-                pkg.onboarding_failure = problem(400, "Upload interrupted",
-                                                 "the upload did not complete; upload the package again")
-                continue
-            if pkg.job_started_at is not None:
-                pkg.onboarding_attempt += 1  # the old attempt's worker is gone: a new attempt takes over
-                pkg.job_started_at = None
-            if pkg.onboarding_state == "UPLOADING":
-                pkg.onboarding_state = "CREATED"
-            pkg.job_heartbeat_at = utcnow()
-            outbox.add(session, ONBOARD_TASK, pkg.id, pkg.onboarding_attempt, settings.catalogue_queue)
-            sent += 1
+            cond.append(AppPackage.job_started_at.is_(None) & AppPackage.onboarding_state.in_(("CREATED", "PROCESSING")))
+        rows = session.execute(select(AppPackage.id, AppPackage.onboarding_attempt, AppPackage.onboarding_state,
+                                      AppPackage.job_started_at.is_not(None)).where(
+            AppPackage.onboarding_state.in_(ACTIVE), AppPackage.onboarding_failure.is_(None), or_(*cond))).all()
+        for pkg_id, attempt, state, claimed in rows:
+            seen = (AppPackage.id == pkg_id, AppPackage.onboarding_attempt == attempt,
+                    AppPackage.onboarding_state == state, AppPackage.onboarding_failure.is_(None))
+            if state == "UPLOADING" and not claimed:
+                _give_up_upload(session, seen, stale)
+            elif claimed:
+                sent += _supersede(session, seen, stale, pkg_id, attempt, state, settings.catalogue_queue)
+            elif include_unclaimed:  # otherwise a job waiting in its queue is the dispatcher's to send again
+                outbox.add(session, ONBOARD_TASK, pkg_id, attempt, settings.catalogue_queue)
+                sent += 1
     dispatcher.kick()
     if sent:
         log.warning("re-sent %d onboarding job(s) whose worker had vanished", sent)
     return sent
+
+
+def _give_up_upload(session: Session, seen: tuple, stale: Any) -> None:
+    session.execute(update(AppPackage).where(*seen, AppPackage.job_started_at.is_(None), stale).values(
+        onboarding_state="CREATED", onboarding_failure=problem(
+            400, "Upload interrupted", "the upload of the package content stopped before it completed (the "
+            "client went away or the API process died); upload the package again")))
+
+
+def _supersede(session: Session, seen: tuple, stale: Any, pkg_id: str, attempt: int, state: str, queue: str) -> int:
+    """A new attempt replaces a claimed one whose worker stopped beating; 1 if it did (its job is written)."""
+    moved = session.execute(update(AppPackage).where(*seen, AppPackage.job_started_at.is_not(None), stale).values(
+        onboarding_attempt=attempt + 1, job_started_at=None, job_worker=None, job_heartbeat_at=db_now(),
+        onboarding_state="CREATED" if state == "UPLOADING" else state)).rowcount == 1  # UPLOADING: fetch again
+    if moved:
+        log.warning("onboarding %s attempt %s: its worker stopped beating; attempt %s takes over", pkg_id, attempt,
+                    attempt + 1)
+        outbox.add(session, ONBOARD_TASK, pkg_id, attempt + 1, queue)
+    return int(moved)
 
 
 def abandon_unclaimed_onboarding(pkg_id: str, attempt: int, reason: str) -> bool:

@@ -6,6 +6,7 @@ Handlers call these functions; each opens its own transaction and enqueues jobs 
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
@@ -17,12 +18,13 @@ from meao.catalogue import vim_images
 from meao.catalogue.fetch import check_source_uri, copy_stream_to
 from meao.catalogue.integrity import check_checksum, new_hasher, same_digest
 from meao.config import get_settings
-from meao.db.models import AppPackage, PackageVimImage, utcnow
+from meao.db.clock import db_now
+from meao.db.models import AppPackage, PackageVimImage
 from meao.db.session import session_scope
 from meao.jobs import dispatcher, outbox
 from meao.jobs.contract import ONBOARD_TASK
 from meao.notify.package_events import emit_pkg_notification
-from meao.problems import BadRequest, Conflict, NotFound, OnboardingError, ProblemError, problem
+from meao.problems import BadRequest, Conflict, NotFound, ProblemError, UploadInterrupted, problem
 
 
 def package_dir(pkg_id: str) -> Path:
@@ -38,6 +40,22 @@ def archive_path(pkg_id: str) -> Path:
 def content_dir(pkg_id: str) -> Path:
     """The extracted package."""
     return package_dir(pkg_id) / "content"
+
+
+def attempt_dir(pkg_id: str, attempt: int) -> Path:
+    """The work directory of one onboarding attempt: its partial upload or fetch, its extraction.
+
+    No other attempt writes there, so a superseded attempt that goes on for a while cannot clobber the
+    files of the one that replaced it; only the attempt that still holds the package moves its results
+    into ``package.zip`` and ``content/``.
+    """
+    return package_dir(pkg_id) / f"attempt-{attempt}"
+
+
+def sweep_attempt_dirs(pkg_id: str) -> None:
+    """Remove every attempt's work directory (after the package is ONBOARDED: all attempts are over)."""
+    for work in package_dir(pkg_id).glob("attempt-*"):
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _load(session: Session, pkg_id: str | None, appd_id: str | None, tenant: str | None = None) -> AppPackage:
@@ -87,8 +105,13 @@ def create_package(body: dict[str, Any], tenant: str | None = None) -> AppPackag
 
 
 def upload_content(pkg_id: str | None, appd_id: str | None, stream: BinaryIO,
-                   tenant: str | None = None) -> AppPackage:
-    """PUT package_content (clause 7.3.7.3.3): 409 unless CREATED; stream, verify checksum, enqueue."""
+                   tenant: str | None = None, expected_size: int | None = None) -> AppPackage:
+    """PUT package_content (clause 7.3.7.3.3): 409 unless CREATED; stream, verify checksum, enqueue.
+
+    ``expected_size`` is the request's Content-Length: a body that ends short is an interrupted upload.
+    While the body arrives, the upload stamps its heartbeat, so the reaper can tell an upload that
+    stopped (client gone, API process killed) from a slow one, and give only the first up.
+    """
     settings = get_settings()
     with session_scope() as session:
         pkg = _load(session, pkg_id, appd_id, tenant)
@@ -100,39 +123,85 @@ def upload_content(pkg_id: str | None, appd_id: str | None, stream: BinaryIO,
             update(AppPackage).where(AppPackage.id == pkg.id, AppPackage.onboarding_state == "CREATED",
                                      AppPackage.onboarding_attempt == pkg.onboarding_attempt)
             .values(onboarding_state="UPLOADING", onboarding_attempt=attempt, onboarding_failure=None,
-                    job_started_at=None, job_heartbeat_at=utcnow())).rowcount
+                    job_started_at=None, job_worker=None, job_heartbeat_at=db_now())).rowcount
         if claimed != 1:
             raise Conflict(f"application package {pkg.id} is being uploaded by another request")
         algorithm, expected = pkg.checksum_algorithm, pkg.checksum_hash
         pkg_id = pkg.id
-    directory = package_dir(pkg_id)
-    directory.mkdir(parents=True, exist_ok=True)
-    part = directory / "upload.part"
+    work = attempt_dir(pkg_id, attempt)
     try:
-        digest, size = copy_stream_to(stream, part, algorithm, settings.max_package_bytes)
+        work.mkdir(parents=True, exist_ok=True)
+        part = work / "upload.part"
+        digest, size = copy_stream_to(stream, part, algorithm, settings.max_package_bytes,
+                                      expected_size=expected_size,
+                                      on_chunk=_UploadBeat(pkg_id, attempt, settings.jobs.heartbeat_s))
         if not same_digest(digest, expected):
-            part.unlink(missing_ok=True)
             raise BadRequest(f"the uploaded content's {algorithm} digest is {digest}, but the package was "
                              f"created with checksum {expected}; upload the right file or recreate the "
                              "package with its real checksum")
+        pkg = _uploaded(pkg_id, attempt, part, size)
     except BaseException as exc:
         _back_to_created(pkg_id, attempt, exc)
+        if isinstance(exc, Exception) and not isinstance(exc, ProblemError):
+            raise UploadInterrupted(f"the upload of package {pkg_id} did not complete ({type(exc).__name__}); "
+                                    "upload the package again") from exc
         raise
-    part.replace(archive_path(pkg_id))
-    with session_scope() as session:
-        session.execute(update(AppPackage).where(AppPackage.id == pkg_id, AppPackage.onboarding_attempt == attempt)
-                        .values(onboarding_state="PROCESSING", package_size=size))
-        pkg = session.get(AppPackage, pkg_id)
-        outbox.add(session, ONBOARD_TASK, pkg_id, attempt, settings.catalogue_queue)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     dispatcher.kick()
     return pkg
 
 
+def _uploaded(pkg_id: str, attempt: int, part: Path, size: int) -> AppPackage:
+    """The whole package arrived: move it into place and write the onboarding job, if still ours.
+
+    The conditional UPDATE comes first and locks the row, so the reaper cannot give the upload up
+    between the check and the move.
+    """
+    with session_scope() as session:
+        moved = session.execute(update(AppPackage).where(
+            AppPackage.id == pkg_id, AppPackage.onboarding_attempt == attempt,
+            AppPackage.onboarding_state == "UPLOADING", AppPackage.job_started_at.is_(None))
+            .values(onboarding_state="PROCESSING", package_size=size, job_heartbeat_at=db_now())).rowcount
+        if moved != 1:
+            raise UploadInterrupted(f"the upload of package {pkg_id} was given up while it ran (no data "
+                                    "arrived for MEAO_JOB_STALE_S seconds, or the package changed); upload "
+                                    "the package again")
+        part.replace(archive_path(pkg_id))
+        outbox.add(session, ONBOARD_TASK, pkg_id, attempt, get_settings().catalogue_queue)
+        return session.get(AppPackage, pkg_id)
+
+
+class _UploadBeat:
+    """Called after every chunk of an upload: stamps its heartbeat every ``every_s`` seconds.
+
+    A stamp that matches nothing means the reaper gave the upload up: it stops there.
+    """
+
+    def __init__(self, pkg_id: str, attempt: int, every_s: float) -> None:
+        self.pkg_id, self.attempt, self.every_s = pkg_id, attempt, every_s
+        self.last = time.monotonic()
+
+    def __call__(self) -> None:
+        if time.monotonic() - self.last < self.every_s:
+            return
+        self.last = time.monotonic()
+        with session_scope() as session:
+            alive = session.execute(update(AppPackage).where(
+                AppPackage.id == self.pkg_id, AppPackage.onboarding_attempt == self.attempt,
+                AppPackage.onboarding_state == "UPLOADING").values(job_heartbeat_at=db_now())).rowcount
+        if alive != 1:
+            raise UploadInterrupted(f"the upload of package {self.pkg_id} was given up while it ran; upload "
+                                    "the package again")
+
+
 def _back_to_created(pkg_id: str, attempt: int, exc: BaseException) -> None:
-    failure = exc.to_problem() if isinstance(exc, (OnboardingError, BadRequest)) else problem(
+    """The upload failed: CREATED again, with the reason (only if this upload still holds the package)."""
+    failure = exc.to_problem() if isinstance(exc, ProblemError) else problem(
         400, "Upload interrupted", f"the upload did not complete ({type(exc).__name__}); upload the package again")
     with session_scope() as session:
-        session.execute(update(AppPackage).where(AppPackage.id == pkg_id, AppPackage.onboarding_attempt == attempt)
+        session.execute(update(AppPackage).where(AppPackage.id == pkg_id, AppPackage.onboarding_attempt == attempt,
+                                                 AppPackage.onboarding_state == "UPLOADING")
                         .values(onboarding_state="CREATED", onboarding_failure=failure))
 
 

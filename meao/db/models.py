@@ -20,8 +20,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# Python None is SQL NULL in every JSON column. SQLAlchemy's default stores it as the JSON text 'null',
+# which reads back as None but fails ``IS NULL``: the reaper's filters would never see the row.
+JSON_OR_NULL = JSON(none_as_null=True)
+
+
 class Base(DeclarativeBase):
-    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime(timezone=True)}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON_OR_NULL, list[Any]: JSON_OR_NULL,
+                                                     datetime: DateTime(timezone=True)}
 
 
 class AppPackage(Base):
@@ -37,7 +43,7 @@ class AppPackage(Base):
     checksum_algorithm: Mapped[str] = mapped_column(String(32))
     checksum_hash: Mapped[str] = mapped_column(String(256))
     app_pkg_path: Mapped[str | None] = mapped_column(Text)
-    user_defined_data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    user_defined_data: Mapped[dict[str, Any] | None] = mapped_column(JSON_OR_NULL)
     # States (enums exactly as the standard)
     onboarding_state: Mapped[str] = mapped_column(String(16), default="CREATED")
     operational_state: Mapped[str] = mapped_column(String(16), default="DISABLED")
@@ -48,20 +54,23 @@ class AppPackage(Base):
     app_provider: Mapped[str | None] = mapped_column(String(255))
     app_software_version: Mapped[str | None] = mapped_column(String(255))
     appd_version: Mapped[str | None] = mapped_column(String(255))
-    mec_info: Mapped[list[Any] | None] = mapped_column(JSON)
-    software_images: Mapped[list[Any] | None] = mapped_column(JSON)
-    additional_artifacts: Mapped[list[Any] | None] = mapped_column(JSON)
+    mec_info: Mapped[list[Any] | None] = mapped_column(JSON_OR_NULL)
+    software_images: Mapped[list[Any] | None] = mapped_column(JSON_OR_NULL)
+    additional_artifacts: Mapped[list[Any] | None] = mapped_column(JSON_OR_NULL)
     signing_certificate: Mapped[str | None] = mapped_column(Text)
-    onboarding_failure: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    onboarding_failure: Mapped[dict[str, Any] | None] = mapped_column(JSON_OR_NULL)
     appd_entry: Mapped[str | None] = mapped_column(Text)
-    appd_files: Mapped[list[Any] | None] = mapped_column(JSON)
-    appd_model: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    appd_files: Mapped[list[Any] | None] = mapped_column(JSON_OR_NULL)
+    appd_model: Mapped[dict[str, Any] | None] = mapped_column(JSON_OR_NULL)
     package_size: Mapped[int | None] = mapped_column(Integer)
     # The images it has in PoPs' Glance are rows of PackageVimImage (released when it is deleted)
     # Bumped by every onboarding attempt so a stale job can tell it lost the race.
     onboarding_attempt: Mapped[int] = mapped_column(Integer, default=0)
     tenant: Mapped[str | None] = mapped_column(String(128), index=True)  # MEAO_TENANT_ISOLATION: the owner
+    # The onboarding job that holds the attempt: when it claimed it, who it is, when it last proved alive
+    # (stamped with the database clock). An upload in progress has a heartbeat but no claim.
     job_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    job_worker: Mapped[str | None] = mapped_column(String(255))
     job_heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
@@ -113,9 +122,9 @@ class Subscription(Base):
     api: Mapped[str] = mapped_column(String(32))  # "app_pkgm" | "app_lcm"
     subscription_type: Mapped[str] = mapped_column(String(64))
     callback_uri: Mapped[str] = mapped_column(Text)
-    filters: Mapped[list[Any] | None] = mapped_column(JSON)
+    filters: Mapped[list[Any] | None] = mapped_column(JSON_OR_NULL)
     # How to authenticate to the callbackUri (SubscriptionAuthentication); holds secrets, never rendered
-    authentication: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    authentication: Mapped[dict[str, Any] | None] = mapped_column(JSON_OR_NULL)
     tenant: Mapped[str | None] = mapped_column(String(128), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -130,7 +139,7 @@ class OutboxMessage(Base):
     callback_uri: Mapped[str] = mapped_column(Text)
     notification_id: Mapped[str] = mapped_column(String(36))
     notification_type: Mapped[str] = mapped_column(String(64))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON_OR_NULL)
     status: Mapped[str] = mapped_column(String(16), default="PENDING", index=True)  # PENDING|DELIVERED|FAILED
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
@@ -150,12 +159,12 @@ class MecHost(Base):
     region: Mapped[str | None] = mapped_column(String(255))
     availability_zone: Mapped[str | None] = mapped_column(String(255))
     queue: Mapped[str] = mapped_column(String(255))  # Celery queue of the PoP's MEPM-V workers
-    location: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # countryCode, latitude, longitude
-    served_areas: Mapped[list[Any] | None] = mapped_column(JSON)
-    latency_ms: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # area → latency toward it
-    services: Mapped[list[Any] | None] = mapped_column(JSON)  # [{serName, version}]
-    features: Mapped[list[Any] | None] = mapped_column(JSON)  # [{featureName, version}]
-    networks: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # logical name → OpenStack network
+    location: Mapped[dict[str, Any] | None] = mapped_column(JSON_OR_NULL)  # countryCode, latitude, longitude
+    served_areas: Mapped[list[Any] | None] = mapped_column(JSON_OR_NULL)
+    latency_ms: Mapped[dict[str, Any] | None] = mapped_column(JSON_OR_NULL)  # area → latency toward it
+    services: Mapped[list[Any] | None] = mapped_column(JSON_OR_NULL)  # [{serName, version}]
+    features: Mapped[list[Any] | None] = mapped_column(JSON_OR_NULL)  # [{featureName, version}]
+    networks: Mapped[dict[str, Any] | None] = mapped_column(JSON_OR_NULL)  # logical name → OpenStack network
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -178,7 +187,7 @@ class AppInstance(Base):
     operational_state: Mapped[str | None] = mapped_column(String(16))  # STARTED | STOPPED when INSTANTIATED
     mec_host_id: Mapped[str | None] = mapped_column(String(64))
     # OpenStack ids of what the lifecycle jobs created: server, ports, flavor, images
-    resources: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    resources: Mapped[dict[str, Any] | None] = mapped_column(JSON_OR_NULL)
     # The operation holding the instance (not COMPLETED/FAILED yet); a second one gets 409.
     current_op_id: Mapped[str | None] = mapped_column(String(36))
     tenant: Mapped[str | None] = mapped_column(String(128), index=True)  # its package's; op occurrences follow it
@@ -197,20 +206,20 @@ class AppLcmOpOcc(Base):
     operation_state: Mapped[str] = mapped_column(String(16), default="STARTING", index=True)
     state_entered_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     start_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    operation_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    operation_params: Mapped[dict[str, Any] | None] = mapped_column(JSON_OR_NULL)
     is_cancel_pending: Mapped[bool] = mapped_column(default=False)
     cancel_mode: Mapped[str | None] = mapped_column(String(16))
-    error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON_OR_NULL)
     mec_host_id: Mapped[str | None] = mapped_column(String(64))
     queue: Mapped[str | None] = mapped_column(String(255))
-    placement: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the explained host selection
+    placement: Mapped[dict[str, Any] | None] = mapped_column(JSON_OR_NULL)  # the explained host selection
     # Execution bookkeeping: which attempt may run, who runs it, is it alive, what it has done
     attempt: Mapped[int] = mapped_column(Integer, default=1)
     worker: Mapped[str | None] = mapped_column(String(255))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     current_step: Mapped[str | None] = mapped_column(String(64))
-    steps_done: Mapped[list[Any] | None] = mapped_column(JSON)
-    created: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # OpenStack ids this operation created
+    steps_done: Mapped[list[Any] | None] = mapped_column(JSON_OR_NULL)
+    created: Mapped[dict[str, Any] | None] = mapped_column(JSON_OR_NULL)  # OpenStack ids this operation created
     # What the current attempt's job does: RUN the operation's steps, or ROLLBACK them (POST …/fail)
     run_kind: Mapped[str] = mapped_column(String(16), default="RUN", server_default="RUN")
 
@@ -228,7 +237,7 @@ class Job(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     task: Mapped[str] = mapped_column(String(128))
-    args: Mapped[list[Any]] = mapped_column(JSON)
+    args: Mapped[list[Any]] = mapped_column(JSON_OR_NULL)
     queue: Mapped[str] = mapped_column(String(255))
     subject: Mapped[str] = mapped_column(String(36), index=True)
     attempt: Mapped[int] = mapped_column(Integer)
@@ -253,8 +262,8 @@ class Grant(Base):
     app_instance_id: Mapped[str] = mapped_column(String(36), index=True)
     app_lcm_op_occ_id: Mapped[str] = mapped_column(String(36), index=True)
     operation: Mapped[str] = mapped_column(String(16))
-    request: Mapped[dict[str, Any]] = mapped_column(JSON)
-    grant: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the Grant body, once decided
+    request: Mapped[dict[str, Any]] = mapped_column(JSON_OR_NULL)
+    grant: Mapped[dict[str, Any] | None] = mapped_column(JSON_OR_NULL)  # the Grant body, once decided
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -265,6 +274,6 @@ class AuthClient(Base):
 
     client_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     secret_hash: Mapped[str] = mapped_column(String(255))  # scrypt, salted: see meao.auth.clients
-    scopes: Mapped[list[Any]] = mapped_column(JSON)
+    scopes: Mapped[list[Any]] = mapped_column(JSON_OR_NULL)
     tenant: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,7 +1,7 @@
 """image uploads claimed per (cloud, checksum); a package's VIM images as rows, not a JSON column
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-08 10:00:00
 
 app_package.vim_images ({cloud: [image ids]}) was read, changed and written back by concurrent
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 
 revision = '0009'
-down_revision = '0007'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 

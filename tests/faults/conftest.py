@@ -13,6 +13,7 @@ import yaml
 
 from tests.api.helpers import onboard
 from tests.faults.audit import audit, duplicate_images
+from tests.faults.onboarding_stack import meao_under, package_server  # noqa: F401 — the onboarding cases' fixtures
 from tests.faults.servers import PostgresServer, RedisServer
 from tests.faults.stack import ChaosStack
 from tests.lcm.conftest import hosts_doc, networks, os_conn  # noqa: F401 — fixtures shared with tests/lcm
