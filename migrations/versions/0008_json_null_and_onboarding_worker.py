@@ -34,11 +34,10 @@ def upgrade() -> None:
         for column in columns:
             # CAST works on both: PostgreSQL json has no '=' operator, SQLite stores the text
             op.execute(f'UPDATE "{table}" SET "{column}" = NULL WHERE CAST("{column}" AS TEXT) = \'null\'')
-    with op.batch_alter_table('app_package') as batch_op:
-        batch_op.add_column(sa.Column('job_worker', sa.String(length=255), nullable=True))
+    # plain ALTER, not batch mode: a batch rebuild on SQLite would drop uq_app_package_tenant_appd_id
+    op.add_column('app_package', sa.Column('job_worker', sa.String(length=255), nullable=True))
 
 
 def downgrade() -> None:
     # NULL and 'null' both read back as None: nothing to undo for the data
-    with op.batch_alter_table('app_package') as batch_op:
-        batch_op.drop_column('job_worker')
+    op.drop_column('app_package', 'job_worker')  # SQLite 3.35+: no table rebuild
