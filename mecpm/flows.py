@@ -216,7 +216,7 @@ def _ports(ctx: FlowContext) -> None:
     if not missing:
         return
     if not ctx.fresh:  # an earlier attempt may have created a port without recording it
-        existing = {p.name: p.id for p in ctx.pop.vim.find_ports(ctx.op.instance_id)}
+        existing = {p.name: p.id for p in ctx.pop.vim.find_ports(ctx.op.instance_id, _port_names(ctx))}
         ports.update({cpd: existing[port_name(ctx.op.instance_id, cpd)] for cpd in missing
                       if port_name(ctx.op.instance_id, cpd) in existing})
     networks = {cpd: _network_for(ctx, cpd) for cpd in missing if cpd not in ports}  # all valid, or none made
@@ -239,10 +239,15 @@ def _ports(ctx: FlowContext) -> None:
         raise failures[0]
 
 
+def _port_names(ctx: FlowContext) -> list[str]:
+    return [port_name(ctx.op.instance_id, cpd.id) for cpd in ctx.op.appd.ext_cpds]
+
+
 def _undo_ports(ctx: FlowContext) -> None:
     for port_id in (ctx.resources.get("ports") or {}).values():
         ctx.pop.vim.delete_port(port_id)
-    for port in ctx.pop.vim.find_ports(ctx.op.instance_id):  # also those created before their id was recorded
+    # also those created before their id was recorded, tagged or not yet
+    for port in ctx.pop.vim.find_ports(ctx.op.instance_id, _port_names(ctx)):
         ctx.pop.vim.delete_port(port.id)
     ctx.record(ports={})
 

@@ -291,9 +291,8 @@ def fail(op_id: str, tenant: str | None = None) -> AppLcmOpOcc:
             _must_be_free(op, "failed")
             if not lifecycle.request_rollback(session, op):
                 raise Conflict(f"operation {op_id} changed concurrently; read it and try again")
+        session.refresh(op)  # the rollback's attempt
         attempt, queue = op.attempt, op.queue
-        session.refresh(op)
-        attempt = op.attempt
     _sent(op_id, attempt, queue, "rollback")
     return _wait_rollback(op_id, attempt)
 

@@ -160,8 +160,8 @@ class FakeVim(Vim):
         self.ports[port.id] = port
         return port.id
 
-    def find_ports(self, instance_id: str) -> list[PortInfo]:
-        return [p for p in self.ports.values() if p.instance_id == instance_id]
+    def find_ports(self, instance_id: str, names: Sequence[str] = ()) -> list[PortInfo]:
+        return [p for p in self.ports.values() if p.instance_id == instance_id or p.name in names]
 
     def delete_port(self, port_id: str) -> None:
         self.ports.pop(port_id, None)

@@ -276,8 +276,12 @@ class Vim(abc.ABC):
         """Create port ``meao-<instance_id>-<name>`` on ``network`` (name or id), tagged with the instance."""
 
     @abc.abstractmethod
-    def find_ports(self, instance_id: str) -> list[PortInfo]:
-        """The ports tagged with this app instance."""
+    def find_ports(self, instance_id: str, names: Sequence[str] = ()) -> list[PortInfo]:
+        """The ports tagged with this app instance, and those named ``names`` (tagged or not).
+
+        A Neutron that ignores tags in the create body gets them in a second call: a worker killed
+        between the two leaves a port that only its name ties to the instance.
+        """
 
     @abc.abstractmethod
     def delete_port(self, port_id: str) -> None:

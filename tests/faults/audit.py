@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import create_engine, text
@@ -28,21 +29,32 @@ def recorded(db_url: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-def audit(db_url: str, os_conn, instance_ids: set[str] | None = None) -> list[str]:
-    """What differs between the VIM and the records of ``instance_ids`` (default: every instance)."""
+def _made_since(resource, since: datetime) -> bool:
+    made = getattr(resource, "created_at", None)
+    return bool(made) and datetime.fromisoformat(str(made)) >= since
+
+
+def audit(db_url: str, os_conn, since: datetime) -> list[str]:
+    """What differs between the VIM and the database's records: per instance, and for whatever meao made
+    at the VIM since ``since`` for an instance the database no longer knows (an orphan)."""
     records = recorded(db_url)
-    ours = set(records) if instance_ids is None else set(instance_ids)
+    ours = set(records)
     problems: list[str] = []
     servers: dict[str, list[str]] = {}
     for srv in os_conn.compute.servers():
         owner = (srv.metadata or {}).get(INSTANCE_KEY)
         if owner in ours:
             servers.setdefault(owner, []).append(srv.id)
+        elif owner and _made_since(srv, since):
+            problems.append(f"server {srv.id} ({srv.name}) of instance {owner}, which the database does not know")
     ports: dict[str, list[str]] = {}
     for port in os_conn.network.ports():
-        for iid in ours:
-            if (port.name or "").startswith(f"meao-{iid}"):
-                ports.setdefault(iid, []).append(port.id)
+        name = port.name or ""
+        iid = name[len("meao-"):len("meao-") + 36] if name.startswith("meao-") else None
+        if iid in ours:
+            ports.setdefault(iid, []).append(port.id)
+        elif iid and _made_since(port, since):
+            problems.append(f"port {port.id} ({name}) of instance {iid}, which the database does not know")
     for iid in sorted(ours):
         res = records.get(iid) or {}
         want_server = {res["server_id"]} if res.get("server_id") else set()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ def chaos(tmp_path_factory: pytest.TempPathFactory, clouds_yaml: Path,
                               "OS_CLIENT_CONFIG_FILE": str(clouds_yaml), "MEAO_MEC_HOSTS_FILE": str(hosts_file),
                               "MEAO_TEST_FAULT_DIR": str(base / "faults"), "MEAO_PKG_FILE_ROOT": str(base / "pkgsrc")})
     stack.redis, stack.pg = redis, pg  # type: ignore[attr-defined]
+    stack.started_at = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)  # type: ignore[attr-defined]
     try:
         stack.start_api()
         stack.start_worker("w1")
@@ -80,6 +82,6 @@ def healthy(chaos: ChaosStack, os_conn) -> Iterator[ChaosStack]:  # noqa: F811
     chaos.faults.clear()
     if chaos.api is None or chaos.api.poll() is not None:  # a case that failed midway: the next needs it
         chaos.start_api()
-    problems = audit(chaos.env["MEAO_DATABASE_URL"], os_conn)
+    problems = audit(chaos.env["MEAO_DATABASE_URL"], os_conn, chaos.started_at)  # type: ignore[attr-defined]
     assert not problems, "OpenStack differs from the database:\n" + "\n".join(problems)
     assert not duplicate_images(os_conn), duplicate_images(os_conn)

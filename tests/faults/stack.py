@@ -20,7 +20,7 @@ from tests.conftest import free_port, wait_for
 #: the timings the suite runs with: a lost worker is given up after 5 s, unclaimed jobs are sent again after 3 s
 CHAOS_ENV = {"MEAO_OP_STALE_S": "5", "MEAO_REAP_INTERVAL_S": "0.5", "MEAO_HEARTBEAT_S": "0.5",
              "MEAO_JOB_RESEND_AFTER_S": "3", "MEAO_JOB_DISPATCH_INTERVAL_S": "0.3", "MEAO_BOOT_TIMEOUT_S": "120",
-             "MEAO_JOB_STALE_S": "6", "MEAO_FAIL_WAIT_S": "90"}
+             "MEAO_JOB_STALE_S": "6", "MEAO_FAIL_WAIT_S": "90", "MEAO_IMAGE_UPLOAD_LEASE_S": "5"}
 
 
 class FaultDir:

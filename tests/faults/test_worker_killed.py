@@ -25,9 +25,24 @@ from tests.faults.stack import ChaosStack
 
 pytestmark = [pytest.mark.openstack, pytest.mark.chaos]
 
-INSTANTIATE_STEPS = ("grant", "image", "flavor", "ports", "server", "wait_active", "app_rules")
+# step:<name> holds before the step; vim:port-created between Neutron's create and its tagging of a port
+INSTANTIATE_STEPS = ("grant", "image", "flavor", "ports", "vim:port-created", "server", "wait_active", "app_rules")
 TERMINATE_STEPS = ("graceful_stop", "app_rules", "server", "ports", "flavor")
 ROLLBACK_STEPS = ("app_rules", "server", "ports", "flavor")
+
+
+def test_port_left_untagged_by_a_kill_is_rolled_back_by_fail(healthy: ChaosStack, chaos_pkg: dict[str, Any]) -> None:
+    """Killed between Neutron's create and tag of a port: fail finds the untagged port by its name."""
+    with healthy.lcm() as lcm:
+        iid = new_instance(lcm, chaos_pkg)
+        try:
+            healthy.faults.hold("vim:port-created")
+            op_id = instantiate(lcm, iid)
+            _kill_at(healthy, "vim:port-created")
+            settle(lcm, op_id, ("FAILED_TEMP",))
+            assert recover(lcm, op_id, "fail")["operationState"] == "FAILED"
+        finally:
+            clean_up(lcm, iid)
 
 
 def _kill_at(stack: ChaosStack, point: str) -> None:
@@ -45,9 +60,10 @@ def test_instantiate_killed_at_step_then_retry_completes(healthy: ChaosStack, ch
     with healthy.lcm() as lcm:
         iid = new_instance(lcm, chaos_pkg)
         try:
-            healthy.faults.hold(f"step:{step}")
+            point = step if ":" in step else f"step:{step}"
+            healthy.faults.hold(point)
             op_id = instantiate(lcm, iid)
-            _kill_at(healthy, f"step:{step}")
+            _kill_at(healthy, point)
             occ = settle(lcm, op_id, ("FAILED_TEMP",))
             assert "stopped responding" in occ["error"]["detail"], occ
             assert recover(lcm, op_id)["operationState"] == "COMPLETED"

@@ -5,6 +5,7 @@ OpenStack is checked against the database after every test."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ def quickstart(tmp_path_factory: pytest.TempPathFactory, clouds_yaml: Path,
                               "OS_CLIENT_CONFIG_FILE": str(clouds_yaml), "MEAO_MEC_HOSTS_FILE": str(hosts_file),
                               "MEAO_TEST_FAULT_DIR": str(base / "faults"), "MEAO_PKG_FILE_ROOT": str(base / "pkgsrc")})
     stack.env.pop("MEAO_BROKER_URL", None)  # no broker: the in-process memory:// worker
+    stack.started_at = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)  # type: ignore[attr-defined]
     stack.start_api(embedded=True)
     try:
         yield stack
@@ -52,7 +54,7 @@ def qs(quickstart: ChaosStack, os_conn) -> Iterator[ChaosStack]:
         quickstart.start_api(embedded=True)
     yield quickstart
     quickstart.faults.clear()
-    problems = audit(quickstart.env["MEAO_DATABASE_URL"], os_conn)
+    problems = audit(quickstart.env["MEAO_DATABASE_URL"], os_conn, quickstart.started_at)  # type: ignore[attr-defined]
     assert not problems, "OpenStack differs from the database:\n" + "\n".join(problems)
 
 

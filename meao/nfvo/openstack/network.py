@@ -7,6 +7,7 @@ from typing import Any
 
 from openstack import exceptions as os_exc
 
+from meao import faults
 from meao.nfvo.openstack.base import CloudParts
 from meao.nfvo.vim import (
     INSTANCE_TAG_PREFIX,
@@ -19,10 +20,10 @@ from meao.nfvo.vim import (
 )
 
 
-def port_info(port: Any) -> PortInfo:
-    """A Neutron port as the VIM interface describes it."""
+def port_info(port: Any, instance_id: str | None = None) -> PortInfo:
+    """A Neutron port as the VIM interface describes it (``instance_id`` when its tag is missing)."""
     instance = next((t[len(INSTANCE_TAG_PREFIX):] for t in port.tags or []
-                     if t.startswith(INSTANCE_TAG_PREFIX)), None)
+                     if t.startswith(INSTANCE_TAG_PREFIX)), instance_id)
     return PortInfo(id=port.id, name=port.name, network_id=port.network_id, status=port.status,
                     fixed_ips=tuple(ip["ip_address"] for ip in port.fixed_ips or []),
                     port_security=bool(port.is_port_security_enabled), instance_id=instance)
@@ -48,6 +49,7 @@ class Network(CloudParts):
             except os_exc.NotFoundException:  # the network was replaced since we looked it up
                 self._network_ids.pop(network, None)
                 port = self._conn.network.create_port(network_id=self._network_id(network), **attrs)
+            faults.point("vim:port-created")
             if set(tags) <= set(port.tags or []):
                 return port.id
             try:
@@ -68,9 +70,17 @@ class Network(CloudParts):
         self._network_ids[network] = net.id
         return net.id
 
-    def find_ports(self, instance_id: str) -> list[PortInfo]:
+    def find_ports(self, instance_id: str, names: Sequence[str] = ()) -> list[PortInfo]:
+        found = {p.id: port_info(p) for p in self._with_tag(instance_id)}
+        with self._do(f"looking up ports {', '.join(names)}"):
+            for name in names:
+                found.update({p.id: port_info(p, instance_id) for p in self._conn.network.ports(name=name)
+                              if p.id not in found})
+        return list(found.values())
+
+    def _with_tag(self, instance_id: str) -> list[Any]:
         with self._do(f"listing ports of app instance {instance_id}"):
-            return [port_info(p) for p in self._conn.network.ports(tags=instance_tag(instance_id))]
+            return list(self._conn.network.ports(tags=instance_tag(instance_id)))
 
     def delete_port(self, port_id: str) -> None:
         with self._do(f"deleting port {port_id}"):
