@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import os
-import socket
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -31,6 +28,7 @@ from meao.catalogue.packages import content_dir
 from meao.config import get_settings
 from meao.db.models import AppInstance, AppLcmOpOcc, AppPackage, MecHost
 from meao.db.session import session_scope
+from meao.jobs.fencing import WORKER_ID, Heartbeat
 from meao.lcm import lifecycle
 from meao.logs import bind_op
 from meao.metrics import JOB_STEP_SECONDS, JOBS
@@ -42,7 +40,6 @@ from mecpm.meao_link import JobRecords
 from mecpm.mep import mep_for_host
 
 log = logging.getLogger(__name__)
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _context(op: AppLcmOpOcc, inst: AppInstance, session, lease: lifecycle.Lease) -> flows.FlowContext:
@@ -60,27 +57,6 @@ def _context(op: AppLcmOpOcc, inst: AppInstance, session, lease: lifecycle.Lease
         op=subject, pop=pop, meao=JobRecords(inst.id, pkg.id, host.cloud, settings.public_url, lease),
         resources=dict(inst.resources or {}, cloud=host.cloud, host=host.id),
         fresh=op.attempt == 1 and not op.steps_done)
-
-
-class _Heartbeat(threading.Thread):
-    """Stamps the lease every ``MEAO_HEARTBEAT_S``. A stamp that matches nothing means the lease is lost:
-    the job stops at its next write, which is fenced too."""
-
-    def __init__(self, lease: lifecycle.Lease) -> None:
-        super().__init__(name=f"heartbeat-{lease.op_id[:8]}", daemon=True)
-        self.lease = lease
-        self.halt = threading.Event()
-
-    def run(self) -> None:
-        while not self.halt.wait(get_settings().jobs.heartbeat_s):
-            try:
-                self.lease.heartbeat()
-            except lifecycle.Superseded:
-                log.warning("op %s attempt %s: lease lost; this worker stops at its next write",
-                            self.lease.op_id, self.lease.attempt)
-                return
-            except Exception:
-                log.exception("heartbeat of %s failed", self.lease.op_id)
 
 
 def _run_step(op_id: str, operation: str, step: flows.Step, ctx: flows.FlowContext) -> None:
@@ -135,7 +111,7 @@ def run_operation(op_id: str, attempt: int) -> None:
         if lease is None:
             log.info("op %s attempt %s: already claimed or not runnable; nothing to do", op_id, attempt)
             return
-        beat = _Heartbeat(lease)
+        beat = Heartbeat(lease.heartbeat, f"op {op_id} attempt {attempt}")
         beat.start()
         try:
             (_roll_back if lease.kind == lifecycle.ROLLBACK else _run_steps)(lease)

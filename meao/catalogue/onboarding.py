@@ -13,10 +13,7 @@ them when it fails, so a superseded attempt can clobber nothing.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import socket
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +50,7 @@ from meao.db.models import AppPackage, utcnow
 from meao.db.session import session_scope
 from meao.jobs import dispatcher, outbox
 from meao.jobs.contract import ONBOARD_TASK
+from meao.jobs.fencing import WORKER_ID, Heartbeat, Superseded
 from meao.notify.package_events import emit_pkg_notification
 from meao.problems import OnboardingError, ProblemError, problem
 from meao.wire.packages import artifact_info, sw_image_info
@@ -69,11 +67,6 @@ METADATA_MATCHES = {"vnfd_id": "appd_id", "vnf_provider_id": "app_provider",
 
 
 ACTIVE = ("CREATED", "UPLOADING", "PROCESSING")  # onboarding states an attempt can be running in
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
-
-
-class Superseded(Exception):
-    """The package was deleted or another attempt took over: this worker stops and touches nothing shared."""
 
 
 @dataclass(frozen=True)
@@ -116,39 +109,6 @@ def claim(pkg_id: str, attempt: int, worker: str) -> tuple[Claim, AppPackage] | 
         return (Claim(pkg_id, attempt, worker), session.get(AppPackage, pkg_id)) if taken else None
 
 
-class _Heartbeat(threading.Thread):
-    """Stamps the claim every ``MEAO_HEARTBEAT_S`` while the job fetches, extracts and processes.
-
-    A stamp that matches nothing means the claim is lost: :meth:`check` (called between chunks of the
-    fetch) stops the job at once, and every later write is fenced anyway.
-    """
-
-    def __init__(self, held: Claim) -> None:
-        super().__init__(name=f"onboard-beat-{held.pkg_id[:8]}", daemon=True)
-        self.held = held
-        self.halt = threading.Event()
-        self.lost = threading.Event()
-
-    def run(self) -> None:
-        while not self.halt.wait(get_settings().jobs.heartbeat_s):
-            try:
-                self.held.heartbeat()
-            except Superseded:
-                if not self.halt.is_set():
-                    log.warning("onboarding %s attempt %s: claim lost; this worker stops at its next step",
-                                self.held.pkg_id, self.held.attempt)
-                    self.lost.set()
-                return
-            except Exception:
-                log.exception("heartbeat of onboarding %s failed", self.held.pkg_id)
-
-    def check(self) -> None:
-        """Raise :class:`Superseded` once a heartbeat has found the claim lost."""
-        if self.lost.is_set():
-            raise Superseded(f"onboarding attempt {self.held.attempt} of package {self.held.pkg_id} was "
-                             "given up by the reaper")
-
-
 def run_onboarding(pkg_id: str, attempt: int) -> None:
     """Entry point of the job; never raises for package faults (they end in onboardingFailureDetails)."""
     settings = get_settings()
@@ -157,7 +117,7 @@ def run_onboarding(pkg_id: str, attempt: int) -> None:
         log.info("onboarding %s attempt %s: already claimed, superseded or over; nothing to do", pkg_id, attempt)
         return
     held, pkg = claimed
-    beat = _Heartbeat(held)
+    beat = Heartbeat(held.heartbeat, f"onboarding {pkg_id} attempt {attempt}")
     beat.start()
     work = attempt_dir(pkg_id, attempt)
     try:
@@ -171,7 +131,7 @@ def run_onboarding(pkg_id: str, attempt: int) -> None:
         shutil.rmtree(work, ignore_errors=True)  # this attempt's own scratch: no other attempt uses it
 
 
-def _onboard_or_failure(held: Claim, pkg: AppPackage, work: Path, beat: _Heartbeat,
+def _onboard_or_failure(held: Claim, pkg: AppPackage, work: Path, beat: Heartbeat,
                         settings: Settings) -> dict[str, Any] | None:
     """Onboard; None when done, else the failure to record (the heartbeat is stopped either way)."""
     try:
@@ -189,7 +149,7 @@ def _onboard_or_failure(held: Claim, pkg: AppPackage, work: Path, beat: _Heartbe
         beat.halt.set()  # before the outcome's (fenced) writes: a beat racing them would only cry wolf
 
 
-def _onboard(held: Claim, pkg: AppPackage, work: Path, beat: _Heartbeat, settings: Settings) -> None:
+def _onboard(held: Claim, pkg: AppPackage, work: Path, beat: Heartbeat, settings: Settings) -> None:
     """Fetch (unless uploaded), process in ``work``, and record the package as ONBOARDED."""
     work.mkdir(parents=True, exist_ok=True)
     if pkg.onboarding_state == "CREATED":
@@ -204,7 +164,7 @@ def _onboard(held: Claim, pkg: AppPackage, work: Path, beat: _Heartbeat, setting
     _finish(held, work / "content", values)
 
 
-def _fetch(held: Claim, pkg: AppPackage, work: Path, beat: _Heartbeat, settings: Settings) -> None:
+def _fetch(held: Claim, pkg: AppPackage, work: Path, beat: Heartbeat, settings: Settings) -> None:
     """Fetch ``appPkgPath`` into ``work``, check its digest, and move it into place while the claim holds."""
     held.set(onboarding_state="UPLOADING")
     part = work / "fetch.part"

@@ -27,6 +27,7 @@ from meao.db.models import AppInstance, AppLcmOpOcc
 from meao.db.session import session_scope
 from meao.jobs import outbox
 from meao.jobs.contract import RUN_OP_TASK
+from meao.jobs.fencing import Superseded
 from meao.lcm.op_occ import COMPLETED, FAILED, FAILED_TEMP, PROCESSING, STARTING, transition
 from meao.logs import bind_op
 from meao.problems import problem
@@ -34,10 +35,6 @@ from meao.problems import problem
 log = logging.getLogger(__name__)
 
 RUN, ROLLBACK = "RUN", "ROLLBACK"
-
-
-class Superseded(Exception):
-    """This worker no longer holds the attempt (reaped, retried or failed elsewhere): touch nothing more."""
 
 
 class CancelRequested(Exception):

@@ -7,8 +7,11 @@ then succeeds, and OpenStack holds exactly what the database records (checked af
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.faults.lifecycle import (
@@ -36,22 +39,30 @@ def test_port_left_untagged_by_a_kill_is_rolled_back_by_fail(healthy: ChaosStack
     with healthy.lcm() as lcm:
         iid = new_instance(lcm, chaos_pkg)
         try:
-            healthy.faults.hold("vim:port-created")
-            op_id = instantiate(lcm, iid)
-            _kill_at(healthy, "vim:port-created")
-            settle(lcm, op_id, ("FAILED_TEMP",))
+            op_id = _killed_during(healthy, lcm, "vim:port-created", lambda: instantiate(lcm, iid))
             assert recover(lcm, op_id, "fail")["operationState"] == "FAILED"
         finally:
             clean_up(lcm, iid)
 
 
 def _kill_at(stack: ChaosStack, point: str) -> None:
-    """Hold the worker at ``point``, SIGKILL it there, start a fresh one."""
+    """Wait for the worker to hold at ``point``, SIGKILL it there, start a fresh one."""
     pid = wait_step(stack, point)
     assert pid == stack.workers["w1"].pid, "the worker process holds the fault point"
     stack.kill_worker("w1")
     stack.faults.release(point)
     stack.start_worker("w1")
+
+
+def _killed_during(stack: ChaosStack, lcm: httpx.Client, point: str, start: Callable[[], str]) -> str:
+    """Start an operation with its worker held at ``point``, kill the worker there: check 1 (FAILED_TEMP,
+    the worker said lost, within the bound). Returns the op occurrence id."""
+    stack.faults.hold(point)
+    op_id = start()
+    _kill_at(stack, point)
+    occ = settle(lcm, op_id, ("FAILED_TEMP",))
+    assert "stopped responding" in occ["error"]["detail"], occ
+    return op_id
 
 
 @pytest.mark.parametrize("step", INSTANTIATE_STEPS)
@@ -61,11 +72,7 @@ def test_instantiate_killed_at_step_then_retry_completes(healthy: ChaosStack, ch
         iid = new_instance(lcm, chaos_pkg)
         try:
             point = step if ":" in step else f"step:{step}"
-            healthy.faults.hold(point)
-            op_id = instantiate(lcm, iid)
-            _kill_at(healthy, point)
-            occ = settle(lcm, op_id, ("FAILED_TEMP",))
-            assert "stopped responding" in occ["error"]["detail"], occ
+            op_id = _killed_during(healthy, lcm, point, lambda: instantiate(lcm, iid))
             assert recover(lcm, op_id)["operationState"] == "COMPLETED"
             assert lcm.get(f"/app_instances/{iid}").json()["instantiationState"] == "INSTANTIATED"
         finally:
@@ -78,14 +85,9 @@ def test_rollback_killed_at_step_then_fail_again_rolls_back(healthy: ChaosStack,
     with healthy.lcm() as lcm:
         iid = new_instance(lcm, chaos_pkg)
         try:
-            healthy.faults.hold("step:app_rules")
-            op_id = instantiate(lcm, iid)
-            _kill_at(healthy, "step:app_rules")
-            settle(lcm, op_id, ("FAILED_TEMP",))
+            op_id = _killed_during(healthy, lcm, "step:app_rules", lambda: instantiate(lcm, iid))
             healthy.faults.hold(f"rollback:{step}")
             with healthy.lcm() as waiting:
-                import threading
-
                 answer: dict[str, Any] = {}
                 fail = threading.Thread(target=lambda: answer.update(
                     resp=waiting.post(f"/app_lcm_op_occs/{op_id}/fail")))
@@ -110,11 +112,7 @@ def test_terminate_killed_at_step_then_retry_completes(healthy: ChaosStack, chao
         iid = new_instance(lcm, chaos_pkg)
         try:
             settle(lcm, instantiate(lcm, iid), ("COMPLETED",))
-            healthy.faults.hold(f"step:{step}")
-            op_id = terminate(lcm, iid)
-            _kill_at(healthy, f"step:{step}")
-            occ = settle(lcm, op_id, ("FAILED_TEMP",))
-            assert "stopped responding" in occ["error"]["detail"], occ
+            op_id = _killed_during(healthy, lcm, f"step:{step}", lambda: terminate(lcm, iid))
             assert recover(lcm, op_id)["operationState"] == "COMPLETED"
             assert lcm.get(f"/app_instances/{iid}").json()["instantiationState"] == "NOT_INSTANTIATED"
         finally:
@@ -130,10 +128,7 @@ def test_operate_killed_at_step_then_retry_completes(healthy: ChaosStack, chaos_
             settle(lcm, instantiate(lcm, iid), ("COMPLETED",))
             if to == "STARTED":
                 settle(lcm, operate(lcm, iid, "STOPPED"), ("COMPLETED",))
-            healthy.faults.hold(f"step:{step}")
-            op_id = operate(lcm, iid, to)
-            _kill_at(healthy, f"step:{step}")
-            settle(lcm, op_id, ("FAILED_TEMP",))
+            op_id = _killed_during(healthy, lcm, f"step:{step}", lambda: operate(lcm, iid, to))
             assert recover(lcm, op_id)["operationState"] == "COMPLETED"
             assert lcm.get(f"/app_instances/{iid}").json()["instantiatedAppState"]["operationalState"] == to
         finally:
