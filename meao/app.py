@@ -78,6 +78,15 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
                     validate_responses=True, swagger_ui_options=SwaggerUIOptions(swagger_ui=True))
     if settings.auth.mode == "local":
         app.add_url_rule(TOKEN_PATH, "oauth2_token", oauth2.token, methods=["POST"])
+    from mecpm.mep.web import add_mep_apis
+
+    add_mep_apis(app, settings)  # the MEP of every host without a mep_url of its own, in process
+    finish_app(app)
+    return app
+
+
+def finish_app(app: FlaskApp) -> None:
+    """What every meao web app has: request metrics, the request-target guard, ProblemDetails for errors."""
     app.add_middleware(HttpMetricsMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(RequestTargetGuard, position=MiddlewarePosition.BEFORE_SWAGGER)
     register_system_collector()
@@ -86,4 +95,3 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
     app.add_error_handler(ProblemException, http_error_handler)
     app.add_error_handler(HTTPException, http_error_handler)
     app.add_error_handler(Exception, unexpected_error_handler)
-    return app

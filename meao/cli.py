@@ -124,6 +124,52 @@ def worker(queues: str | None, concurrency: int, node_name: str | None, metrics_
     celery_app.worker_main(argv)
 
 
+@main.group()
+def mep() -> None:
+    """The MEC platform (MEP) of a PoP: Mp1 to the apps, Mm5 to the MEPM-V."""
+
+
+@mep.command("serve")
+@click.option("--host-id", required=True, help="the MEC host (PoP) of the inventory whose MEP this is")
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
+@click.option("--port", default=8090, show_default=True, type=int, help="port to listen on")
+@click.option("--public-url", default=None, help="the URL apps and the MEPM-V reach this MEP at (the host's "
+              "mep_url) [default: http://HOST:PORT]")
+def mep_serve(host_id: str, host: str, port: int, public_url: str | None) -> None:
+    """Serve one PoP's MEP: Mp1 (MEC 011) at /mec_app_support/v1 and /mec_service_mgmt/v1, Mm5 at /mm5/v1."""
+    import uvicorn
+
+    from meao.config import load_settings, serve_public_url, set_settings
+    from meao.db.models import MecHost
+    from meao.db.session import session_scope
+    from meao.lcm.hosts import load_configured_hosts
+    from mecpm.mep.web import create_mep_app
+
+    settings = load_settings()
+    set_settings(settings)
+    db_upgrade()
+    load_configured_hosts()
+    url = (public_url or serve_public_url(host, port, https=False)).rstrip("/")
+    with session_scope() as session:
+        known = session.get(MecHost, host_id)
+        configured = known.mep_url if known else None
+    if known is None:
+        raise click.ClickException(f"MEC host {host_id} is not in the inventory; add it (meao hosts, or "
+                                   f"MEAO_MEC_HOSTS_FILE) with mep_url: {url}, then start its MEP again")
+    if configured and configured.rstrip("/") != url:
+        click.echo(f"warning: MEC host {host_id} has mep_url {configured}, but this MEP serves at {url}; the "
+                   "MEPM-V and the apps use the inventory's URL", err=True)
+    if not configured:
+        click.echo(f"warning: MEC host {host_id} has no mep_url, so `meao serve` runs its MEP too; set "
+                   f"mep_url: {url} on the host so the MEPM-V uses this one", err=True)
+    app = create_mep_app(settings, host_id, url)
+    dns = settings.mep.dns_api_url or "none (DNS rules stay unrealised; set MEAO_MEP_DNS_API_URL)"
+    click.echo(f"MEP of MEC host {host_id} serving Mp1 on {url}/mec_app_support/v1 and "
+               f"{url}/mec_service_mgmt/v1, Mm5 on {url}/mm5/v1; database {settings.database_url}; DNS server "
+               f"{dns}", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
 def _register_oss_commands() -> None:
     from meao.auth.cli import register as register_auth
     from meao.oss.cli import register

@@ -96,6 +96,17 @@ VIM_DRIVERS = ("openstack", "fake")
 
 
 @dataclass(frozen=True)
+class MepSettings:
+    """The MEC platform (MEP): where it realises DNS rules, how long its Mp1 tokens live."""
+
+    dns_api_url: str | None = None  # PowerDNS HTTP API (MEAO_MEP_DNS_API_URL); None: DNS rules unrealised
+    dns_api_key_file: Path | None = None  # MEAO_MEP_DNS_API_KEY_FILE
+    dns_ns: str = "ns.mep.invalid."  # the NS/SOA name of the zones the MEP serves (MEAO_MEP_DNS_NS)
+    token_ttl_s: int = 3600  # Mp1 access tokens (MEAO_MEP_TOKEN_TTL_S)
+    notify_timeout_s: float = 5.0  # one POST of an Mp1 notification to an app
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything meao reads from its environment, resolved once."""
 
@@ -122,6 +133,7 @@ class Settings:
     tls: TlsSettings = field(default_factory=TlsSettings)
     jobs: JobSettings = field(default_factory=JobSettings)
     vim: VimSettings = field(default_factory=VimSettings)
+    mep: MepSettings = field(default_factory=MepSettings)
     mec_hosts_file: Path | None = None  # YAML inventory of MEC hosts loaded at start
     host_selection: str = "request"  # request: selectedMECHostInfo | meao: among all hosts
     worker_metrics_port: int | None = None
@@ -174,6 +186,10 @@ def load_settings(**overrides: str) -> Settings:
                          fail_wait_s=_float("MEAO_FAIL_WAIT_S", 120.0, env),
                          fault_dir=_path(env, "MEAO_TEST_FAULT_DIR")),
         vim=_vim_settings(env),
+        mep=MepSettings(dns_api_url=(env.get("MEAO_MEP_DNS_API_URL") or "").rstrip("/") or None,
+                        dns_api_key_file=_path(env, "MEAO_MEP_DNS_API_KEY_FILE"),
+                        dns_ns=env.get("MEAO_MEP_DNS_NS") or "ns.mep.invalid.",
+                        token_ttl_s=_int("MEAO_MEP_TOKEN_TTL_S", 3600, env)),
         mec_hosts_file=_path(env, "MEAO_MEC_HOSTS_FILE"),
         host_selection=(env.get("MEAO_HOST_SELECTION") or "request").lower(),
         worker_metrics_port=_int("MEAO_WORKER_METRICS_PORT", 0, env) or None,

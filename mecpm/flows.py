@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from meao.nfvo.vim import ImageSpec, OpenStream, Vim, VimNotFound, port_name
 from meao.problems import ProblemError
 from meao.wire.grants import grant_request
 from mecpm.mep import MepDriver
+from mecpm.mep.client import boot_data
 
 log = logging.getLogger(__name__)
 
@@ -270,8 +272,11 @@ def _server(ctx: FlowContext) -> None:
     name = f"meao-{ctx.op.instance_id}"
     flavor_id = _ensure_flavor(ctx)
     ctx.meao.check_claim()
-    server_id = ctx.pop.vim.create_server(name, flavor_id, image_id, port_ids,
-                                          ctx.op.instance_id, availability_zone=ctx.pop.availability_zone)
+    # the app's own Mp1 client, rotated right before the boot that carries it: a server found above
+    # booted with the secret of the last rotation, so it is never rotated once a server exists
+    user_data = boot_data(ctx.pop.mep.issue_credentials(ctx.op.instance_id))
+    server_id = ctx.pop.vim.create_server(name, flavor_id, image_id, port_ids, ctx.op.instance_id,
+                                          availability_zone=ctx.pop.availability_zone, user_data=user_data)
     ctx.record(server_id=server_id)
 
 
@@ -281,6 +286,7 @@ def _undo_server(ctx: FlowContext) -> None:
         ctx.pop.vim.delete_server(server_id, wait=True)
     for srv in ctx.pop.vim.find_servers(ctx.op.instance_id):
         ctx.pop.vim.delete_server(srv.id, wait=True)
+    ctx.pop.mep.deregister(ctx.op.instance_id)  # its Mp1 credentials, issued for the boot
     ctx.record(server_id=None)
 
 
@@ -288,14 +294,26 @@ def _wait_active(ctx: FlowContext) -> None:
     ctx.pop.vim.wait_server_active(ctx.resources["server_id"], ctx.pop.boot_timeout_s)
 
 
+def registration(ctx: FlowContext) -> dict[str, Any]:
+    """What the MEP is told of the app instance (Mm5 AppRegistration): its AppD's rules and needs, its ports."""
+    appd = ctx.op.appd
+    return {"appName": appd.app_name, "appProvider": appd.app_provider, "appDId": appd.appd_id,
+            "appServiceRequired": appd.app_service_required, "appServiceOptional": appd.app_service_optional,
+            "appServiceProduced": appd.app_service_produced, "appFeatureRequired": appd.app_feature_required,
+            "appTrafficRule": appd.app_traffic_rules, "appDNSRule": appd.app_dns_rules,
+            "ports": [{"cpdId": cpd, "portId": port} for cpd, port in (ctx.resources.get("ports") or {}).items()]}
+
+
 def _rules(ctx: FlowContext) -> None:
+    """Register the app instance at its host's MEP (Mm5), which realises its rules: the last stage."""
     if ctx.resources.get("mep") is None:
-        ctx.record(mep=ctx.pop.mep.configure(ctx.op.instance_id, ctx.op.appd))
+        info = ctx.pop.mep.register(ctx.op.instance_id, registration(ctx))
+        ctx.record(mep={"realised": info.get("realised") or {}})
 
 
 def _undo_rules(ctx: FlowContext) -> None:
+    ctx.pop.mep.deregister(ctx.op.instance_id)
     if ctx.resources.get("mep") is not None:
-        ctx.pop.mep.unconfigure(ctx.op.instance_id, ctx.resources["mep"])
         ctx.record(mep=None)
 
 
@@ -326,10 +344,27 @@ def _graceful_timeout(ctx: FlowContext, kind: str) -> float:
     return float(value if value is not None else DEFAULT_STOP_TIMEOUT_S)
 
 
+def _ask_app(ctx: FlowContext, action: str, timeout: float) -> None:
+    """GRACEFUL: the MEP notifies the app (AppTerminationNotification) and waits for its confirmation or
+    the timeout (MEC 010-2 clause 5, MEC 011); the outcome is kept on the instance's resources."""
+    done = (ctx.resources.get("graceful") or {})
+    if done.get("opId") == ctx.op.id:  # this operation asked already (a retry)
+        return
+    started = time.monotonic()
+    outcome = ctx.pop.mep.graceful_termination(ctx.op.instance_id, action, max(0, round(timeout)),
+                                               ctx.meao.check_claim)
+    ctx.record(graceful={"opId": ctx.op.id, "operationAction": action, "state": outcome.get("state"),
+                         "maxGracefulTimeout": outcome.get("maxGracefulTimeout"),
+                         "waitedS": round(time.monotonic() - started, 3)})
+
+
 def _stop(ctx: FlowContext) -> None:
     server_id = ctx.resources.get("server_id")
     if server_id:
-        ctx.pop.vim.stop_server(server_id, _graceful_timeout(ctx, "OPERATE"))
+        timeout = _graceful_timeout(ctx, "OPERATE")
+        if timeout > 0:
+            _ask_app(ctx, "STOPPING", timeout)
+        ctx.pop.vim.stop_server(server_id, timeout)
 
 
 def _start(ctx: FlowContext) -> None:
@@ -337,6 +372,8 @@ def _start(ctx: FlowContext) -> None:
     if not server_id:
         raise FlowError(f"application instance {ctx.op.instance_id} has no server to start")
     ctx.pop.vim.start_server(server_id)
+    if ctx.resources.get("mep") is not None:
+        ctx.pop.mep.clear_termination(ctx.op.instance_id)  # a new run: readiness to be confirmed again
 
 
 def _terminate_stop(ctx: FlowContext) -> None:
@@ -345,6 +382,8 @@ def _terminate_stop(ctx: FlowContext) -> None:
         return
     timeout = _graceful_timeout(ctx, "TERMINATE")
     if timeout > 0:
+        if ctx.resources.get("mep") is not None:
+            _ask_app(ctx, "TERMINATING", timeout)
         try:
             if ctx.pop.vim.get_server(server_id).status == "ACTIVE":
                 ctx.pop.vim.stop_server(server_id, timeout)

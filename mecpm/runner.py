@@ -51,7 +51,8 @@ def _context(op: AppLcmOpOcc, inst: AppInstance, session, lease: lifecycle.Lease
     subject = flows.OpSubject(id=op.id, instance_id=inst.id, package_id=pkg.id, appd_id=inst.appd_id,
                               appd=AppD.from_stored(pkg.appd_model), content_dir=content_dir(pkg.id),
                               params=op.operation_params or {})
-    pop = flows.PopSite(vim=get_vim(host.cloud), mep=mep_for_host(host.id), availability_zone=host.availability_zone,
+    pop = flows.PopSite(vim=get_vim(host.cloud), mep=mep_for_host(host.id, host.mep_url),
+                        availability_zone=host.availability_zone,
                         networks=dict(host.networks or {}), boot_timeout_s=settings.jobs.boot_timeout_s)
     return flows.FlowContext(
         op=subject, pop=pop, meao=JobRecords(inst.id, pkg.id, host.cloud, settings.public_url, lease),

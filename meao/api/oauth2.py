@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -83,15 +84,30 @@ def _credentials(form: dict[str, str]) -> tuple[str, str]:
 
 def token() -> Response:
     """POST /oauth2/token: issue an access token to an authenticated client (clauses 4.4.2, 4.4.3, 5.1)."""
-    settings = get_settings()
+    return client_credentials_grant(_meao_client, lambda client_id, scopes, tenant: issue_token(
+        get_settings(), client_id, scopes, tenant))
+
+
+def _meao_client(client_id: str, secret: str) -> tuple[frozenset[str], str | None] | None:
+    client = clients.authenticate_client(client_id, secret)
+    return (frozenset(client.scopes), client.tenant) if client is not None else None
+
+
+Authenticate = Callable[[str, str], "tuple[frozenset[str], str | None] | None"]
+Issue = Callable[[str, frozenset[str], "str | None"], "tuple[str, int]"]
+
+
+def client_credentials_grant(authenticate: Authenticate, issue: Issue) -> Response:
+    """The token endpoint's answer for a client store: ``authenticate`` gives a client's scopes and tenant
+    (None: unknown client or wrong secret), ``issue`` the token and its lifetime in seconds."""
     try:
         form = _form()
         client_id, secret = _credentials(form)
-        client = clients.authenticate_client(client_id, secret)
-        if client is None:
+        known = authenticate(client_id, secret)
+        if known is None:
             log.info("token request refused: unknown client %r or wrong secret", client_id)
             raise OAuthError("invalid_client", "unknown client or wrong secret", 401)
-        allowed, tenant = frozenset(client.scopes), client.tenant
+        allowed, tenant = known
         grant = form.get("grant_type")
         if grant is None:
             raise OAuthError("invalid_request", "grant_type is missing; meao supports client_credentials")
@@ -103,7 +119,7 @@ def token() -> Response:
             raise OAuthError("invalid_scope", f"client {client_id} may not have the scope(s) "
                                               f"{format_scopes(requested - allowed)}; it has {format_scopes(allowed)}")
         granted = requested or allowed
-        access_token, ttl = issue_token(settings, client_id, granted, tenant)
+        access_token, ttl = issue(client_id, granted, tenant)
     except OAuthError as exc:
         headers = {"WWW-Authenticate": 'Basic realm="meao"'} if exc.status == 401 else None
         return _answer({"error": exc.error, "error_description": exc.description}, exc.status, headers)

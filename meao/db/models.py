@@ -165,6 +165,8 @@ class MecHost(Base):
     services: Mapped[list[Any] | None] = mapped_column(JSON_OR_NULL)  # [{serName, version}]
     features: Mapped[list[Any] | None] = mapped_column(JSON_OR_NULL)  # [{featureName, version}]
     networks: Mapped[dict[str, Any] | None] = mapped_column(JSON_OR_NULL)  # logical name → OpenStack network
+    # where its MEP serves Mm5 and Mp1; None: the MEP that ``meao serve`` runs in process
+    mep_url: Mapped[str | None] = mapped_column(String(512))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -276,4 +278,82 @@ class AuthClient(Base):
     secret_hash: Mapped[str] = mapped_column(String(255))  # scrypt, salted: see meao.auth.clients
     scopes: Mapped[list[Any]] = mapped_column(JSON_OR_NULL)
     tenant: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# ------------------------------------------------------------------------------------- the MEP (Mp1, Mm5)
+class MepApp(Base):
+    """An application instance as the MEP of its host knows it: registered over Mm5 by the MEPM-V.
+
+    Holds the app's own OAuth 2.0 client (Mp1 credentials), what its AppD authorises (services it may
+    consume and produce, required features and transports), its ports at the VIM, what the MEP realised
+    of its rules, its readiness (MEC 011 confirm_ready) and an ongoing graceful stop or terminate.
+    """
+
+    __tablename__ = "mep_app"
+
+    app_instance_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    host_id: Mapped[str] = mapped_column(String(64), index=True)
+    client_id: Mapped[str] = mapped_column(String(128), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(255))  # scrypt, as meao.auth.clients
+    registered: Mapped[bool] = mapped_column(default=False)  # False: credentials issued, not registered yet
+    app_name: Mapped[str | None] = mapped_column(String(255))
+    app_provider: Mapped[str | None] = mapped_column(String(255))
+    appd_id: Mapped[str | None] = mapped_column(String(255))
+    services_required: Mapped[list[Any] | None] = mapped_column(JSON_OR_NULL)
+    services_optional: Mapped[list[Any] | None] = mapped_column(JSON_OR_NULL)
+    services_produced: Mapped[list[Any] | None] = mapped_column(JSON_OR_NULL)
+    features_required: Mapped[list[Any] | None] = mapped_column(JSON_OR_NULL)
+    ports: Mapped[list[Any] | None] = mapped_column(JSON_OR_NULL)  # VIM port ids of the app's CPs
+    realised: Mapped[dict[str, Any] | None] = mapped_column(JSON_OR_NULL)  # traffic and DNS, as applied
+    ready: Mapped[bool] = mapped_column(default=False)  # confirm_ready received
+    # graceful stop/terminate: {operationAction, maxGracefulTimeout, deadline, state}
+    termination: Mapped[dict[str, Any] | None] = mapped_column(JSON_OR_NULL)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class MepRule(Base):
+    """A traffic or DNS rule of an app instance (MEC 011 TrafficRule / DnsRule); ``version`` is its ETag."""
+
+    __tablename__ = "mep_rule"
+
+    app_instance_id: Mapped[str] = mapped_column(String(36), ForeignKey("mep_app.app_instance_id",
+                                                                        ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # "traffic" | "dns"
+    rule_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    host_id: Mapped[str] = mapped_column(String(64), index=True)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON_OR_NULL)  # the rule, ETSI JSON, with its state
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class MepSubscription(Base):
+    """An app's Mp1 subscription: AppTerminationNotificationSubscription or
+    SerAvailabilityNotificationSubscription (MEC 011 clauses 7.2.6 and 8.2.8)."""
+
+    __tablename__ = "mep_subscription"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_instance_id: Mapped[str] = mapped_column(String(36), ForeignKey("mep_app.app_instance_id",
+                                                                        ondelete="CASCADE"), index=True)
+    host_id: Mapped[str] = mapped_column(String(64), index=True)
+    subscription_type: Mapped[str] = mapped_column(String(64))
+    callback_reference: Mapped[str] = mapped_column(Text)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON_OR_NULL)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MepService(Base):
+    """A service in a MEP's registry (MEC 011 ServiceInfo): produced by an app, or by the platform."""
+
+    __tablename__ = "mep_service"
+
+    ser_instance_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    host_id: Mapped[str] = mapped_column(String(64), index=True)
+    # the producing app instance; None for a platform service of the host's inventory
+    app_instance_id: Mapped[str | None] = mapped_column(String(36), ForeignKey(
+        "mep_app.app_instance_id", ondelete="CASCADE"), index=True)
+    ser_name: Mapped[str] = mapped_column(String(255))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON_OR_NULL)  # the ServiceInfo, ETSI JSON
+    version: Mapped[int] = mapped_column(Integer, default=1)  # the ETag
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

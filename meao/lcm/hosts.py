@@ -21,7 +21,7 @@ from meao.lcm.op_occ import FINAL_STATES
 from meao.problems import BadRequest, Conflict, NotFound, ProblemError
 
 FIELDS = ("name", "cloud", "region", "availability_zone", "queue", "location", "served_areas", "latency_ms",
-          "services", "features", "networks")
+          "services", "features", "networks", "mep_url")
 # Where a host's servers live and which workers reach them: fixed while anything runs or lives there.
 POINTING = ("cloud", "queue")
 _BOOKKEEPING = ("cloud", "host")  # what the runner adds to every instance's resources; not resources
@@ -53,6 +53,11 @@ def validate_host(doc: dict[str, Any], where: str = "MEC host") -> dict[str, Any
     for key in ("name", "cloud", "region", "availability_zone", "queue"):
         if doc.get(key) is not None and (not isinstance(doc[key], str) or len(doc[key]) > 255):
             raise BadRequest(f"{where} {doc['id']}: '{key}' must be a string of at most 255 characters")
+    mep_url = doc.get("mep_url")
+    if mep_url is not None and (not isinstance(mep_url, str) or len(mep_url) > 512
+                                or not mep_url.startswith(("http://", "https://"))):
+        raise BadRequest(f"{where} {doc['id']}: 'mep_url' must be the http(s) URL where the host's MEP serves "
+                         "(`meao mep serve --host-id " + doc["id"] + "`), or absent for the MEP in `meao serve`")
     values = {k: doc.get(k) for k in FIELDS}
     values["name"] = values["name"] or doc["id"]
     values["queue"] = values["queue"] or queue_for(doc["id"])

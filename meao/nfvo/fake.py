@@ -81,6 +81,7 @@ class FakeVim(Vim):
         self.images: dict[str, _Image] = {}
         self.flavors: dict[str, _Flavor] = {}
         self.ports: dict[str, PortInfo] = {}
+        self.user_data: dict[str, str | None] = {}  # server id → its boot data
         self.servers: dict[str, tuple[ServerInfo, _Flavor, str | None]] = {}  # info, flavor, host
         self.fail_next_boot: str | None = None  # fault message for the next server
 
@@ -168,7 +169,7 @@ class FakeVim(Vim):
 
     # servers
     def create_server(self, name: str, flavor_id: str, image_id: str, port_ids: Sequence[str],
-                      instance_id: str, availability_zone: str | None = None) -> str:
+                      instance_id: str, availability_zone: str | None = None, user_data: str | None = None) -> str:
         with self._lock:
             flavor = self.flavors.get(flavor_id)
             if flavor is None or image_id not in self.images:
@@ -187,6 +188,7 @@ class FakeVim(Vim):
                 host.vcpu, host.ram_mb, host.disk_gb = (host.vcpu - flavor.vcpu, host.ram_mb - flavor.ram_mb,
                                                         host.disk_gb - flavor.disk_gb)
             self.servers[server.id] = (server, flavor, host.name if host else None)
+            self.user_data[server.id] = user_data
             for pid in port_ids:
                 if pid in self.ports:
                     self.ports[pid] = replace(self.ports[pid], status="ACTIVE")

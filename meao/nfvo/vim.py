@@ -290,8 +290,11 @@ class Vim(abc.ABC):
     # servers
     @abc.abstractmethod
     def create_server(self, name: str, flavor_id: str, image_id: str, port_ids: Sequence[str],
-                      instance_id: str, availability_zone: str | None = None) -> str:
-        """Boot a server on these ports, its metadata carrying the app instance id; returns at once."""
+                      instance_id: str, availability_zone: str | None = None, user_data: str | None = None) -> str:
+        """Boot a server on these ports, its metadata carrying the app instance id; returns at once.
+
+        ``user_data`` is the guest's boot data (Nova user_data, e.g. a cloud-config document).
+        """
 
     @abc.abstractmethod
     def find_servers(self, instance_id: str) -> list[ServerInfo]:

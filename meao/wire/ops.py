@@ -27,6 +27,7 @@ MEC_HOST = (
     Field("services", "services"),
     Field("features", "features"),
     Field("networks", "networks"),
+    Field("mepUrl", "mep_url"),
 )
 
 JOB = (

@@ -21,9 +21,37 @@ from meao.nfvo.fake import FakeVim
 from meao.nfvo.vim import ImageSpec, OpenStream, Vim
 from mecpm import flows
 from mecpm.meao_link import JobRecords
-from mecpm.mep import RecordingMep
+from mecpm.mep import MepDriver
 
 VM_APP_ENTRY = "Definitions/mec_vm_app.yaml"
+
+
+class RecordingMep(MepDriver):
+    """The flows' MEP collaborator in unit tests: records what the MEPM-V asked (the real MEP's tests
+    are in tests/mep)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def issue_credentials(self, instance_id: str) -> dict[str, Any]:
+        self.calls.append(("credentials", instance_id))
+        return {"appInstanceId": instance_id, "clientId": f"mp1-{instance_id}", "clientSecret": "s",
+                "tokenEndpoint": "http://mep/mep/oauth2/token", "mecAppSupportUri": "http://mep/mec_app_support/v1",
+                "mecServiceMgmtUri": "http://mep/mec_service_mgmt/v1"}
+
+    def register(self, instance_id: str, registration: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(("register", instance_id))
+        return {"appInstanceId": instance_id, "realised": {}}
+
+    def deregister(self, instance_id: str) -> None:
+        self.calls.append(("deregister", instance_id))
+
+    def graceful_termination(self, instance_id: str, action: str, timeout_s: int, keep_alive: Any) -> dict[str, Any]:
+        self.calls.append((action, instance_id))
+        return {"state": "NOT_SUBSCRIBED", "operationAction": action, "maxGracefulTimeout": timeout_s}
+
+    def clear_termination(self, instance_id: str) -> None:
+        self.calls.append(("clear", instance_id))
 
 
 def vm_app(tmp: Path) -> tuple[AppD, Path]:

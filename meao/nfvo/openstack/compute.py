@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import time
 from collections.abc import Sequence
@@ -66,13 +67,15 @@ class Compute(CloudParts):
             return True
 
     def create_server(self, name: str, flavor_id: str, image_id: str, port_ids: Sequence[str],
-                      instance_id: str, availability_zone: str | None = None) -> str:
+                      instance_id: str, availability_zone: str | None = None, user_data: str | None = None) -> str:
         attrs: dict[str, Any] = {
             "name": name, "flavor_id": flavor_id, "image_id": image_id,
             "networks": [{"port": p} for p in port_ids], "metadata": {INSTANCE_METADATA_KEY: instance_id},
         }
         if availability_zone:
             attrs["availability_zone"] = availability_zone
+        if user_data is not None:  # Nova wants it base64-encoded (compute API, create server)
+            attrs["user_data"] = base64.b64encode(user_data.encode()).decode()
         with self._do(f"creating server {name}"):
             return self._conn.compute.create_server(**attrs).id
 

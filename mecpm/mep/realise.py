@@ -1,0 +1,134 @@
+"""What the MEP realises in the PoP: DNS rules in its DNS server, traffic rules in Neutron.
+
+- DNS: every ACTIVE DnsRule of every app on the host answers for its ``domainName``; several rules
+  for one name are merged (PowerDNS replaces a whole RRset). INACTIVE or gone: NXDOMAIN.
+- Traffic: the app's ACTIVE traffic rules become security-group rules on its ports; what Neutron
+  cannot express is reported ``unrealised`` with the reason; a rule another app's higher-priority rule
+  overlaps is reported ``overriddenBy``.
+
+The result is kept on the app (``MepApp.realised``), so operators and the app see what holds.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from meao.config import get_settings
+from meao.db.models import MecHost, MepApp
+from meao.nfvo.drivers import get_vim
+from meao.problems import ProblemError
+from mecpm.mep import conflicts, dns, traffic
+from mecpm.mep.registry import DNS, TRAFFIC, host_rules, rules
+
+log = logging.getLogger(__name__)
+
+
+class RealisationFailed(ProblemError, status=503, title="MEP could not realise the rules"):
+    """The DNS server or the VIM refused or did not answer; nothing was changed. Retry when it is back."""
+
+
+@lru_cache(maxsize=4)
+def _dns_server(url: str, key_file: str | None) -> dns.PowerDns:
+    key = open(key_file, encoding="utf-8").read().strip() if key_file else ""  # noqa: SIM115
+    return dns.PowerDns(url, key)
+
+
+def dns_server() -> dns.PowerDns | None:
+    """The MEP's DNS server, or None when none is configured (MEAO_MEP_DNS_API_URL)."""
+    mep = get_settings().mep
+    if not mep.dns_api_url:
+        return None
+    return _dns_server(mep.dns_api_url, str(mep.dns_api_key_file) if mep.dns_api_key_file else None)
+
+
+def _names(bodies: list[dict[str, Any]]) -> set[str]:
+    return {str(b.get("domainName", "")).lower().rstrip(".") for b in bodies if b.get("domainName")}
+
+
+def publish_dns(session: Session, host_id: str, names: set[str]) -> None:
+    """Make the DNS server answer for ``names`` exactly what the host's ACTIVE DNS rules say."""
+    server = dns_server()
+    if server is None or not names:
+        return
+    active = [r.body for r in host_rules(session, host_id, DNS) if r.body.get("state") == "ACTIVE"]
+    records = dns.records_for(active)
+    for name in sorted(names):
+        try:
+            server.publish(name, records.get(name, []))
+        except dns.DnsError as exc:
+            raise RealisationFailed(f"the MEP's DNS server refused the records of {name}: {exc}") from exc
+
+
+def dns_report(session: Session, app: MepApp) -> dict[str, Any]:
+    """Per DNS rule of the app: realised, or why not."""
+    server = dns_server()
+    report = {}
+    for row in rules(session, app.app_instance_id, DNS):
+        if server is None:
+            report[row.rule_id] = {"realised": False, "reason": "no DNS server is configured for this MEP "
+                                   "(set MEAO_MEP_DNS_API_URL and MEAO_MEP_DNS_API_KEY_FILE)"}
+        else:
+            report[row.rule_id] = {"realised": row.body.get("state") == "ACTIVE"}
+    return report
+
+
+def traffic_report(session: Session, app: MepApp) -> dict[str, Any]:
+    """Apply the app's ACTIVE traffic rules on its ports; the per-rule report (applied, unrealised,
+    overridden)."""
+    bodies = [r.body for r in rules(session, app.app_instance_id, TRAFFIC)]
+    port_ids = [p["portId"] for p in (app.ports or []) if p.get("portId")]
+    host = session.get(MecHost, app.host_id)
+    result: dict[str, Any] = {"securityGroupId": None, "rules": {}}
+    if bodies and port_ids and host is not None:
+        try:
+            done = traffic.realise(get_vim(host.cloud), app.app_instance_id, port_ids, bodies)
+        except ValueError as exc:
+            raise ProblemError(str(exc), status=400, title="Bad traffic rule") from exc
+        except Exception as exc:
+            raise RealisationFailed(f"Neutron did not apply the traffic rules of application instance "
+                                    f"{app.app_instance_id}: {exc}") from exc
+        result["securityGroupId"] = done.get("securityGroupId")
+        for rule_id, applied in (done.get("applied") or {}).items():
+            result["rules"][rule_id] = {"realised": True, "securityGroupRules": applied}
+        for rule_id, reason in (done.get("unrealised") or {}).items():
+            result["rules"][rule_id] = {"realised": False, "reason": reason}
+    others = [(r.app_instance_id, r.body) for r in host_rules(session, app.host_id, TRAFFIC)
+              if r.app_instance_id != app.app_instance_id]
+    for body in bodies:
+        entry = result["rules"].setdefault(body["trafficRuleId"], {
+            "realised": False, "reason": "INACTIVE" if body.get("state") != "ACTIVE" else "the app has no ports"})
+        beaten = conflicts.overridden(body, others)
+        if beaten:
+            entry["overriddenBy"] = beaten
+    return result
+
+
+def realise(session: Session, app: MepApp, dns_names: set[str] | None = None) -> dict[str, Any]:
+    """Realise the app's rules (DNS names: those given, else all of the app's) and record the report."""
+    names = dns_names if dns_names is not None else _names([r.body for r in rules(session, app.app_instance_id, DNS)])
+    publish_dns(session, app.host_id, names)
+    app.realised = {"trafficRules": traffic_report(session, app), "dnsRules": dns_report(session, app)}
+    session.flush()
+    return app.realised
+
+
+def unrealise(session: Session, app: MepApp, dns_names: set[str]) -> None:
+    """After ``registry.deregister``: withdraw the app's DNS names and its security group."""
+    publish_dns(session, app.host_id, dns_names)
+    port_ids = [p["portId"] for p in (app.ports or []) if p.get("portId")]
+    host = session.get(MecHost, app.host_id)
+    if host is not None and port_ids:  # also a group made but not recorded before a crash
+        try:
+            traffic.remove(get_vim(host.cloud), app.app_instance_id, port_ids)
+        except Exception as exc:
+            raise RealisationFailed(f"Neutron did not remove the security group of application instance "
+                                    f"{app.app_instance_id}: {exc}") from exc
+
+
+def app_dns_names(session: Session, app_instance_id: str) -> set[str]:
+    """The domain names of an app's DNS rules."""
+    return _names([r.body for r in rules(session, app_instance_id, DNS)])
