@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian/Ubuntu machine or a developer's: installs and starts what
-# the tests need (Python venv, Redis, PostgreSQL), then runs pytest. Usage: bash tests/run.sh [pytest args]
+# the tests need (Python venv, Redis, PostgreSQL, PowerDNS), then runs pytest.
+# Usage: bash tests/run.sh [pytest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '\033[1m[tests/run.sh]\033[0m %s\n' "$*" >&2; }
@@ -50,6 +51,10 @@ if ! port_open 5432; then
   fi
   wait_port 5432 || { say "PostgreSQL did not start on 127.0.0.1:5432"; exit 1; }
 fi
+
+# PowerDNS Authoritative for the MEP's DNS rules (tests/mep): DNS 127.0.0.1:5354, API 127.0.0.1:8089;
+# installs pdns-server when missing and reuses a running one
+bash deploy/pdns.sh
 
 # The real OpenStack test bed (Keystone, Glance, Placement, Nova, Neutron on 127.0.0.1) for the
 # openstack-marked tests; up.sh installs MariaDB/RabbitMQ and its own cached venv when absent.
