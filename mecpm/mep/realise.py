@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -32,9 +33,9 @@ class RealisationFailed(ProblemError, status=503, title="MEP could not realise t
 
 
 @lru_cache(maxsize=4)
-def _dns_server(url: str, key_file: str | None) -> dns.PowerDns:
-    key = open(key_file, encoding="utf-8").read().strip() if key_file else ""  # noqa: SIM115
-    return dns.PowerDns(url, key)
+def _dns_server(url: str, key_file: str | None, ns_name: str) -> dns.PowerDns:
+    key = Path(key_file).read_text(encoding="utf-8").strip() if key_file else ""
+    return dns.PowerDns(url, key, ns_name=ns_name)
 
 
 def dns_server() -> dns.PowerDns | None:
@@ -42,11 +43,18 @@ def dns_server() -> dns.PowerDns | None:
     mep = get_settings().mep
     if not mep.dns_api_url:
         return None
-    return _dns_server(mep.dns_api_url, str(mep.dns_api_key_file) if mep.dns_api_key_file else None)
+    return _dns_server(mep.dns_api_url, str(mep.dns_api_key_file) if mep.dns_api_key_file else None, mep.dns_ns)
 
 
-def _names(bodies: list[dict[str, Any]]) -> set[str]:
-    return {str(b.get("domainName", "")).lower().rstrip(".") for b in bodies if b.get("domainName")}
+def _name(value: Any) -> str | None:
+    try:
+        return dns.normalise_name(str(value))
+    except ValueError:
+        return None  # refused with the rule's id when its records are computed
+
+
+def dns_names(bodies: list[dict[str, Any]]) -> set[str]:
+    return {n for b in bodies if b.get("domainName") and (n := _name(b["domainName"]))}
 
 
 def publish_dns(session: Session, host_id: str, names: set[str]) -> None:
@@ -107,18 +115,19 @@ def traffic_report(session: Session, app: MepApp) -> dict[str, Any]:
     return result
 
 
-def realise(session: Session, app: MepApp, dns_names: set[str] | None = None) -> dict[str, Any]:
+def realise(session: Session, app: MepApp, names: set[str] | None = None) -> dict[str, Any]:
     """Realise the app's rules (DNS names: those given, else all of the app's) and record the report."""
-    names = dns_names if dns_names is not None else _names([r.body for r in rules(session, app.app_instance_id, DNS)])
+    if names is None:
+        names = app_dns_names(session, app.app_instance_id)
     publish_dns(session, app.host_id, names)
     app.realised = {"trafficRules": traffic_report(session, app), "dnsRules": dns_report(session, app)}
     session.flush()
     return app.realised
 
 
-def unrealise(session: Session, app: MepApp, dns_names: set[str]) -> None:
+def unrealise(session: Session, app: MepApp, names: set[str]) -> None:
     """After ``registry.deregister``: withdraw the app's DNS names and its security group."""
-    publish_dns(session, app.host_id, dns_names)
+    publish_dns(session, app.host_id, names)
     port_ids = [p["portId"] for p in (app.ports or []) if p.get("portId")]
     host = session.get(MecHost, app.host_id)
     if host is not None and port_ids:  # also a group made but not recorded before a crash
@@ -131,4 +140,4 @@ def unrealise(session: Session, app: MepApp, dns_names: set[str]) -> None:
 
 def app_dns_names(session: Session, app_instance_id: str) -> set[str]:
     """The domain names of an app's DNS rules."""
-    return _names([r.body for r in rules(session, app_instance_id, DNS)])
+    return dns_names([r.body for r in rules(session, app_instance_id, DNS)])

@@ -7,6 +7,7 @@ status MEC 011 gives it, with a ProblemDetails, and changes nothing.
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,13 +26,11 @@ SERVICES = "/mec_service_mgmt/v1"
 def client(database: str) -> Iterator[Any]:
     from meao.app import create_app
     from meao.config import get_settings, set_settings
-    from meao.nfvo import drivers
 
     settings = get_settings()
     open_mm5 = dataclasses.replace(settings, auth=dataclasses.replace(settings.auth, mode="none"),
                                    vim=dataclasses.replace(settings.vim, driver="fake"))
     set_settings(open_mm5)
-    drivers.reset_vims() if hasattr(drivers, "reset_vims") else None
     with session_scope() as session:
         session.add(MecHost(id=HOST, name=HOST, cloud="fake-mp1", queue=f"mecpm.{HOST}",
                             services=[{"serName": "platform-time", "version": "1"}]))
@@ -97,13 +96,14 @@ def test_an_app_reads_and_changes_only_the_state_of_its_own_rules_with_etags(cli
 
 def test_services_are_registered_and_discovered_only_as_the_appd_authorises(client: Any) -> None:
     producer, _ = register(client, "prod", appServiceProduced=[{"serName": "video-analytics", "version": "2"}])
-    consumer, _ = register(client, "cons", appServiceRequired=[{"serName": "video-analytics", "version": "2"}])
-    stranger, _ = register(client, "stranger")
     service = {"serName": "video-analytics", "version": "2", "state": "ACTIVE", "serializer": "JSON",
                "transportInfo": {"id": "t", "name": "REST", "type": "REST_HTTP", "protocol": "HTTP", "version": "1.1",
                                  "endpoint": {"uris": ["http://10.0.0.9:8080/va"]}, "security": {}}}
     made = client.post(f"{SERVICES}/applications/prod/services", json=service, headers=producer)
     assert made.status_code == 201, made.text
+    # a required service must be offered when the consumer registers: now it is
+    consumer, _ = register(client, "cons", appServiceRequired=[{"serName": "video-analytics", "version": "2"}])
+    stranger, _ = register(client, "stranger")
     ser_id = made.json()["serInstanceId"]
     assert made.headers["Location"].endswith(f"/applications/prod/services/{ser_id}")
     _problem(client.post(f"{SERVICES}/applications/prod/services", json=dict(service, serName="other"),
@@ -130,17 +130,18 @@ def test_services_are_registered_and_discovered_only_as_the_appd_authorises(clie
 
 
 def test_service_availability_is_notified_to_authorised_subscribers(client: Any, subscriber: SubscriberServer) -> None:
+    path = f"/mp1/cons2-{uuid.uuid4()}"  # the subscriber outlives the test
     producer, _ = register(client, "prod2", appServiceProduced=[{"serName": "loc"}])
     consumer, _ = register(client, "cons2", appServiceOptional=[{"serName": "loc"}])
     sub = client.post(f"{SERVICES}/applications/cons2/subscriptions", headers=consumer, json={
         "subscriptionType": "SerAvailabilityNotificationSubscription",
-        "callbackReference": f"{subscriber.url}/mp1/cons2", "filteringCriteria": {"serNames": ["loc"]}})
+        "callbackReference": f"{subscriber.url}{path}", "filteringCriteria": {"serNames": ["loc"]}})
     assert sub.status_code == 201, sub.text
     service = {"serName": "loc", "version": "1", "state": "ACTIVE", "serializer": "JSON",
                "transportInfo": {"id": "t", "name": "REST", "type": "REST_HTTP", "protocol": "HTTP", "version": "1.1",
                                  "endpoint": {"uris": ["http://10.0.0.9/loc"]}, "security": {}}}
     made = client.post(f"{SERVICES}/applications/prod2/services", json=service, headers=producer).json()
-    note = wait_for(lambda: subscriber.notifications("/mp1/cons2"), 10, what="SerAvailabilityNotification")[0]
+    note = wait_for(lambda: subscriber.notifications(path), 10, what="SerAvailabilityNotification")[0]
     assert note["notificationType"] == "SerAvailabilityNotification"
     assert note["serviceReferences"][0] == {"serName": "loc", "serInstanceId": made["serInstanceId"],
                                             "state": "ACTIVE", "changeType": "ADDED",
@@ -172,10 +173,11 @@ def test_a_required_service_the_host_lacks_and_an_unresolvable_rule_conflict_are
 
 
 def test_graceful_termination_waits_for_the_apps_confirmation(client: Any, subscriber: SubscriberServer) -> None:
+    path = f"/mp1/graceful-{uuid.uuid4()}"
     me, _ = register(client, "graceful")
     sub = client.post(f"{SUPPORT}/applications/graceful/subscriptions", headers=me, json={
         "subscriptionType": "AppTerminationNotificationSubscription", "appInstanceId": "graceful",
-        "callbackReference": f"{subscriber.url}/mp1/graceful"})
+        "callbackReference": f"{subscriber.url}{path}"})
     assert sub.status_code == 201, sub.text
     _problem(client.post(f"{SUPPORT}/applications/graceful/confirm_termination", headers=me,
                          json={"operationAction": "TERMINATING"}), 409, "no graceful")
@@ -183,7 +185,7 @@ def test_graceful_termination_waits_for_the_apps_confirmation(client: Any, subsc
     started = client.post("/mm5/v1/app_instances/graceful/graceful_termination",
                           json={"operationAction": "TERMINATING", "maxGracefulTimeout": 30})
     assert started.status_code == 200 and started.json()["state"] == "NOTIFIED"
-    note = wait_for(lambda: subscriber.notifications("/mp1/graceful"), 10, what="AppTerminationNotification")[0]
+    note = wait_for(lambda: subscriber.notifications(path), 10, what="AppTerminationNotification")[0]
     assert note["operationAction"] == "TERMINATING" and note["maxGracefulTimeout"] == 30
     assert note["_links"]["confirmTermination"]["href"].endswith("/applications/graceful/confirm_termination")
     _problem(client.post(f"{SUPPORT}/applications/graceful/confirm_termination", headers=me,
@@ -199,7 +201,7 @@ def test_graceful_termination_waits_for_the_apps_confirmation(client: Any, subsc
     short, _ = register(client, "short")
     client.post(f"{SUPPORT}/applications/short/subscriptions", headers=short, json={
         "subscriptionType": "AppTerminationNotificationSubscription", "appInstanceId": "short",
-        "callbackReference": f"{subscriber.url}/mp1/short"})
+        "callbackReference": f"{subscriber.url}/mp1/short-{uuid.uuid4()}"})
     client.post("/mm5/v1/app_instances/short/graceful_termination",
                 json={"operationAction": "STOPPING", "maxGracefulTimeout": 0})
     assert client.get("/mm5/v1/app_instances/short/graceful_termination").json()["state"] == "TIMED_OUT"

@@ -80,7 +80,7 @@ def _put(app_instance_id: str, kind: str, rule_id: str, body: dict[str, Any]) ->
             row.body, row.version = dict(row.body, state=body["state"]), row.version + 1
             session.flush()
             app = registry.get_app(session, scope(), app_instance_id)
-            names = {str(row.body.get("domainName", "")).lower().rstrip(".")} if kind == DNS else set()
+            names = realise.dns_names([row.body]) if kind == DNS else set()
             realise.realise(session, app, names)
         return row.body, 200, {**JSON, "ETag": _etag(row)}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from meao.api.responses import Reply, no_content, ok
+from meao.api.responses import JSON, Reply, no_content, ok
 from meao.db.session import session_scope
 from meao.problems import NotFound
 from mecpm.mep import notify, realise, registry
@@ -18,7 +18,7 @@ def put_credentials(appInstanceId: str, body: dict[str, Any]) -> Reply:
     url = base()
     return {"appInstanceId": appInstanceId, "clientId": client_id, "clientSecret": secret,
             "tokenEndpoint": url + TOKEN_PATH, "mecAppSupportUri": url + "/mec_app_support/v1",
-            "mecServiceMgmtUri": url + "/mec_service_mgmt/v1"}, 200, {"Cache-Control": "no-store"}
+            "mecServiceMgmtUri": url + "/mec_service_mgmt/v1"}, 200, {**JSON, "Cache-Control": "no-store"}
 
 
 def app_info(session: Any, app: Any) -> dict[str, Any]:

@@ -50,12 +50,16 @@ def _info(row: MepService) -> dict[str, Any]:
     return dict(row.body, serInstanceId=row.ser_instance_id, isLocal=True)
 
 
+def _one_filter(*values: list[str] | None) -> None:
+    given = [name for name, value in zip(_FILTERS, values, strict=True) if value]
+    if len(given) > 1:
+        raise BadRequest(f"give at most one of {', '.join(_FILTERS)} (MEC 011 clause 8.2.3.3.1); got {', '.join(given)}")
+
+
 def _filtered(rows: list[MepService], ser_instance_id: list[str] | None, ser_name: list[str] | None,
               ser_category_id: list[str] | None, scope_of_locality: str | None, consumed_local_only: bool | None,
               is_local: bool | None) -> list[MepService]:
-    given = [name for name, value in zip(_FILTERS, (ser_instance_id, ser_name, ser_category_id), strict=True) if value]
-    if len(given) > 1:
-        raise BadRequest(f"give at most one of {', '.join(_FILTERS)} (MEC 011 clause 8.2.3.3.1); got {', '.join(given)}")
+    _one_filter(ser_instance_id, ser_name, ser_category_id)
     out = []
     for row in rows:
         body = row.body
@@ -82,6 +86,7 @@ def _caller_app(session: Any) -> MepApp:
 def list_services(ser_instance_id: list[str] | None = None, ser_name: list[str] | None = None,
                   ser_category_id: list[str] | None = None, scope_of_locality: str | None = None,
                   consumed_local_only: bool | None = None, is_local: bool | None = None) -> Reply:
+    _one_filter(ser_instance_id, ser_name, ser_category_id)
     with session_scope() as session:
         app = _caller_app(session)
         allowed = consumable(app)
