@@ -166,7 +166,7 @@ def test_a_required_service_the_host_lacks_and_an_unresolvable_rule_conflict_are
     clash = dict(TRAFFIC_RULE, trafficRuleId="t2", action="DROP")
     _problem(client.put("/mm5/v1/app_instances/second", json={"mecHostId": HOST, "appTrafficRule": [clash]}),
              409, "t2", "second", "t1", "first")
-    assert client.get(f"/mm5/v1/app_instances/second").status_code == 404  # credentials only, not registered
+    assert client.get("/mm5/v1/app_instances/second").status_code == 404  # credentials only, not registered
     lower = dict(clash, priority=9)
     info = client.put("/mm5/v1/app_instances/second", json={"mecHostId": HOST, "appTrafficRule": [lower]}).json()
     assert info["realised"]["trafficRules"]["rules"]["t2"]["overriddenBy"] == ["first/t1"]
@@ -194,7 +194,7 @@ def test_graceful_termination_waits_for_the_apps_confirmation(client: Any, subsc
                        json={"operationAction": "TERMINATING"}).status_code == 204
     assert client.get("/mm5/v1/app_instances/graceful/graceful_termination").json()["state"] == "CONFIRMED"
 
-    quiet, _ = register(client, "quiet")
+    register(client, "quiet")
     alone = client.post("/mm5/v1/app_instances/quiet/graceful_termination",
                         json={"operationAction": "STOPPING", "maxGracefulTimeout": 30})
     assert alone.json()["state"] == "NOT_SUBSCRIBED"
