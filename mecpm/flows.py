@@ -77,6 +77,9 @@ class MeaoLink(Protocol):
     def check_claim(self) -> None:
         """Raise when the job's claim on the operation is lost: called right before creating at the VIM."""
 
+    def note_graceful(self, outcome: dict[str, Any]) -> None:
+        """Keep the MEP's report of a GRACEFUL stop or terminate on the operation occurrence."""
+
     def ensure_image(self, vim: Vim, spec: ImageSpec, open_stream: OpenStream) -> str:
         """The image's id at ``vim``: found, or uploaded by one worker of the PoP while the others wait;
         noted on the package (what the grant lists and the package's deletion releases)."""
@@ -353,9 +356,10 @@ def _ask_app(ctx: FlowContext, action: str, timeout: float) -> None:
     started = time.monotonic()
     outcome = ctx.pop.mep.graceful_termination(ctx.op.instance_id, action, max(0, round(timeout)),
                                                ctx.meao.check_claim)
-    ctx.record(graceful={"opId": ctx.op.id, "operationAction": action, "state": outcome.get("state"),
-                         "maxGracefulTimeout": outcome.get("maxGracefulTimeout"),
-                         "waitedS": round(time.monotonic() - started, 3)})
+    report = {"operationAction": action, "state": outcome.get("state"),
+              "maxGracefulTimeout": outcome.get("maxGracefulTimeout"), "waitedS": round(time.monotonic() - started, 3)}
+    ctx.meao.note_graceful(report)
+    ctx.record(graceful=dict(report, opId=ctx.op.id))
 
 
 def _stop(ctx: FlowContext) -> None:

@@ -38,6 +38,10 @@ class JobRecords:
         """Write the instance's resources (the OpenStack ids the steps made), while the lease holds."""
         self.lease.save_resources(self.instance_id, resources)
 
+    def note_graceful(self, outcome: dict[str, Any]) -> None:
+        """Keep the MEP's report of a GRACEFUL stop or terminate on the occurrence."""
+        self.lease.note_graceful(outcome)
+
     def check_claim(self) -> None:
         """Raise :class:`meao.lcm.lifecycle.Superseded` when the lease is lost (a fenced heartbeat)."""
         self.lease.heartbeat()

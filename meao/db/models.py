@@ -224,6 +224,8 @@ class AppLcmOpOcc(Base):
     created: Mapped[dict[str, Any] | None] = mapped_column(JSON_OR_NULL)  # OpenStack ids this operation created
     # What the current attempt's job does: RUN the operation's steps, or ROLLBACK them (POST …/fail)
     run_kind: Mapped[str] = mapped_column(String(16), default="RUN", server_default="RUN")
+    # GRACEFUL stop/terminate: what the MEP reported (app confirmed, timed out, or no subscription)
+    graceful: Mapped[dict[str, Any] | None] = mapped_column(JSON_OR_NULL)
 
 
 class Job(Base):

@@ -156,6 +156,11 @@ class Lease:
             session.execute(update(AppInstance).where(AppInstance.id == instance_id)
                             .values(resources=dict(resources)))
 
+    def note_graceful(self, outcome: dict[str, Any]) -> None:
+        """Keep on the occurrence how a GRACEFUL stop or terminate went at the MEP."""
+        with session_scope() as session:
+            self._stamp(session, graceful=dict(outcome))
+
     def boundary(self, finished: list[str], starting: str | None) -> None:
         """Between two stages: record what finished, name what starts; a pending cancel stops here.
 

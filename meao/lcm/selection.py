@@ -11,11 +11,12 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, object_session
 
 from meao.catalogue.appd import AppD
 from meao.config import get_settings
-from meao.db.models import AppInstance, AppPackage, MecHost
+from meao.db.models import AppInstance, AppPackage, MecHost, MepService
 from meao.lcm import placement
 from meao.lcm.hosts import list_hosts
 from meao.lcm.requirements import requirements
@@ -104,8 +105,19 @@ def host_view(host: MecHost, ext_cpds: list[str], *, refresh: bool = False) -> p
         id=host.id, name=host.name, country_code=loc.get("countryCode"), latitude=loc.get("latitude"),
         longitude=loc.get("longitude"), served_areas=tuple(host.served_areas or ()),
         latency_ms={k: float(v) for k, v in (host.latency_ms or {}).items()},
-        services=_versions(host.services, "serName"), features=_versions(host.features, "featureName"),
+        services=_versions(offered_services(host), "serName"), features=_versions(host.features, "featureName"),
         networks=nets, capacity=host_capacity(host, refresh=refresh))
+
+
+def offered_services(host: MecHost) -> list[dict[str, Any]]:
+    """What the host's MEP offers: its inventory's platform services and the ACTIVE services its apps
+    registered over Mp1 (the MEP's registry, in the same database)."""
+    offered = list(host.services or [])
+    session = object_session(host)
+    if session is not None:
+        offered += [b for b in session.scalars(select(MepService.body).where(MepService.host_id == host.id))
+                    if b.get("state") == "ACTIVE"]
+    return offered
 
 
 def meao_side_selection() -> bool:

@@ -35,6 +35,7 @@ APP_LCM_OP_OCC = (
     Field("cancelMode", lambda op: op.cancel_mode if op.is_cancel_pending else None),
     Field("error", "error"),
     Field("appInstanceId", "app_instance_id"),
+    Field("gracefulTermination", "graceful"),
 )
 
 
@@ -58,6 +59,9 @@ def app_instance_info(inst: AppInstance, host: MecHost | None, base: str) -> dic
     if inst.instantiation_state == "INSTANTIATED":
         more["instantiatedAppState"] = _instantiated_app_state(inst, host)
         more["vnfInstanceId"] = (inst.resources or {}).get("server_id") or None
+        mep = (inst.resources or {}).get("mep")
+        if mep is not None:
+            more["mecPlatform"] = {"realised": mep.get("realised") or {}}
         links.update(terminate=link(f"{self_href}/terminate"), operate=link(f"{self_href}/operate"))
     else:
         links["instantiate"] = link(f"{self_href}/instantiate")

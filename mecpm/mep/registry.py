@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from meao.auth.clients import hash_secret, new_secret
 from meao.db.clock import db_now
 from meao.db.models import MecHost, MepApp, MepRule, MepService, MepSubscription
+from meao.lcm import selection
 from meao.problems import BadRequest, Conflict, NotFound, ProblemError
 from mecpm.mep import conflicts
 
@@ -109,14 +110,9 @@ def _named(items: Iterable[dict[str, Any]] | None) -> list[dict[str, Any]]:
 
 
 def offered_services(session: Session, host_id: str) -> list[tuple[str, str | None]]:
-    """(serName, version) of what the host's MEP offers: its inventory's platform services and the
-    ACTIVE services that apps on it registered."""
+    """(serName, version) of what the host's MEP offers (platform services, and its apps' ACTIVE ones)."""
     host = session.get(MecHost, host_id)
-    offered = [(s.get("serName"), s.get("version")) for s in (host.services or [] if host else [])]
-    for body in session.scalars(select(MepService.body).where(MepService.host_id == host_id)):
-        if body.get("state") == "ACTIVE":
-            offered.append((body.get("serName"), body.get("version")))
-    return offered
+    return [(s.get("serName"), s.get("version")) for s in selection.offered_services(host)] if host else []
 
 
 def _missing_services(required: list[dict[str, Any]], offered: list[tuple[str, str | None]]) -> list[str]:

@@ -24,6 +24,7 @@ def _app_fk() -> sa.ForeignKey:
 
 def upgrade() -> None:
     op.add_column('mec_host', sa.Column('mep_url', sa.String(length=512), nullable=True))
+    op.add_column('app_lcm_op_occ', sa.Column('graceful', _JSON, nullable=True))
     op.create_table(
         'mep_app',
         sa.Column('app_instance_id', sa.String(length=36), primary_key=True),
@@ -79,4 +80,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in ('mep_service', 'mep_subscription', 'mep_rule', 'mep_app'):
         op.drop_table(table)
+    op.drop_column('app_lcm_op_occ', 'graceful')
     op.drop_column('mec_host', 'mep_url')
