@@ -4,6 +4,8 @@ It keeps the same conventions and raises the same errors as the OpenStack driver
 callers handle: NoValidHost when no host fits, QuotaExceeded past the quotas, VimNotFound for
 unknown ids. Servers go ACTIVE at once; ``fail_next_boot`` makes the next one go to ERROR.
 An image is listed as ``saving`` while its data streams in, like Glance's record of an upload.
+Security groups behave as Neutron's: a port with port security starts on the project's default group,
+a new group allows all egress (IPv4 and IPv6) and nothing in, and a group a port uses cannot be deleted.
 """
 
 from __future__ import annotations
@@ -25,16 +27,21 @@ from meao.nfvo.vim import (
     NoValidHost,
     OpenStream,
     PortInfo,
+    PortSecurityDisabled,
     QuotaExceeded,
     QuotaHeadroom,
     ServerFault,
     ServerInfo,
+    SgRule,
     Vim,
     VimError,
     VimNotFound,
     flavor_name,
     port_name,
+    security_group_name,
 )
+
+EGRESS_DEFAULTS = (SgRule("egress", "IPv4"), SgRule("egress", "IPv6"))
 
 
 @dataclass
@@ -54,6 +61,14 @@ class _Flavor:
     ram_mb: int
     disk_gb: int
     public: bool
+
+
+@dataclass
+class _SecurityGroup:
+    id: str
+    name: str
+    instance_id: str | None  # None for the project's default group
+    rules: list[SgRule] = field(default_factory=lambda: list(EGRESS_DEFAULTS))
 
 
 @dataclass
@@ -84,6 +99,9 @@ class FakeVim(Vim):
         self.user_data: dict[str, str | None] = {}  # server id → its boot data
         self.servers: dict[str, tuple[ServerInfo, _Flavor, str | None]] = {}  # info, flavor, host
         self.fail_next_boot: str | None = None  # fault message for the next server
+        default = _SecurityGroup(str(uuid.uuid4()), "default", None)
+        self.default_security_group_id = default.id
+        self.security_groups: dict[str, _SecurityGroup] = {default.id: default}
 
     # images
     def ensure_image(self, image: ImageSpec, open_stream: OpenStream, package_id: str) -> str:
@@ -157,7 +175,8 @@ class FakeVim(Vim):
             raise QuotaExceeded("quota exceeded for ports at the fake VIM")
         ips = tuple(ip if isinstance(ip, str) else ip.get("ip_address", "") for ip in fixed_ips or ())
         port = PortInfo(str(uuid.uuid4()), port_name(instance_id, name), network, "DOWN", ips,
-                        port_security, instance_id)
+                        port_security, instance_id,
+                        security_group_ids=(self.default_security_group_id,) if port_security else ())
         self.ports[port.id] = port
         return port.id
 
@@ -166,6 +185,61 @@ class FakeVim(Vim):
 
     def delete_port(self, port_id: str) -> None:
         self.ports.pop(port_id, None)
+
+    # security groups
+    def ensure_app_security_group(self, instance_id: str) -> str:
+        with self._lock:
+            name = security_group_name(instance_id)
+            found = next((g for g in self.security_groups.values()
+                          if g.instance_id == instance_id or g.name == name), None)
+            if found is None:
+                found = _SecurityGroup(str(uuid.uuid4()), name, instance_id)
+                self.security_groups[found.id] = found
+            return found.id
+
+    def _group(self, sg_id: str) -> _SecurityGroup:
+        group = self.security_groups.get(sg_id)
+        if group is None:
+            raise VimNotFound(f"security group {sg_id} not found at the fake VIM")
+        return group
+
+    def sync_security_group_rules(self, sg_id: str, wanted: Sequence[SgRule]) -> None:
+        if any(r.direction != "ingress" for r in wanted):
+            raise ValueError("sync_security_group_rules manages ingress rules only")
+        with self._lock:
+            group = self._group(sg_id)
+            egress = [r for r in group.rules if r.direction != "ingress"]
+            group.rules = egress + sorted(set(wanted), key=lambda r: r.sort_key)
+
+    def security_group_rules(self, sg_id: str) -> list[SgRule]:
+        return sorted((r for r in self._group(sg_id).rules if r.direction == "ingress"), key=lambda r: r.sort_key)
+
+    def set_port_security_groups(self, port_id: str, sg_ids: Sequence[str]) -> None:
+        with self._lock:
+            port = self.ports.get(port_id)
+            if port is None:
+                raise VimNotFound(f"port {port_id} not found at the fake VIM")
+            if not port.port_security:
+                raise PortSecurityDisabled(f"port {port.name} ({port_id}) has port security off")
+            for sg_id in sg_ids:
+                self._group(sg_id)
+            self.ports[port_id] = replace(port, security_group_ids=tuple(dict.fromkeys(sg_ids)))
+
+    def delete_app_security_group(self, instance_id: str, port_ids: Sequence[str]) -> None:
+        with self._lock:
+            name = security_group_name(instance_id)
+            ids = {g.id for g in self.security_groups.values() if g.instance_id == instance_id or g.name == name}
+            if not ids:
+                return
+            for port in list(self.ports.values()):  # port_ids and any other port that uses the group
+                if not ids & set(port.security_group_ids):
+                    continue
+                keep = tuple(s for s in port.security_group_ids if s not in ids)
+                if not keep and port.port_security:
+                    keep = (self.default_security_group_id,)
+                self.ports[port.id] = replace(port, security_group_ids=keep)
+            for sg_id in ids:
+                del self.security_groups[sg_id]
 
     # servers
     def create_server(self, name: str, flavor_id: str, image_id: str, port_ids: Sequence[str],
@@ -258,6 +332,8 @@ class FakeVim(Vim):
                  for s, _, _ in self.servers.values() if s.instance_id not in known]
         items += [Leftover("port", p.id, p.name, "unknown app instance")
                   for p in self.ports.values() if p.instance_id not in known]
+        items += [Leftover("security_group", g.id, g.name, "unknown app instance")
+                  for g in self.security_groups.values() if g.instance_id is not None and g.instance_id not in known]
         items += [Leftover("flavor", f.id, f.name, "no server uses it")
                   for f in self.flavors.values() if not f.public and f.id not in used]
         items += [Leftover("image", i.id, i.name, "no known package uses it")

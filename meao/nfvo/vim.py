@@ -6,7 +6,8 @@ driver, ``meao.nfvo.fake`` an in-memory double for tests elsewhere.
 
 Conventions every driver keeps, so that a sweep can prove nothing leaked:
 server metadata ``meao_app_instance_id``; ports tagged ``meao`` and ``meao-instance:<id>`` and named
-``meao-<id>-<cp>``; private flavors named ``meao-<vcpu>c-<ram>m-<disk>g``; images tagged ``meao``
+``meao-<id>-<cp>``; an app instance's security group tagged like its ports and named ``meao-<id>-mp1``;
+private flavors named ``meao-<vcpu>c-<ram>m-<disk>g``; images tagged ``meao``
 with property ``meao_owned=true``, their checksum, and a tag per package that uses them.
 """
 
@@ -63,6 +64,10 @@ class ServerFault(VimError, status=502, title="Server fault"):
     """A server went to ERROR; ``detail`` carries Nova's fault message."""
 
 
+class PortSecurityDisabled(VimError, status=409, title="Port security disabled"):
+    """Security groups were asked of a port whose port security is off: Neutron would not filter its traffic."""
+
+
 # ----------------------------------------------------------------------------------------- values
 @dataclass(frozen=True)
 class Checksum:
@@ -103,6 +108,65 @@ class PortInfo:
     fixed_ips: tuple[str, ...]
     port_security: bool
     instance_id: str | None
+    security_group_ids: tuple[str, ...] = ()
+
+
+# Neutron's names of IP protocols (neutron-lib constants.IP_PROTOCOL_MAP); a rule may also name any other
+# IANA number. "icmpv6" and 58 are spelled "ipv6-icmp", the form Neutron stores.
+IP_PROTOCOLS = {"ah": 51, "dccp": 33, "egp": 8, "esp": 50, "gre": 47, "icmp": 1, "igmp": 2, "ipip": 4,
+                "ipv6-encap": 41, "ipv6-frag": 44, "ipv6-icmp": 58, "ipv6-nonxt": 59, "ipv6-opts": 60,
+                "ipv6-route": 43, "ospf": 89, "pgm": 113, "rsvp": 46, "sctp": 132, "tcp": 6, "udp": 17,
+                "udplite": 136, "vrrp": 112}
+_PROTOCOL_NAMES = {number: name for name, number in IP_PROTOCOLS.items()}
+_PROTOCOL_ALIASES = {"icmpv6": "ipv6-icmp"}
+PORT_PROTOCOLS = ("tcp", "udp", "sctp", "udplite", "dccp")  # the protocols Neutron takes a port range for
+IPV6_ONLY_PROTOCOLS = frozenset(n for n in IP_PROTOCOLS if n.startswith("ipv6-"))
+
+
+def canonical_protocol(value: str | int | None, ethertype: str) -> str | None:
+    """A protocol as :class:`SgRule` holds it: Neutron's name when it has one, else the IANA number.
+
+    ``None``, ``"any"`` and ``""`` mean any protocol. ICMP of IPv6 is ``ipv6-icmp`` whichever way it is
+    written, as Neutron stores it. Raises ValueError for a name Neutron does not know or a number
+    outside 0..255.
+    """
+    if value is None:
+        return None
+    text = str(value).strip().lower()
+    if text in ("", "any"):
+        return None
+    text = _PROTOCOL_ALIASES.get(text, text)
+    if text.isdigit():
+        number = int(text)
+        if number > 255:
+            raise ValueError(f"protocol number {number} is outside 0..255")
+        text = _PROTOCOL_NAMES.get(number, str(number))
+    elif text not in IP_PROTOCOLS:
+        raise ValueError(f"unknown protocol '{value}' (a name Neutron knows, e.g. tcp, udp, icmp, or an IANA number)")
+    return "ipv6-icmp" if text == "icmp" and ethertype == "IPv6" else text
+
+
+@dataclass(frozen=True)
+class SgRule:
+    """One Neutron security-group rule: traffic it lets through a port, in one direction.
+
+    Security groups are allow-lists (no action field): traffic no rule allows is dropped. ``None`` means
+    any protocol / any port / any remote address; ``protocol`` is in :func:`canonical_protocol`'s form and
+    ``remote_ip_prefix`` a normalised CIDR (never ``0.0.0.0/0`` or ``::/0``: those are ``None``).
+    """
+
+    direction: str  # "ingress" | "egress"
+    ethertype: str  # "IPv4" | "IPv6"
+    protocol: str | None = None
+    port_min: int | None = None
+    port_max: int | None = None
+    remote_ip_prefix: str | None = None
+
+    @property
+    def sort_key(self) -> tuple:
+        """A total order (None first), so that lists of rules read the same every time."""
+        return (self.direction, self.ethertype, self.protocol or "", self.port_min or 0, self.port_max or 0,
+                self.remote_ip_prefix or "")
 
 
 @dataclass(frozen=True)
@@ -187,7 +251,7 @@ class Capacity:
 
 @dataclass(frozen=True)
 class Leftover:
-    kind: str  # server | port | flavor | image
+    kind: str  # server | port | security_group | flavor | image
     id: str
     name: str
     reason: str
@@ -221,6 +285,11 @@ def port_name(instance_id: str, cp: str) -> str:
 
 def instance_tag(instance_id: str) -> str:
     return f"{INSTANCE_TAG_PREFIX}{instance_id}"
+
+
+def security_group_name(instance_id: str) -> str:
+    """The name of an app instance's security group (the one that realises its Mp1 traffic rules)."""
+    return port_name(instance_id, "mp1")
 
 
 # -------------------------------------------------------------------------------------- interface
@@ -287,6 +356,44 @@ class Vim(abc.ABC):
     def delete_port(self, port_id: str) -> None:
         """Delete a port; a port already gone is not an error."""
 
+    # security groups (the MEP's traffic rules, MEC 011 / MEC 010-2 TrafficRule, as an ingress allow-list)
+    @abc.abstractmethod
+    def ensure_app_security_group(self, instance_id: str) -> str:
+        """The id of the instance's security group ``meao-<instance_id>-mp1``, created (and tagged) if absent.
+
+        Found by tag or name first, so a retry never makes a second one. A new group has no ingress
+        rule and keeps Neutron's allow-all egress rules (IPv4 and IPv6): an app's outbound traffic works
+        as it did on the default group; the traffic rules govern what comes in.
+        """
+
+    @abc.abstractmethod
+    def sync_security_group_rules(self, sg_id: str, wanted: Sequence[SgRule]) -> None:
+        """Make the group's ingress rules exactly ``wanted`` (egress ones are left alone).
+
+        Missing rules are created before unwanted ones are deleted, so traffic that stays allowed is
+        never cut off in between. ``wanted`` must hold ingress rules only.
+        """
+
+    @abc.abstractmethod
+    def security_group_rules(self, sg_id: str) -> list[SgRule]:
+        """The group's ingress rules, sorted by :attr:`SgRule.sort_key`."""
+
+    @abc.abstractmethod
+    def set_port_security_groups(self, port_id: str, sg_ids: Sequence[str]) -> None:
+        """Make ``sg_ids`` the port's security groups, replacing the ones it had (its default group too).
+
+        PortSecurityDisabled for a port whose port security is off; VimNotFound for an unknown port.
+        """
+
+    @abc.abstractmethod
+    def delete_app_security_group(self, instance_id: str, port_ids: Sequence[str]) -> None:
+        """Detach the instance's security group from its ports and delete it; no group is a no-op.
+
+        It is detached from ``port_ids`` that still exist and from any other port that uses it. A port
+        with port security left without a group gets the project's default group back (what Neutron
+        gives a new port), not none: a port with no group passes no traffic at all.
+        """
+
     # servers
     @abc.abstractmethod
     def create_server(self, name: str, flavor_id: str, image_id: str, port_ids: Sequence[str],
@@ -328,4 +435,4 @@ class Vim(abc.ABC):
     @abc.abstractmethod
     def sweep(self, known_instance_ids: Iterable[str],
               known_package_ids: Iterable[str] = ()) -> Leftovers:
-        """Every server, port, flavor and image meao owns here that nothing known accounts for."""
+        """Every server, port, security group, flavor and image meao owns here that nothing known accounts for."""

@@ -1,6 +1,6 @@
 """The OpenStack driver of :class:`meao.nfvo.vim.Vim`, on openstacksdk: one class per ``clouds.yaml`` entry.
 
-Each OpenStack service has its own module (images, compute, network, inventory); this class joins them
+Each OpenStack service has its own module (images, compute, network, security groups, inventory); this class joins them
 over one set of connections held for its lifetime. Every OpenStack failure leaves the driver as a
 :class:`meao.nfvo.vim.VimError` subclass (see :mod:`meao.nfvo.openstack.sdk_errors`).
 """
@@ -14,11 +14,12 @@ from meao.nfvo.openstack.images import Images
 from meao.nfvo.openstack.inventory import Inventory
 from meao.nfvo.openstack.network import Network
 from meao.nfvo.openstack.sdk_errors import translated
+from meao.nfvo.openstack.security_groups import SecurityGroups
 from meao.nfvo.server_watch import ServerWatch
 from meao.nfvo.vim import Vim
 
 
-class OpenStackVim(Images, Compute, Network, Inventory, Vim):
+class OpenStackVim(Images, Compute, Network, SecurityGroups, Inventory, Vim):
     """A PoP's OpenStack, reached through one ``clouds.yaml`` entry."""
 
     def __init__(self, cloud_name: str, config_file: str | None = None) -> None:

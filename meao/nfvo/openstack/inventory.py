@@ -13,6 +13,7 @@ from meao.nfvo.openstack.network import port_info
 from meao.nfvo.vim import (
     FLAVOR_PREFIX,
     INSTANCE_METADATA_KEY,
+    INSTANCE_TAG_PREFIX,
     OWNER_TAG,
     PACKAGE_TAG_PREFIX,
     Capacity,
@@ -70,6 +71,13 @@ class Inventory(CloudParts):
                 if ours and info.instance_id not in known:
                     items.append(Leftover("port", p.id, p.name,
                                           f"app instance {info.instance_id or '(untagged)'} is not known"))
+            for g in self._conn.network.security_groups(project_id=self._conn.current_project_id):
+                owner = next((t[len(INSTANCE_TAG_PREFIX):] for t in g.tags or []
+                              if t.startswith(INSTANCE_TAG_PREFIX)), None)
+                ours = OWNER_TAG in (g.tags or []) or (g.name or "").startswith("meao-")
+                if ours and owner not in known:
+                    items.append(Leftover("security_group", g.id, g.name,
+                                          f"app instance {owner or '(untagged)'} is not known"))
             used_flavors = {s.flavor.get("id") or s.flavor.get("original_name")
                             for s in self._admin.compute.servers(details=True, all_projects=True)}
             project = self._conn.current_project_id

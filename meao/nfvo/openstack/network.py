@@ -26,7 +26,8 @@ def port_info(port: Any, instance_id: str | None = None) -> PortInfo:
                      if t.startswith(INSTANCE_TAG_PREFIX)), instance_id)
     return PortInfo(id=port.id, name=port.name, network_id=port.network_id, status=port.status,
                     fixed_ips=tuple(ip["ip_address"] for ip in port.fixed_ips or []),
-                    port_security=bool(port.is_port_security_enabled), instance_id=instance)
+                    port_security=bool(port.is_port_security_enabled), instance_id=instance,
+                    security_group_ids=tuple(port.security_group_ids or ()))
 
 
 class Network(CloudParts):
