@@ -83,6 +83,8 @@ class _Host:
 class FakeVim(Vim):
     """A PoP in memory: hosts of a given size per availability zone, quotas, and meao's resources."""
 
+    process_local = True  # each process has its own PoP: another process's ports are unknown here
+
     def __init__(self, hosts: Sequence[tuple[str, str, int, int, int]] = (
                      ("compute1", "az1", 8, 7680, 1028), ("compute2", "az2", 8, 7680, 1028)),
                  quota_instances: int | None = 10, quota_vcpu: int | None = 20,

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from meao.config import get_settings
 from meao.db.models import MecHost, MepApp
 from meao.nfvo.drivers import get_vim
+from meao.nfvo.vim import VimNotFound
 from meao.problems import ProblemError
 from mecpm.mep import conflicts, dns, traffic
 from mecpm.mep.registry import DNS, TRAFFIC, host_rules, rules
@@ -92,8 +93,15 @@ def traffic_report(session: Session, app: MepApp) -> dict[str, Any]:
     host = session.get(MecHost, app.host_id)
     result: dict[str, Any] = {"securityGroupId": None, "rules": {}}
     if bodies and port_ids and host is not None:
+        vim = get_vim(host.cloud)
         try:
-            done = traffic.realise(get_vim(host.cloud), app.app_instance_id, port_ids, bodies)
+            done = traffic.realise(vim, app.app_instance_id, port_ids, bodies)
+        except VimNotFound as exc:
+            if not getattr(vim, "process_local", False):
+                raise RealisationFailed(f"Neutron does not know the ports of application instance "
+                                        f"{app.app_instance_id}: {exc}") from exc
+            done = {"unrealised": {b["trafficRuleId"]: "the fake VIM (MEAO_VIM_DRIVER=fake) keeps each process's "
+                                   "PoP in memory, so this MEP cannot see the app's ports" for b in bodies}}
         except ValueError as exc:
             raise ProblemError(str(exc), status=400, title="Bad traffic rule") from exc
         except Exception as exc:
