@@ -9,7 +9,6 @@ credentials from their servers' user_data through Nova, and use Mp1 as MEC 011 s
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -26,8 +25,17 @@ import pytest
 import yaml
 
 from tests.api.helpers import onboard
-from tests.conftest import POSTGRES, REDIS, Stack, SubscriberServer, _pg_database, free_port, launch_stack, \
-    require_service, wait_for
+from tests.conftest import (
+    POSTGRES,
+    REDIS,
+    Stack,
+    SubscriberServer,
+    _pg_database,
+    free_port,
+    launch_stack,
+    require_service,
+    wait_for,
+)
 from tests.lcm.helpers import accepted_op, wait_op
 from tests.mep.conftest import pdns_env_file
 from tests.mep.mp1_app import Mp1App, boot_credentials
