@@ -4,7 +4,8 @@
 # zero configuration (SQLite under ./var, in-process worker). Its default PoP is the local OpenStack test
 # bed (deploy/testbed/up.sh, brought up here), unless OS_CLIENT_CONFIG_FILE (or
 # ~/.config/openstack/clouds.yaml) names a real cloud: then MEAO_QUICKSTART_CLOUD (default: its first
-# entry) is used. MEAO_QUICKSTART_OPENSTACK=0 skips OpenStack (package management only).
+# entry) is used. MEAO_QUICKSTART_OPENSTACK=0 skips OpenStack (package management only). With a PoP, the
+# MEP that meao serve runs for it realises DNS rules in PowerDNS (deploy/pdns.sh, MEAO_QUICKSTART_DNS=0 skips).
 # Once it answers, the example packages are onboarded through Mm1 itself. Stop with Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +39,12 @@ if [ "${MEAO_QUICKSTART_OPENSTACK:-1}" != "0" ]; then
     .venv/bin/python deploy/quickstart_pop.py --clouds "$clouds" --cloud demo --out var/hosts.yaml --testbed
   fi
   export OS_CLIENT_CONFIG_FILE=$clouds MEAO_MEC_HOSTS_FILE=$PWD/var/hosts.yaml
+  if [ "${MEAO_QUICKSTART_DNS:-1}" != "0" ]; then
+    # the PoP's MEP (in process) realises the apps' DNS rules in PowerDNS on 127.0.0.1:5354
+    say "starting PowerDNS for the MEP's DNS rules (deploy/pdns.sh; MEAO_QUICKSTART_DNS=0 skips it)"
+    bash deploy/pdns.sh
+    set -a; . "$(bash deploy/pdns.sh env)"; set +a
+  fi
 fi
 .venv/bin/meao serve --host "$HOST" --port "$PORT" &
 server=$!

@@ -114,17 +114,29 @@ def traffic_report(session: Session, app: MepApp) -> dict[str, Any]:
             result["rules"][rule_id] = {"realised": False, "reason": reason}
     others = [(r.app_instance_id, r.body) for r in host_rules(session, app.host_id, TRAFFIC)
               if r.app_instance_id != app.app_instance_id]
+    cannot = traffic.plan(bodies).unrealised if bodies and not result["rules"] else {}
     for body in bodies:
-        entry = result["rules"].setdefault(body["trafficRuleId"], {
-            "realised": False, "reason": "INACTIVE" if body.get("state") != "ACTIVE" else "the app has no ports"})
+        rule_id = body["trafficRuleId"]
+        why = cannot.get(rule_id) or ("INACTIVE" if body.get("state") != "ACTIVE" else "the app has no ports")
+        entry = result["rules"].setdefault(rule_id, {"realised": False, "reason": why})
         beaten = conflicts.overridden(body, others)
         if beaten:
             entry["overriddenBy"] = beaten
     return result
 
 
+def check(session: Session, app: MepApp) -> None:
+    """Refuse malformed rules (400 naming the rule and field) before anything is realised."""
+    try:
+        traffic.plan([r.body for r in rules(session, app.app_instance_id, TRAFFIC)])
+    except ValueError as exc:
+        raise ProblemError(str(exc), status=400, title="Bad traffic rule") from exc
+    dns.records_for([r.body for r in rules(session, app.app_instance_id, DNS)])  # InvalidDnsRule: 400
+
+
 def realise(session: Session, app: MepApp, names: set[str] | None = None) -> dict[str, Any]:
     """Realise the app's rules (DNS names: those given, else all of the app's) and record the report."""
+    check(session, app)
     if names is None:
         names = app_dns_names(session, app.app_instance_id)
     publish_dns(session, app.host_id, names)

@@ -215,8 +215,21 @@ def test_two_mec_apps_use_mp1_and_terminate_gracefully(mep_stack: tuple[Stack, i
         assert producer.call("GET", producer.app_url("dns_rules")).status_code == 401  # credentials revoked
         assert consumer.discover().json() == []  # its service left with it
 
-        # the consumer subscribes but never confirms: a short timeout goes on without it
-        assert consumer.subscribe_termination(f"{subscriber.url}/mp1/{consumer_id}").status_code == 201
+        # a GRACEFUL stop asks the consumer too (STOPPING); it confirms, and is started again
+        notes = f"/mp1/{consumer_id}"
+        assert consumer.subscribe_termination(f"{subscriber.url}{notes}").status_code == 201
+        op_href = accepted_op(lcm, lcm.post(f"/app_instances/{consumer_id}/operate", json={
+            "changeStateTo": "STOPPED", "stopType": "GRACEFUL", "gracefulStopTimeout": 60}))
+        note = wait_for(lambda: subscriber.notifications(notes), 30, what="AppTerminationNotification")[0]
+        assert note["operationAction"] == "STOPPING"
+        assert consumer.confirm_termination("STOPPING").status_code == 204
+        op = wait_op(lcm, op_href, timeout=120)
+        assert op["gracefulTermination"]["state"] == "CONFIRMED", op
+        assert lcm.get(f"/app_instances/{consumer_id}").json()["instantiatedAppState"]["operationalState"] == "STOPPED"
+        wait_op(lcm, accepted_op(lcm, lcm.post(f"/app_instances/{consumer_id}/operate",
+                                               json={"changeStateTo": "STARTED"})), timeout=120)
+
+        # then it never confirms: a short timeout goes on without it
         op = wait_op(lcm, accepted_op(lcm, lcm.post(f"/app_instances/{consumer_id}/terminate", json={
             "terminationType": "GRACEFUL", "gracefulTerminationTimeout": 2})), timeout=120)
         assert op["operationState"] == "COMPLETED", op

@@ -219,3 +219,27 @@ def test_deregistration_revokes_the_apps_token_and_confirm_ready_is_checked(clie
     bad = client.post("/mep/oauth2/token", data={"grant_type": "client_credentials"}, auth=("mp1-leaving", "x"))
     assert bad.status_code == 401 and bad.json()["error"] == "invalid_client"
     assert client.delete("/mm5/v1/app_instances/leaving").status_code == 404
+
+
+def test_bad_input_gets_problem_details_and_writes_nothing(client: Any) -> None:
+    me, _ = register(client, "careful")
+    _problem(client.get(f"{SUPPORT}/applications/nobody/dns_rules", headers=me), 404, "nobody")
+    _problem(client.get(f"{SERVICES}/services", params={"scope_of_locality": "GALAXY"}, headers=me), 400)
+    _problem(client.post(f"{SUPPORT}/applications/careful/subscriptions", headers=me, json={
+        "subscriptionType": "AppTerminationNotificationSubscription", "appInstanceId": "someone-else",
+        "callbackReference": "http://127.0.0.1:9/x"}), 400, "appInstanceId")
+
+    broken = dict(TRAFFIC_RULE, trafficFilter=[{"protocol": ["TCP"], "dstPort": ["70000"]}])
+    _problem(client.put("/mm5/v1/app_instances/careful", json={
+        "mecHostId": HOST, "appTrafficRule": [broken], "appDNSRule": [DNS_RULE]}), 400, "70000")
+    kept = client.get("/mm5/v1/app_instances/careful").json()
+    assert kept["trafficRules"] == [] and kept["dnsRules"] == []  # the refused registration wrote nothing
+    bad_dns = dict(DNS_RULE, ipAddress="not-an-address")
+    _problem(client.put("/mm5/v1/app_instances/careful", json={"mecHostId": HOST, "appDNSRule": [bad_dns]}),
+             400, "d1")
+
+    tunnel = dict(TRAFFIC_RULE, trafficRuleId="gtp", action="FORWARD_ENCAPSULATED")
+    info = client.put("/mm5/v1/app_instances/careful", json={"mecHostId": HOST, "appTrafficRule": [tunnel]})
+    assert info.status_code == 200, info.text
+    report = info.json()["realised"]["trafficRules"]["rules"]["gtp"]
+    assert report["realised"] is False and "FORWARD_ENCAPSULATED" in report["reason"]

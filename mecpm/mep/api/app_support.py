@@ -19,9 +19,8 @@ from meao.db.models import MepRule, MepSubscription
 from meao.db.session import session_scope
 from meao.problems import BadRequest, Conflict, NotFound
 from mecpm.mep import realise, registry
-from mecpm.mep.api import base, scope
+from mecpm.mep.api import base, own_app, scope
 from mecpm.mep.registry import DNS, TERMINATION_SUBSCRIPTION, TRAFFIC, PreconditionFailed
-from mecpm.mep.security import require_self
 
 _KEYS = {TRAFFIC: "trafficRuleId", DNS: "dnsRuleId"}
 _NAMES = {TRAFFIC: "traffic rule", DNS: "DNS rule"}
@@ -31,19 +30,14 @@ def _etag(row: MepRule) -> str:
     return f'"{row.version}"'
 
 
-def _own_app(session: Any, app_instance_id: str) -> Any:
-    require_self(app_instance_id)
-    return registry.get_app(session, scope(), app_instance_id)
-
-
 def _list(app_instance_id: str, kind: str) -> Reply:
     with session_scope() as session:
-        _own_app(session, app_instance_id)
+        own_app(session, app_instance_id)
         return [r.body for r in registry.rules(session, app_instance_id, kind)], 200, JSON
 
 
 def _rule(session: Any, app_instance_id: str, kind: str, rule_id: str, lock: bool = False) -> MepRule:
-    _own_app(session, app_instance_id)
+    own_app(session, app_instance_id)
     row = session.get(MepRule, (app_instance_id, kind, rule_id), with_for_update=lock)
     if row is None:
         raise NotFound(f"application instance {app_instance_id} has no {_NAMES[kind]} {rule_id}")
@@ -120,7 +114,7 @@ def _subscription(row: MepSubscription) -> dict[str, Any]:
 
 def list_subscriptions(appInstanceId: str) -> Reply:
     with session_scope() as session:
-        _own_app(session, appInstanceId)
+        own_app(session, appInstanceId)
         rows = session.scalars(select(MepSubscription).where(
             MepSubscription.app_instance_id == appInstanceId,
             MepSubscription.subscription_type == TERMINATION_SUBSCRIPTION).order_by(MepSubscription.created_at))
@@ -136,7 +130,7 @@ def create_subscription(appInstanceId: str, body: dict[str, Any]) -> Reply:
         raise BadRequest(f"appInstanceId in the body ({body.get('appInstanceId')!r}) differs from the one in the "
                          f"URI ({appInstanceId})")
     with session_scope() as session:
-        app = _own_app(session, appInstanceId)
+        app = own_app(session, appInstanceId)
         fields = {k: body[k] for k in ("subscriptionType", "callbackReference", "appInstanceId")}
         row = MepSubscription(app_instance_id=appInstanceId, host_id=app.host_id,
                               subscription_type=TERMINATION_SUBSCRIPTION,
@@ -148,7 +142,7 @@ def create_subscription(appInstanceId: str, body: dict[str, Any]) -> Reply:
 
 
 def _own_subscription(session: Any, app_instance_id: str, sub_id: str) -> MepSubscription:
-    _own_app(session, app_instance_id)
+    own_app(session, app_instance_id)
     row = session.get(MepSubscription, sub_id)
     if row is None or row.app_instance_id != app_instance_id or row.subscription_type != TERMINATION_SUBSCRIPTION:
         raise NotFound(f"application instance {app_instance_id} has no subscription {sub_id}")
@@ -173,7 +167,7 @@ def confirm_termination(appInstanceId: str, body: dict[str, Any] | None = None) 
         raise BadRequest("send AppTerminationConfirmation with operationAction STOPPING or TERMINATING, as the "
                          "AppTerminationNotification said")
     with session_scope() as session:
-        require_self(appInstanceId)
+        own_app(session, appInstanceId)
         registry.confirm_termination(session, scope(), appInstanceId, action)
     return no_content()
 
@@ -182,7 +176,7 @@ def confirm_ready(appInstanceId: str, body: dict[str, Any] | None = None) -> Rep
     if (body or {}).get("indication") != "READY":
         raise BadRequest(f"send AppReadyConfirmation with indication READY, not {(body or {}).get('indication')!r}")
     with session_scope() as session:
-        app = _own_app(session, appInstanceId)
+        app = own_app(session, appInstanceId)
         if app.termination and app.termination.get("state") in (registry.NOTIFIED, registry.CONFIRMED):
             raise Conflict(f"application instance {appInstanceId} is being stopped or terminated; it cannot "
                            "confirm readiness now")

@@ -23,9 +23,9 @@ from meao.db.models import MepApp, MepService, MepSubscription
 from meao.db.session import session_scope
 from meao.problems import BadRequest, Forbidden, NotFound
 from mecpm.mep import notify, registry
-from mecpm.mep.api import base, scope
+from mecpm.mep.api import base, own_app, scope
 from mecpm.mep.registry import SER_AVAILABILITY_SUBSCRIPTION, PreconditionFailed
-from mecpm.mep.security import TOKEN_PATH, caller, require_self
+from mecpm.mep.security import TOKEN_PATH, caller
 
 _FILTERS = ("ser_instance_id", "ser_name", "ser_category_id")
 NOTIFY_WITHIN_S = 60.0
@@ -120,17 +120,12 @@ def get_service(serviceId: str) -> Reply:
 
 
 # ---------------------------------------------------------------------- an app's own services
-def _own(session: Any, app_instance_id: str) -> MepApp:
-    require_self(app_instance_id)
-    return registry.get_app(session, scope(), app_instance_id)
-
-
 def list_app_services(appInstanceId: str, ser_instance_id: list[str] | None = None,
                       ser_name: list[str] | None = None, ser_category_id: list[str] | None = None,
                       scope_of_locality: str | None = None, consumed_local_only: bool | None = None,
                       is_local: bool | None = None) -> Reply:
     with session_scope() as session:
-        _own(session, appInstanceId)
+        own_app(session, appInstanceId)
         rows = list(session.scalars(select(MepService).where(MepService.app_instance_id == appInstanceId)
                                     .order_by(MepService.created_at)))
         found = _filtered(rows, ser_instance_id, ser_name, ser_category_id, scope_of_locality,
@@ -140,7 +135,7 @@ def list_app_services(appInstanceId: str, ser_instance_id: list[str] | None = No
 
 def create_app_service(appInstanceId: str, body: dict[str, Any]) -> Reply:
     with session_scope() as session:
-        app = _own(session, appInstanceId)
+        app = own_app(session, appInstanceId)
         name = body["serName"]
         if name not in _names(app.services_produced):
             raise Forbidden(f"application instance {appInstanceId} may not register {name}: its AppD's "
@@ -161,7 +156,7 @@ def create_app_service(appInstanceId: str, body: dict[str, Any]) -> Reply:
 
 
 def _own_service(session: Any, app_instance_id: str, ser_id: str, lock: bool = False) -> MepService:
-    _own(session, app_instance_id)
+    own_app(session, app_instance_id)
     row = session.get(MepService, ser_id, with_for_update=lock)
     if row is None or row.app_instance_id != app_instance_id:
         raise NotFound(f"application instance {app_instance_id} registered no service instance {ser_id}")
@@ -246,7 +241,7 @@ def _subscription(row: MepSubscription) -> dict[str, Any]:
 
 def list_ser_subscriptions(appInstanceId: str) -> Reply:
     with session_scope() as session:
-        _own(session, appInstanceId)
+        own_app(session, appInstanceId)
         rows = session.scalars(select(MepSubscription).where(
             MepSubscription.app_instance_id == appInstanceId,
             MepSubscription.subscription_type == SER_AVAILABILITY_SUBSCRIPTION).order_by(MepSubscription.created_at))
@@ -257,7 +252,7 @@ def list_ser_subscriptions(appInstanceId: str) -> Reply:
 
 def create_ser_subscription(appInstanceId: str, body: dict[str, Any]) -> Reply:
     with session_scope() as session:
-        app = _own(session, appInstanceId)
+        app = own_app(session, appInstanceId)
         criteria = body.get("filteringCriteria") or {}
         refused = sorted(set(criteria.get("serNames") or []) - consumable(app))
         if refused:
@@ -274,7 +269,7 @@ def create_ser_subscription(appInstanceId: str, body: dict[str, Any]) -> Reply:
 
 
 def _own_subscription(session: Any, app_instance_id: str, sub_id: str) -> MepSubscription:
-    _own(session, app_instance_id)
+    own_app(session, app_instance_id)
     row = session.get(MepSubscription, sub_id)
     if row is None or row.app_instance_id != app_instance_id or row.subscription_type != SER_AVAILABILITY_SUBSCRIPTION:
         raise NotFound(f"application instance {app_instance_id} has no subscription {sub_id}")
