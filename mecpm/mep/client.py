@@ -15,6 +15,7 @@ from meao.problems import ProblemError
 from mecpm.mep import MepDriver
 
 POLL_S = 0.1  # how often the MEPM-V reads a graceful stop's state
+KEEP_ALIVE_S = 1.0  # how often it proves its claim on the operation meanwhile
 _clients: dict[str, httpx.Client] = {}
 
 
@@ -76,8 +77,11 @@ class Mm5Client(MepDriver):
         if resp.status_code == 404:  # not registered at the MEP (e.g. instantiated before the MEP existed)
             return {"state": "NOT_SUBSCRIBED", "operationAction": action, "maxGracefulTimeout": int(timeout_s)}
         state = resp.json()
+        checked = time.monotonic()
         while state.get("state") == "NOTIFIED":
-            keep_alive()
+            if time.monotonic() - checked >= KEEP_ALIVE_S:
+                keep_alive()
+                checked = time.monotonic()
             time.sleep(POLL_S)
             state = self._call("GET", path).json()
         return state
