@@ -133,13 +133,14 @@ def mep() -> None:
 @click.option("--host-id", required=True, help="the MEC host (PoP) of the inventory whose MEP this is")
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
 @click.option("--port", default=8090, show_default=True, type=int, help="port to listen on")
-@click.option("--public-url", default=None, help="the URL apps and the MEPM-V reach this MEP at (the host's "
-              "mep_url) [default: http://HOST:PORT]")
+@click.option("--public-url", default=None, envvar="MEAO_MEP_PUBLIC_URL",
+              help="the URL apps and the MEPM-V reach this MEP at (the host's mep_url) "
+                   "[default: $MEAO_MEP_PUBLIC_URL, else http://HOST:PORT]")
 def mep_serve(host_id: str, host: str, port: int, public_url: str | None) -> None:
     """Serve one PoP's MEP: Mp1 (MEC 011) at /mec_app_support/v1 and /mec_service_mgmt/v1, Mm5 at /mm5/v1."""
     import uvicorn
 
-    from meao.config import load_settings, serve_public_url, set_settings
+    from meao.config import load_settings, set_settings
     from meao.db.models import MecHost
     from meao.db.session import session_scope
     from meao.lcm.hosts import load_configured_hosts
@@ -149,7 +150,7 @@ def mep_serve(host_id: str, host: str, port: int, public_url: str | None) -> Non
     set_settings(settings)
     db_upgrade()
     load_configured_hosts()
-    url = (public_url or serve_public_url(host, port, https=False)).rstrip("/")
+    url = (public_url or f"http://{host}:{port}").rstrip("/")  # not MEAO_PUBLIC_URL: that is meao's
     with session_scope() as session:
         known = session.get(MecHost, host_id)
         configured = known.mep_url if known else None

@@ -220,6 +220,10 @@ class PowerDns:
             "rrsets": self._apex_rrsets(fqdn) + [r for r in rrsets if r["changetype"] == "REPLACE"]})
         if created is None:  # created by someone else meanwhile: update it
             self._call("PATCH", zone, json={"rrsets": rrsets}, what=f"update {fqdn}")
+        # A new zone does not purge the NXDOMAIN the root zone answered for the name before (it stays
+        # cached for the SOA minimum): flush the name's cache entries so it answers at once.
+        self._call("PUT", f"{self._server}/cache/flush?domain={quote(fqdn + '.', safe='')}",
+                   what=f"flush the cache of {fqdn}")
 
     def published(self, name: str) -> list[Record] | None:
         """The A and AAAA records ``name`` answers, sorted; None when it has no zone."""

@@ -126,6 +126,18 @@ def test_deleted_name_is_nxdomain_and_its_zone_is_gone(powerdns, dns_address, na
     powerdns.publish(name, [])  # deleting what is gone is no error
 
 
+def test_a_name_published_again_after_nxdomain_answers_at_once(powerdns, dns_address, name):
+    """The NXDOMAIN answered while the name had no zone is cached; publishing flushes it (a DNS rule set
+    INACTIVE and ACTIVE again over Mp1)."""
+    publish_rules(powerdns, [rule(name, "10.20.0.11")])
+    powerdns.publish(name, [])
+    assert dns.rcode.to_text(query(dns_address, name, "A").rcode()) == "NXDOMAIN"
+
+    publish_rules(powerdns, [rule(name, "10.20.0.11")])
+
+    assert answer(query(dns_address, name, "A")) == ({"10.20.0.11"}, 30)
+
+
 def test_nested_names_answer_each_their_own_and_survive_each_other(powerdns, dns_address, name):
     child = "eu." + name
     publish_rules(powerdns, [rule(name, "10.20.0.20"), rule(child, "10.20.0.21")])

@@ -51,12 +51,24 @@ TRAFFIC = {"trafficRuleId": "cache-in", "filterType": "FLOW", "priority": 3, "ac
            "trafficFilter": [{"protocol": ["tcp"], "dstPort": ["8080"], "srcAddress": ["203.0.113.0/24"]}]}
 
 
-@pytest.fixture(scope="module")
-def os_conn(clouds_yaml: Path) -> Iterator[Any]:
+def _connect(clouds_yaml: Path, cloud: str) -> Any:
     import openstack
 
-    region = openstack.config.OpenStackConfig(config_files=[str(clouds_yaml)]).get_one(cloud=CLOUD)
-    conn = openstack.connection.Connection(config=region)
+    region = openstack.config.OpenStackConfig(config_files=[str(clouds_yaml)]).get_one(cloud=cloud)
+    return openstack.connection.Connection(config=region)
+
+
+@pytest.fixture(scope="module")
+def os_conn(clouds_yaml: Path) -> Iterator[Any]:
+    conn = _connect(clouds_yaml, CLOUD)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture(scope="module")
+def metadata_conn(clouds_yaml: Path) -> Iterator[Any]:
+    """What serves a VM its user_data (the metadata service) reads it as the cloud's admin."""
+    conn = _connect(clouds_yaml, "admin")
     yield conn
     conn.close()
 
@@ -67,7 +79,8 @@ def network(os_conn: Any) -> Iterator[str]:
     os_conn.network.create_subnet(network_id=net.id, ip_version=4, cidr="10.79.0.0/24", name=f"meao-mep-{TAG}")
     yield net.name
     for port in os_conn.network.ports(network_id=net.id):
-        os_conn.network.delete_port(port)
+        if not (port.device_owner or "").startswith("network:"):  # Neutron's own go with the network
+            os_conn.network.delete_port(port)
     os_conn.network.delete_network(net, ignore_missing=True)
 
 
@@ -98,7 +111,8 @@ def mep_stack(tmp_path_factory: pytest.TempPathFactory, clouds_yaml: Path, netwo
     hosts_file = base / "hosts.yaml"
     hosts_file.write_text(yaml.safe_dump({"mec_hosts": [{
         "id": HOST, "name": "PoP with its own MEP", "cloud": CLOUD, "availability_zone": "az1",
-        "services": [], "networks": {"default": network}, "mep_url": f"http://127.0.0.1:{mep_port}"}]}))
+        "served_areas": ["cell-1"], "latency_ms": {"cell-1": 5}, "services": [], "networks": {"default": network},
+        "mep_url": f"http://127.0.0.1:{mep_port}"}]}))
     dns_env = {k: v for k, v in (line.split("=", 1) for line in pdns_env_file().read_text().splitlines()
                                  if "=" in line and not line.startswith("#"))}
     db = _pg_database()
@@ -120,13 +134,13 @@ def _package(tmp: Path, name: str, **appd: Any) -> Path:
     def mutate(tree: Path) -> None:
         path = tree / "Definitions" / "appd.json"
         doc = json.loads(path.read_text())
-        doc.update({"appDId": f"{name}-{TAG}", "appName": name, "appServiceRequired": [], "appTrafficRule": [],
+        doc.update({"appDId": f"{name}-{TAG}", "appServiceRequired": [], "appTrafficRule": [],
                     "appDNSRule": [], "appFeatureOptional": []}, **appd)
         doc["virtualComputeDescriptor"].update({"virtualCpu": {"numVirtualCpu": 1}, "virtualMemory": {"virtualMemSize": 512},
                                                 "virtualDisk": [{"sizeOfStorage": 1}]})
         path.write_text(json.dumps(doc))
 
-    return build_package("mec-json-appd", tmp / name, mutate=mutate)
+    return build_package("mec-json-appd", tmp / name, mutate=mutate, appd_id=f"{name}-{TAG}")
 
 
 def _instantiate(lcm: httpx.Client, appd_id: str) -> str:
@@ -142,7 +156,8 @@ def _resolve(address: tuple[str, int], name: str) -> tuple[int, list[str]]:
     return answer.rcode(), sorted(r.address for rrset in answer.answer for r in rrset)
 
 
-def test_two_mec_apps_use_mp1_and_terminate_gracefully(mep_stack: tuple[Stack, int], os_conn: Any, tmp_path: Path,
+def test_two_mec_apps_use_mp1_and_terminate_gracefully(mep_stack: tuple[Stack, int], os_conn: Any, metadata_conn: Any,
+                                                       tmp_path: Path,
                                                        dns_address: tuple[str, int],
                                                        subscriber: SubscriberServer) -> None:
     stack, mep_port = mep_stack
@@ -158,7 +173,7 @@ def test_two_mec_apps_use_mp1_and_terminate_gracefully(mep_stack: tuple[Stack, i
         # the producer: its server carries its Mp1 credentials, the MEP realised its rules
         producer_id = _instantiate(lcm, producer_pkg["appDId"])
         inst = lcm.get(f"/app_instances/{producer_id}").json()
-        creds = boot_credentials(os_conn, inst["vnfInstanceId"])
+        creds = boot_credentials(metadata_conn, inst["vnfInstanceId"])
         assert creds["appInstanceId"] == producer_id and creds["mecAppSupportUri"].startswith(mep_url)
         producer = Mp1App(creds)
         assert inst["mecPlatform"]["realised"]["trafficRules"]["rules"]["cache-in"]["realised"] is True
@@ -190,7 +205,7 @@ def test_two_mec_apps_use_mp1_and_terminate_gracefully(mep_stack: tuple[Stack, i
 
         # the consumer requires edge-cache, which the host now offers, and discovers it; nothing else
         consumer_id = _instantiate(lcm, consumer_pkg["appDId"])
-        consumer = Mp1App(boot_credentials(os_conn, lcm.get(f"/app_instances/{consumer_id}").json()["vnfInstanceId"]))
+        consumer = Mp1App(boot_credentials(metadata_conn, lcm.get(f"/app_instances/{consumer_id}").json()["vnfInstanceId"]))
         found = consumer.discover(ser_name="edge-cache")
         assert found.status_code == 200 and [s["serName"] for s in found.json()] == ["edge-cache"]
         assert found.json()[0]["transportInfo"]["endpoint"]["uris"] == ["http://10.79.0.50:8080/"]
