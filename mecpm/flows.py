@@ -326,8 +326,8 @@ INSTANTIATE: tuple[Stage, ...] = (
     Step("grant", _grant),  # first: the grant may name another VIM or zone
     (Step("image", _image), Step("flavor", _flavor, _release_flavor), Step("ports", _ports, _undo_ports)),
     Step("server", _server, _undo_server),
-    Step("wait_active", _wait_active),
-    Step("app_rules", _rules, _undo_rules),
+    # the MEP registers the app (rules realised on its ports) while the server boots: its ports exist
+    (Step("wait_active", _wait_active), Step("app_rules", _rules, _undo_rules)),
 )
 
 
