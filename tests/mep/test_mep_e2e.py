@@ -124,8 +124,19 @@ def mep_stack(tmp_path_factory: pytest.TempPathFactory, clouds_yaml: Path, netwo
     try:
         yield stack, mep_port
     finally:
+        _terminate_all(stack)
         stack.stop()
         next(db, None)
+
+
+def _terminate_all(stack: Stack) -> None:
+    """Whatever a failed test left instantiated goes (FORCEFUL), so no server outlives the module."""
+    with httpx.Client(base_url=f"{stack.base}/app_lcm/v1", timeout=60) as lcm:
+        for inst in lcm.get("/app_instances").json():
+            if inst["instantiationState"] == "INSTANTIATED":
+                resp = lcm.post(f"/app_instances/{inst['id']}/terminate", json={"terminationType": "FORCEFUL"})
+                if resp.status_code == 202:
+                    wait_op(lcm, resp.headers["Location"].rsplit("/", 1)[-1], ("COMPLETED", "FAILED_TEMP"), 120)
 
 
 def _package(tmp: Path, name: str, **appd: Any) -> Path:
