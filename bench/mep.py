@@ -98,9 +98,16 @@ def spread(values: list[float], fmt: str = "{:.1f}") -> str:
 
 
 def cpu_of(pid: int) -> float:
-    """User + system CPU seconds of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds of a process and its children (``--workers`` processes) so far."""
+    import psutil
+
+    total = 0.0
+    root = psutil.Process(pid)
+    for proc in (root, *root.children(recursive=True)):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def pg_backends_cpu(dbname: str) -> dict[int, float]:
@@ -214,7 +221,9 @@ def hosts_file(work: Path, mep_url: str, cloud: str, network: str, zone: str | N
 def base_env(work: Path, db_url: str, hosts: Path) -> dict[str, str]:
     return {**os.environ, "MEAO_DATABASE_URL": db_url, "MEAO_DATA_DIR": str(work / "data"),
             "MEAO_PKG_FILE_ROOT": str(work), "MEAO_AUTH": "none", "MEAO_MEC_HOSTS_FILE": str(hosts),
-            "MEAO_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1"}
+            "MEAO_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1",
+            # production shape: answers are not checked against the OpenAPI files (the tests do that)
+            "MEAO_VALIDATE_RESPONSES": os.environ.get("MEAO_VALIDATE_RESPONSES", "false")}
 
 
 # ------------------------------------------------------------------------------------- PowerDNS
@@ -289,10 +298,13 @@ class Mep:
         self.http.close()
 
 
+MEP_WORKERS = 2  # --mep-workers: `meao mep serve --workers`
+
+
 def start_mep(procs: Processes, port: int) -> Mep:
     url = f"http://127.0.0.1:{port}"
-    # --public-url: without it the MEP would take MEAO_PUBLIC_URL (meao's API, in --instantiate) for its own
-    procs.start("mep", "mep", "serve", "--host-id", HOST_ID, "--port", str(port), "--public-url", url)
+    procs.start("mep", "mep", "serve", "--host-id", HOST_ID, "--port", str(port), "--public-url", url,
+                "--workers", str(MEP_WORKERS))
     procs.up("mep", f"{url}{SUPPORT}/timing/current_time", (401,))  # Mp1 answers, and wants a token
     return Mep(url)
 
@@ -403,7 +415,7 @@ def discovery(args: argparse.Namespace, mep: Mep, mep_pid: int, port: int, dbnam
           f"{args.connections} keep-alive connections, {args.seconds:g} s each after {args.warmup:g} s warm-up, "
           f"{args.repeat} runs")
     print(f"  the load generator (bare asyncio HTTP/1.1, this process) shares the {os.cpu_count()} cores with the "
-          "MEP (one uvicorn process) and PostgreSQL")
+          f"MEP ({MEP_WORKERS} uvicorn process(es)) and PostgreSQL; CPU per request = MEP CPU s / requests")
 
     issue = []
     for _ in range(args.tokens):
@@ -414,7 +426,9 @@ def discovery(args: argparse.Namespace, mep: Mep, mep_pid: int, port: int, dbnam
 
     cases = {"GET /services?ser_name=<one of them>": [get_request(port, f"{SERVICES}/services?ser_name={n}", token)
                                                        for n in names],
-             f"GET /services (all {len(names)})": [get_request(port, f"{SERVICES}/services", token)]}
+             f"GET /services (all {len(names)})": [get_request(port, f"{SERVICES}/services", token)],
+             # the floor: the same token check and web stack, no query
+             "GET /timing/current_time (no database)": [get_request(port, f"{SUPPORT}/timing/current_time", token)]}
     for label, requests in cases.items():
         rates, p50s, p99s, server_share = [], [], [], []
         for run in range(args.repeat):
@@ -429,10 +443,12 @@ def discovery(args: argparse.Namespace, mep: Mep, mep_pid: int, port: int, dbnam
             p50s.append(lat["p50"])
             p99s.append(lat["p99"])
             server_share.append(server / (args.seconds + args.warmup))
+            per_request = 1000 * server / max(1, len(load.latencies) * (args.seconds + args.warmup) / args.seconds)
             statuses = ", ".join(f"{k}: {v}" for k, v in sorted(load.statuses.items()))
             print(f"  {label} run {run + 1}: {rate:7.1f} req/s  p50 {lat['p50']:6.2f} ms  p90 {lat['p90']:6.2f} ms  "
                   f"p99 {lat['p99']:6.2f} ms  max {lat['max']:6.1f} ms  errors {load.errors} ({statuses}); CPU s "
-                  f"(incl. warm-up): MEP {server:.1f}, PostgreSQL {pg:.1f}, load generator {me:.1f}")
+                  f"(incl. warm-up): MEP {server:.1f} (~{per_request:.1f} ms/request), PostgreSQL {pg:.1f}, load "
+                  f"generator {me:.1f}")
         print(f"  {label}: median (min–max) of {args.repeat}: {spread(rates)} req/s, p50 {spread(p50s, '{:.2f}')} ms, "
               f"p99 {spread(p99s, '{:.2f}')} ms, MEP busy {spread([100 * s for s in server_share], '{:.0f}')}% of "
               "one core (target >= 500 req/s on 2 cores)")
@@ -716,6 +732,7 @@ def main() -> int:
     modes.add_argument("--dns", action="store_true", help="DNS answer latency and rule-change visibility")
     modes.add_argument("--instantiate", action="store_true", help="the MEP's share of instantiate")
     parser.add_argument("--db", choices=("postgresql", "sqlite"), default="postgresql")
+    parser.add_argument("--mep-workers", type=int, default=MEP_WORKERS, help="meao mep serve --workers")
     parser.add_argument("--services", type=int, default=20, help="services the producer registers")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -731,6 +748,7 @@ def main() -> int:
     parser.add_argument("--no-dns-server", dest="dns_server", action="store_false",
                         help="--instantiate without PowerDNS (the DNS rule stays unrealised)")
     args = parser.parse_args()
+    globals()["MEP_WORKERS"] = args.mep_workers
     if not (args.discovery or args.dns or args.instantiate):
         args.discovery = args.dns = True
     if args.discovery or args.dns:

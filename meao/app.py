@@ -75,7 +75,8 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
     for spec, base in (("mm1-app-pkgm.yaml", "/app_pkgm/v1"), ("mm1-app-lcm.yaml", "/app_lcm/v1"),
                        ("granting.yaml", None), ("ops.yaml", None)):
         app.add_api(prepare_spec(OPENAPI_DIR / spec, settings, base), base_path=base, strict_validation=True,
-                    validate_responses=True, swagger_ui_options=SwaggerUIOptions(swagger_ui=True))
+                    validate_responses=settings.validate_responses,
+                    swagger_ui_options=SwaggerUIOptions(swagger_ui=True))
     if settings.auth.mode == "local":
         app.add_url_rule(TOKEN_PATH, "oauth2_token", oauth2.token, methods=["POST"])
     from mecpm.mep.web import add_mep_apis

@@ -133,10 +133,12 @@ def mep() -> None:
 @click.option("--host-id", required=True, help="the MEC host (PoP) of the inventory whose MEP this is")
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
 @click.option("--port", default=8090, show_default=True, type=int, help="port to listen on")
+@click.option("--workers", default=1, show_default=True, type=int,
+              help="processes serving the one port (the MEP keeps no state in memory; use up to one per core)")
 @click.option("--public-url", default=None, envvar="MEAO_MEP_PUBLIC_URL",
               help="the URL apps and the MEPM-V reach this MEP at (the host's mep_url) "
                    "[default: $MEAO_MEP_PUBLIC_URL, else http://HOST:PORT]")
-def mep_serve(host_id: str, host: str, port: int, public_url: str | None) -> None:
+def mep_serve(host_id: str, host: str, port: int, workers: int, public_url: str | None) -> None:
     """Serve one PoP's MEP: Mp1 (MEC 011) at /mec_app_support/v1 and /mec_service_mgmt/v1, Mm5 at /mm5/v1."""
     import uvicorn
 
@@ -163,12 +165,16 @@ def mep_serve(host_id: str, host: str, port: int, public_url: str | None) -> Non
     if not configured:
         click.echo(f"warning: MEC host {host_id} has no mep_url, so `meao serve` runs its MEP too; set "
                    f"mep_url: {url} on the host so the MEPM-V uses this one", err=True)
-    app = create_mep_app(settings, host_id, url)
     dns = settings.mep.dns_api_url or "none (DNS rules stay unrealised; set MEAO_MEP_DNS_API_URL)"
     click.echo(f"MEP of MEC host {host_id} serving Mp1 on {url}/mec_app_support/v1 and "
-               f"{url}/mec_service_mgmt/v1, Mm5 on {url}/mm5/v1; database {settings.database_url}; DNS server "
-               f"{dns}", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+               f"{url}/mec_service_mgmt/v1, Mm5 on {url}/mm5/v1 ({workers} process(es)); database "
+               f"{settings.database_url}; DNS server {dns}", err=True)
+    if workers > 1:  # each process builds its app from the environment
+        os.environ.update(MEAO_MEP_HOST_ID=host_id, MEAO_MEP_PUBLIC_URL=url)
+        uvicorn.run("mecpm.mep.web:app_from_environment", factory=True, workers=workers, host=host, port=port,
+                    log_level="warning")
+    else:
+        uvicorn.run(create_mep_app(settings, host_id, url), host=host, port=port, log_level="warning")
 
 
 def _register_oss_commands() -> None:

@@ -138,6 +138,7 @@ class Settings:
     host_selection: str = "request"  # request: selectedMECHostInfo | meao: among all hosts
     worker_metrics_port: int | None = None
     worker_metrics_host: str = "127.0.0.1"
+    validate_responses: bool = True  # check every answer against the OpenAPI files (MEAO_VALIDATE_RESPONSES)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -194,6 +195,7 @@ def load_settings(**overrides: str) -> Settings:
         host_selection=(env.get("MEAO_HOST_SELECTION") or "request").lower(),
         worker_metrics_port=_int("MEAO_WORKER_METRICS_PORT", 0, env) or None,
         worker_metrics_host=env.get("MEAO_WORKER_METRICS_HOST") or "127.0.0.1",
+        validate_responses=(env.get("MEAO_VALIDATE_RESPONSES") or "true").lower() not in ("0", "false", "no"),
     )
 
 

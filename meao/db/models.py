@@ -359,3 +359,6 @@ class MepService(Base):
     body: Mapped[dict[str, Any]] = mapped_column(JSON_OR_NULL)  # the ServiceInfo, ETSI JSON
     version: Mapped[int] = mapped_column(Integer, default=1)  # the ETag
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+Index("ix_mep_service_host_name", MepService.host_id, MepService.ser_name)

@@ -9,14 +9,17 @@ checks the client still exists at every call, so deregistration revokes it at on
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
 import jwt
 from connexion.context import context
 from flask import Response
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from meao.api.oauth2 import client_credentials_grant
@@ -62,6 +65,55 @@ def token() -> Response:
     return client_credentials_grant(_authenticate, _issue)
 
 
+@dataclass(frozen=True)
+class AppClient:
+    """What a token check needs to know of an app instance's registration, and what discovery needs."""
+
+    client_id: str
+    registered_at: int  # epoch seconds: tokens issued before belong to an earlier registration
+    host_id: str
+    consumes: frozenset[str]  # service names its AppD lets it discover (required and optional)
+
+
+# app instance → (its AppClient, or None, as read at the monotonic time): a token check costs no query
+# within REVOCATION_CACHE_S; this process forgets an app at once when it deregisters it, others within
+# that time
+REVOCATION_CACHE_S = 2.0
+_clients: dict[str, tuple[AppClient | None, float]] = {}
+_clients_lock = threading.Lock()
+
+
+def _names(deps: list[Any] | None) -> set[str]:
+    return {d["serName"] for d in deps or [] if isinstance(d, dict) and d.get("serName")}
+
+
+def _registered_client(app_instance_id: str) -> AppClient | None:
+    now = time.monotonic()
+    with _clients_lock:
+        cached = _clients.get(app_instance_id)
+    if cached is not None and now - cached[1] < REVOCATION_CACHE_S:
+        return cached[0]
+    with session_scope() as session:
+        row = session.execute(select(MepApp.client_id, MepApp.created_at, MepApp.host_id, MepApp.services_required,
+                                     MepApp.services_optional).where(MepApp.app_instance_id == app_instance_id)).first()
+    client = None
+    if row is not None:
+        created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+        client = AppClient(row.client_id, int(created.timestamp()), row.host_id,
+                           frozenset(_names(row.services_required) | _names(row.services_optional)))
+    with _clients_lock:
+        if len(_clients) > 100_000:
+            _clients.clear()
+        _clients[app_instance_id] = (client, now)
+    return client
+
+
+def forget(app_instance_id: str) -> None:
+    """Drop what this process cached of an app's client (it was deregistered here)."""
+    with _clients_lock:
+        _clients.pop(app_instance_id, None)
+
+
 def _invalid(detail: str) -> Unauthorized:
     return Unauthorized(detail, challenge=challenge("invalid_token", detail))
 
@@ -76,27 +128,48 @@ def _validate(token: str) -> dict[str, Any]:
     except jwt.InvalidTokenError as exc:
         raise _invalid(f"the access token is not an Mp1 token of this MEP ({exc}); get one from POST "
                        f"{TOKEN_PATH} with the app instance's client credentials") from exc
-    with session_scope() as session:
-        app = session.get(MepApp, claims["appInstanceId"])
-        if app is None or app.client_id != claims["sub"]:
-            raise _invalid(f"the client of application instance {claims['appInstanceId']} was revoked "
-                           "(the instance was terminated)")
-        created = app.created_at if app.created_at.tzinfo else app.created_at.replace(tzinfo=UTC)
-        issued_before = int(claims["iat"]) + LEEWAY_S < int(created.timestamp())
-    if issued_before:
+    client = _registered_client(claims["appInstanceId"])
+    if client is None or client.client_id != claims["sub"]:
+        raise _invalid(f"the client of application instance {claims['appInstanceId']} was revoked "
+                       "(the instance was terminated)")
+    if int(claims["iat"]) + LEEWAY_S < client.registered_at:
         raise _invalid("the access token was issued to an earlier registration of this application instance")
     return {"sub": claims["sub"], "appInstanceId": claims["appInstanceId"], "scope": claims.get("scope", "")}
 
 
 async def bearer_info(token: str) -> dict[str, Any]:
-    """x-bearerInfoFunc of the Mp1 APIs: the token's app instance, or a 401 ProblemError."""
+    """x-bearerInfoFunc of the Mp1 APIs: the token's app instance, or a 401 ProblemError.
+
+    A client checked within REVOCATION_CACHE_S needs no query: then the check runs here, without the
+    hop to a thread.
+    """
+    app_instance_id = _unverified_app(token)
+    with _clients_lock:
+        cached = _clients.get(app_instance_id) if app_instance_id else None
+    if cached is not None and time.monotonic() - cached[1] < REVOCATION_CACHE_S:
+        return _validate(token)
     return await run_in_threadpool(_validate, token)
+
+
+def _unverified_app(token: str) -> str | None:
+    try:
+        return jwt.decode(token, options={"verify_signature": False}).get("appInstanceId")
+    except jwt.InvalidTokenError:
+        return None
 
 
 def caller() -> str:
     """The app instance id of the running Mp1 request."""
     info = context.get("token_info") or {}
     return info["appInstanceId"]
+
+
+def caller_client() -> AppClient:
+    """The calling app's registration as the token check saw it (at most REVOCATION_CACHE_S old)."""
+    client = _registered_client(caller())
+    if client is None:
+        raise _invalid(f"the client of application instance {caller()} was revoked")
+    return client
 
 
 def require_self(app_instance_id: str) -> None:

@@ -13,6 +13,7 @@ Either way the MEP keeps its state in the project's database, so a restart loses
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -43,12 +44,23 @@ def add_mep_apis(app: FlaskApp, settings: Settings, scope: MepScope | None = Non
     api.configure(scope or MepScope(), public_url)
     options = SwaggerUIOptions(swagger_ui=True)
     for name, base in MP1_SPECS:
-        app.add_api(_mp1_spec(name), base_path=base, strict_validation=True, validate_responses=True,
-                    swagger_ui_options=options)
+        app.add_api(_mp1_spec(name), base_path=base, strict_validation=True,
+                    validate_responses=settings.validate_responses, swagger_ui_options=options)
     name, base = MM5_SPEC
     app.add_api(prepare_spec(OPENAPI_DIR / name, settings, base), base_path=base, strict_validation=True,
-                validate_responses=True, swagger_ui_options=options)
+                validate_responses=settings.validate_responses, swagger_ui_options=options)
     app.add_url_rule(security.TOKEN_PATH, "mep_oauth2_token", security.token, methods=["POST"])
+
+
+def app_from_environment() -> FlaskApp:
+    """The app factory each ``meao mep serve --workers N`` process calls (MEAO_MEP_HOST_ID, MEAO_MEP_PUBLIC_URL)."""
+    from meao.config import load_settings, set_settings
+    from meao.logs import setup_logging
+
+    setup_logging(os.environ.get("MEAO_LOG_LEVEL") or "INFO")
+    settings = load_settings()
+    set_settings(settings)
+    return create_mep_app(settings, os.environ["MEAO_MEP_HOST_ID"], os.environ["MEAO_MEP_PUBLIC_URL"])
 
 
 def create_mep_app(settings: Settings, host_id: str, public_url: str) -> FlaskApp:

@@ -75,6 +75,7 @@ def upgrade() -> None:
         sa.Column('version', sa.Integer(), nullable=False),
         sa.Column('created_at', _TS, nullable=False),
     )
+    op.create_index('ix_mep_service_host_name', 'mep_service', ['host_id', 'ser_name'])
 
 
 def downgrade() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from meao.api.responses import JSON, Reply, no_content, ok
 from meao.db.session import session_scope
 from meao.problems import NotFound
-from mecpm.mep import notify, realise, registry
+from mecpm.mep import notify, realise, registry, security
 from mecpm.mep.api import base, scope
 from mecpm.mep.security import TOKEN_PATH
 
@@ -15,6 +15,7 @@ from mecpm.mep.security import TOKEN_PATH
 def put_credentials(appInstanceId: str, body: dict[str, Any]) -> Reply:
     with session_scope() as session:
         client_id, secret = registry.issue_credentials(session, scope(), appInstanceId, body["mecHostId"])
+    security.forget(appInstanceId)  # a new registration: what this process knew of the app is stale
     url = base()
     return {"appInstanceId": appInstanceId, "clientId": client_id, "clientSecret": secret,
             "tokenEndpoint": url + TOKEN_PATH, "mecAppSupportUri": url + "/mec_app_support/v1",
@@ -42,7 +43,9 @@ def put_app(appInstanceId: str, body: dict[str, Any]) -> Reply:
         before = realise.app_dns_names(session, appInstanceId)
         app = registry.register(session, scope(), appInstanceId, body)
         realise.realise(session, app, before | realise.app_dns_names(session, appInstanceId))
-        return ok(app_info(session, app))
+        answer = app_info(session, app)
+    security.forget(appInstanceId)  # its authorisations may have changed
+    return ok(answer)
 
 
 def delete_app(appInstanceId: str) -> Reply:
@@ -50,6 +53,7 @@ def delete_app(appInstanceId: str) -> Reply:
         names = realise.app_dns_names(session, appInstanceId)
         app = registry.deregister(session, scope(), appInstanceId)
         realise.unrealise(session, app, names)
+    security.forget(appInstanceId)
     return no_content()
 
 

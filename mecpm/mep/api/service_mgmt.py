@@ -25,7 +25,7 @@ from meao.problems import BadRequest, Forbidden, NotFound
 from mecpm.mep import notify, registry
 from mecpm.mep.api import base, own_app, scope
 from mecpm.mep.registry import SER_AVAILABILITY_SUBSCRIPTION, PreconditionFailed
-from mecpm.mep.security import TOKEN_PATH, caller
+from mecpm.mep.security import TOKEN_PATH, caller, caller_client
 
 _FILTERS = ("ser_instance_id", "ser_name", "ser_category_id")
 NOTIFY_WITHIN_S = 60.0
@@ -87,21 +87,24 @@ def list_services(ser_instance_id: list[str] | None = None, ser_name: list[str] 
                   ser_category_id: list[str] | None = None, scope_of_locality: str | None = None,
                   consumed_local_only: bool | None = None, is_local: bool | None = None) -> Reply:
     _one_filter(ser_instance_id, ser_name, ser_category_id)
+    me = caller_client()  # from the token check: no query for the caller's registration
+    allowed, app_id = me.consumes, caller()
+    refused = sorted(set(ser_name or []) - allowed)
+    if refused:
+        raise Forbidden(f"application instance {app_id} may not discover {', '.join(refused)}: its "
+                        "AppD's appServiceRequired and appServiceOptional do not name it")
     with session_scope() as session:
-        app = _caller_app(session)
-        allowed = consumable(app)
-        refused = sorted(set(ser_name or []) - allowed)
-        if refused:
-            raise Forbidden(f"application instance {app.app_instance_id} may not discover {', '.join(refused)}: its "
-                            "AppD's appServiceRequired and appServiceOptional do not name it")
-        rows = list(session.scalars(select(MepService).where(MepService.host_id == app.host_id)
-                                    .order_by(MepService.created_at)))
+        if not scope().serves(session, me.host_id):
+            raise NotFound(f"application instance {app_id} is not registered at this MEP")
+        query = select(MepService).where(MepService.host_id == me.host_id)
         if ser_instance_id:
-            hidden = [r.ser_instance_id for r in rows if r.ser_instance_id in ser_instance_id and r.ser_name not in allowed]
+            rows = list(session.scalars(query.where(MepService.ser_instance_id.in_(ser_instance_id))))
+            hidden = [r.ser_instance_id for r in rows if r.ser_name not in allowed]
             if hidden:
-                raise Forbidden(f"application instance {app.app_instance_id} may not discover service instance(s) "
+                raise Forbidden(f"application instance {app_id} may not discover service instance(s) "
                                 f"{', '.join(hidden)}: its AppD does not name their services")
-        visible = [r for r in rows if r.ser_name in allowed]
+        names = sorted(set(ser_name or allowed) & allowed)  # the registry filters by name, in SQL
+        visible = list(session.scalars(query.where(MepService.ser_name.in_(names)).order_by(MepService.created_at)))
         found = _filtered(visible, ser_instance_id, ser_name, ser_category_id, scope_of_locality,
                           consumed_local_only, is_local)
         return [_info(r) for r in found], 200, JSON
