@@ -677,21 +677,26 @@ def instantiate(args: argparse.Namespace) -> None:
         cred = statistics.median(creds)
         print_latency("Mm5 PUT …/credentials, direct (scrypt hash of the secret)", creds)
 
-        print(f"  {'run':>3}  {'instantiate s':>13}  {'polled s':>8}  {'server s':>8}  {'app_rules s':>11}  "
-              f"{'MEP s':>7}  {'MEP share':>9}   other steps")
-        shares = []
+        # app_rules runs beside wait_active (the last stage): only what it takes beyond the boot, and the
+        # credentials call inside the server step, lengthen the instantiate
+        print(f"  {'run':>3}  {'instantiate s':>13}  {'polled s':>8}  {'server s':>8}  {'wait_active s':>13}  "
+              f"{'app_rules s':>11}  {'MEP added s':>11}  {'share':>6}   other steps")
+        shares, totals = [], []
         for n, run in enumerate(runs, 1):
-            mep_s = run["app_rules"] + cred
-            shares.append(100 * mep_s / run["total"])
+            added = cred + max(0.0, run["app_rules"] - run.get("step:wait_active", 0.0))
+            shares.append(100 * added / run["total"])
+            totals.append(100 * (run["app_rules"] + cred) / run["total"])
             others = ", ".join(f"{k[5:]} {v:.3f}" for k, v in run.items()
-                               if k.startswith("step:") and k[5:] not in ("server", "app_rules"))
+                               if k.startswith("step:") and k[5:] not in ("server", "app_rules", "wait_active"))
             print(f"  {n:>3}  {run['total']:>13.3f}  {run['seen']:>8.3f}  {run['server']:>8.3f}  "
-                  f"{run['app_rules']:>11.3f}  {mep_s:>7.3f}  {shares[-1]:>8.1f}%   {others}")
+                  f"{run.get('step:wait_active', 0.0):>13.3f}  {run['app_rules']:>11.3f}  {added:>11.3f}  "
+                  f"{shares[-1]:>5.1f}%   {others}")
         print(f"  median (min–max) of {len(runs)}: instantiate {spread([r['total'] for r in runs], '{:.3f}')} s, "
               f"server step {spread([r['server'] for r in runs], '{:.3f}')} s, app_rules "
               f"{spread([r['app_rules'] for r in runs], '{:.3f}')} s, credentials call (median of "
               f"{len(creds)}) {cred:.3f} s")
-        print(f"  -> the MEP's share of instantiate (app_rules + credentials): {spread(shares)}% (target < 10%)"
+        print(f"  -> time the MEP adds to instantiate (credentials + app_rules beyond wait_active): {spread(shares)}% "
+              f"(target < 10%); all MEP work, most of it while the server boots: {spread(totals)}%"
               + ("; with the fake VIM the cloud costs nothing, so this share is an upper bound, not the target's"
                  if args.vim == "fake" else ""))
         api.close()
