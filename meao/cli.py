@@ -170,9 +170,10 @@ def mep_serve(host_id: str, host: str, port: int, workers: int, public_url: str 
                f"{url}/mec_service_mgmt/v1, Mm5 on {url}/mm5/v1 ({workers} process(es)); database "
                f"{settings.database_url}; DNS server {dns}", err=True)
     if workers > 1:  # each process builds its app from the environment
+        from mecpm.mep.web import serve_processes
+
         os.environ.update(MEAO_MEP_HOST_ID=host_id, MEAO_MEP_PUBLIC_URL=url)
-        uvicorn.run("mecpm.mep.web:app_from_environment", factory=True, workers=workers, host=host, port=port,
-                    log_level="warning")
+        serve_processes(host, port, workers)
     else:
         uvicorn.run(create_mep_app(settings, host_id, url), host=host, port=port, log_level="warning")
 

@@ -46,7 +46,7 @@ def _href(app_instance_id: str | None, ser_id: str) -> str:
     return f"{base()}/mec_service_mgmt/v1/services/{ser_id}"
 
 
-def _info(row: MepService) -> dict[str, Any]:
+def _info(row: Any) -> dict[str, Any]:  # a MepService, or a row of its columns
     return dict(row.body, serInstanceId=row.ser_instance_id, isLocal=True)
 
 
@@ -56,9 +56,9 @@ def _one_filter(*values: list[str] | None) -> None:
         raise BadRequest(f"give at most one of {', '.join(_FILTERS)} (MEC 011 clause 8.2.3.3.1); got {', '.join(given)}")
 
 
-def _filtered(rows: list[MepService], ser_instance_id: list[str] | None, ser_name: list[str] | None,
+def _filtered(rows: list[Any], ser_instance_id: list[str] | None, ser_name: list[str] | None,
               ser_category_id: list[str] | None, scope_of_locality: str | None, consumed_local_only: bool | None,
-              is_local: bool | None) -> list[MepService]:
+              is_local: bool | None) -> list[Any]:
     _one_filter(ser_instance_id, ser_name, ser_category_id)
     out = []
     for row in rows:
@@ -96,15 +96,17 @@ def list_services(ser_instance_id: list[str] | None = None, ser_name: list[str] 
     with session_scope() as session:
         if not scope().serves(session, me.host_id):
             raise NotFound(f"application instance {app_id} is not registered at this MEP")
-        query = select(MepService).where(MepService.host_id == me.host_id)
+        # rows, not ORM objects: discovery is the MEP's hottest read
+        query = select(MepService.ser_instance_id, MepService.ser_name, MepService.body).where(
+            MepService.host_id == me.host_id)
         if ser_instance_id:
-            rows = list(session.scalars(query.where(MepService.ser_instance_id.in_(ser_instance_id))))
+            rows = list(session.execute(query.where(MepService.ser_instance_id.in_(ser_instance_id))))
             hidden = [r.ser_instance_id for r in rows if r.ser_name not in allowed]
             if hidden:
                 raise Forbidden(f"application instance {app_id} may not discover service instance(s) "
                                 f"{', '.join(hidden)}: its AppD does not name their services")
         names = sorted(set(ser_name or allowed) & allowed)  # the registry filters by name, in SQL
-        visible = list(session.scalars(query.where(MepService.ser_name.in_(names)).order_by(MepService.created_at)))
+        visible = list(session.execute(query.where(MepService.ser_name.in_(names)).order_by(MepService.created_at)))
         found = _filtered(visible, ser_instance_id, ser_name, ser_category_id, scope_of_locality,
                           consumed_local_only, is_local)
         return [_info(r) for r in found], 200, JSON
