@@ -12,14 +12,14 @@ import time
 from typing import Any
 
 from flask import request
-from sqlalchemy import select
 
 from meao.api.responses import JSON, Reply, no_content
-from meao.db.models import MepRule, MepSubscription
+from meao.db.models import MepRule
 from meao.db.session import session_scope
 from meao.problems import BadRequest, Conflict, NotFound
 from mecpm.mep import realise, registry
-from mecpm.mep.api import base, own_app, scope
+from mecpm.mep.api import own_app, scope
+from mecpm.mep.api.subscriptions import SubscriptionResource
 from mecpm.mep.registry import DNS, TERMINATION_SUBSCRIPTION, TRAFFIC, PreconditionFailed
 
 _KEYS = {TRAFFIC: "trafficRuleId", DNS: "dnsRuleId"}
@@ -104,23 +104,12 @@ def put_dns_rule(appInstanceId: str, dnsRuleId: str, body: dict[str, Any]) -> Re
 
 
 # ----------------------------------------------------------------------------------- subscriptions
-def _sub_href(app_instance_id: str, sub_id: str) -> str:
-    return f"{base()}/mec_app_support/v1/applications/{app_instance_id}/subscriptions/{sub_id}"
-
-
-def _subscription(row: MepSubscription) -> dict[str, Any]:
-    return dict(row.body, _links={"self": {"href": _sub_href(row.app_instance_id, row.id)}})
+SUBSCRIPTIONS = SubscriptionResource("/mec_app_support/v1", TERMINATION_SUBSCRIPTION,
+                                     ("subscriptionType", "callbackReference", "appInstanceId"))
 
 
 def list_subscriptions(appInstanceId: str) -> Reply:
-    with session_scope() as session:
-        own_app(session, appInstanceId)
-        rows = session.scalars(select(MepSubscription).where(
-            MepSubscription.app_instance_id == appInstanceId,
-            MepSubscription.subscription_type == TERMINATION_SUBSCRIPTION).order_by(MepSubscription.created_at))
-        links = [{"href": _sub_href(appInstanceId, r.id), "rel": r.subscription_type} for r in rows]
-    self_href = f"{base()}/mec_app_support/v1/applications/{appInstanceId}/subscriptions"
-    return {"_links": {"self": {"href": self_href}, "subscriptions": links}}, 200, JSON
+    return SUBSCRIPTIONS.list(appInstanceId)
 
 
 def create_subscription(appInstanceId: str, body: dict[str, Any]) -> Reply:
@@ -130,34 +119,15 @@ def create_subscription(appInstanceId: str, body: dict[str, Any]) -> Reply:
         raise BadRequest(f"appInstanceId in the body ({body.get('appInstanceId')!r}) differs from the one in the "
                          f"URI ({appInstanceId})")
     with session_scope() as session:
-        app = own_app(session, appInstanceId)
-        fields = {k: body[k] for k in ("subscriptionType", "callbackReference", "appInstanceId")}
-        row = MepSubscription(app_instance_id=appInstanceId, host_id=app.host_id,
-                              subscription_type=TERMINATION_SUBSCRIPTION,
-                              callback_reference=body["callbackReference"], body=fields)
-        session.add(row)
-        session.flush()
-        answer = _subscription(row)
-    return answer, 201, {**JSON, "Location": answer["_links"]["self"]["href"]}
-
-
-def _own_subscription(session: Any, app_instance_id: str, sub_id: str) -> MepSubscription:
-    own_app(session, app_instance_id)
-    row = session.get(MepSubscription, sub_id)
-    if row is None or row.app_instance_id != app_instance_id or row.subscription_type != TERMINATION_SUBSCRIPTION:
-        raise NotFound(f"application instance {app_instance_id} has no subscription {sub_id}")
-    return row
+        return SUBSCRIPTIONS.create(own_app(session, appInstanceId), body, session)
 
 
 def get_subscription(appInstanceId: str, subscriptionId: str) -> Reply:
-    with session_scope() as session:
-        return _subscription(_own_subscription(session, appInstanceId, subscriptionId)), 200, JSON
+    return SUBSCRIPTIONS.get(appInstanceId, subscriptionId)
 
 
 def delete_subscription(appInstanceId: str, subscriptionId: str) -> Reply:
-    with session_scope() as session:
-        session.delete(_own_subscription(session, appInstanceId, subscriptionId))
-    return no_content()
+    return SUBSCRIPTIONS.delete(appInstanceId, subscriptionId)
 
 
 # ------------------------------------------------------------------------------ confirmations, timing

@@ -9,6 +9,7 @@ from meao.db.session import session_scope
 from meao.problems import NotFound
 from mecpm.mep import notify, realise, registry, security
 from mecpm.mep.api import base, scope
+from mecpm.mep.api.app_support import SUBSCRIPTIONS
 from mecpm.mep.security import TOKEN_PATH
 
 
@@ -62,14 +63,13 @@ def start_graceful_termination(appInstanceId: str, body: dict[str, Any]) -> Repl
     with session_scope() as session:
         state, subscriptions = registry.start_termination(session, scope(), appInstanceId, action, timeout)
         targets = [(s.id, s.callback_reference) for s in subscriptions]
-    url = base()
+    confirm = f"{base()}/mec_app_support/v1/applications/{appInstanceId}/confirm_termination"
     for sub_id, callback in targets:
-        href = f"{url}/mec_app_support/v1/applications/{appInstanceId}"
         notify.send(callback, {
             "notificationType": "AppTerminationNotification", "operationAction": action,
             "maxGracefulTimeout": timeout,
-            "_links": {"subscription": {"href": f"{href}/subscriptions/{sub_id}"},
-                       "confirmTermination": {"href": f"{href}/confirm_termination"}}}, within_s=timeout)
+            "_links": {"subscription": {"href": SUBSCRIPTIONS.href(appInstanceId, sub_id)},
+                       "confirmTermination": {"href": confirm}}}, within_s=timeout)
     return ok(state)
 
 

@@ -24,6 +24,7 @@ from meao.db.session import session_scope
 from meao.problems import BadRequest, Forbidden, NotFound
 from mecpm.mep import notify, registry
 from mecpm.mep.api import base, own_app, scope
+from mecpm.mep.api.subscriptions import SubscriptionResource
 from mecpm.mep.registry import SER_AVAILABILITY_SUBSCRIPTION, PreconditionFailed
 from mecpm.mep.security import TOKEN_PATH, caller, caller_client
 
@@ -233,26 +234,15 @@ def _announce(session: Any, row: MepService, change: str) -> None:
             reference["link"] = {"href": _href(None, row.ser_instance_id)}
         notify.send(sub.callback_reference, {
             "notificationType": "SerAvailabilityNotification", "serviceReferences": [reference],
-            "_links": {"subscription": {"href": _sub_href(sub.app_instance_id, sub.id)}}}, NOTIFY_WITHIN_S)
+            "_links": {"subscription": {"href": SUBSCRIPTIONS.href(sub.app_instance_id, sub.id)}}}, NOTIFY_WITHIN_S)
 
 
-def _sub_href(app_instance_id: str, sub_id: str) -> str:
-    return f"{base()}/mec_service_mgmt/v1/applications/{app_instance_id}/subscriptions/{sub_id}"
-
-
-def _subscription(row: MepSubscription) -> dict[str, Any]:
-    return dict(row.body, _links={"self": {"href": _sub_href(row.app_instance_id, row.id)}})
+SUBSCRIPTIONS = SubscriptionResource("/mec_service_mgmt/v1", SER_AVAILABILITY_SUBSCRIPTION,
+                                     ("subscriptionType", "callbackReference", "filteringCriteria"))
 
 
 def list_ser_subscriptions(appInstanceId: str) -> Reply:
-    with session_scope() as session:
-        own_app(session, appInstanceId)
-        rows = session.scalars(select(MepSubscription).where(
-            MepSubscription.app_instance_id == appInstanceId,
-            MepSubscription.subscription_type == SER_AVAILABILITY_SUBSCRIPTION).order_by(MepSubscription.created_at))
-        links = [{"href": _sub_href(appInstanceId, r.id), "rel": r.subscription_type} for r in rows]
-    self_href = f"{base()}/mec_service_mgmt/v1/applications/{appInstanceId}/subscriptions"
-    return {"_links": {"self": {"href": self_href}, "subscriptions": links}}, 200, JSON
+    return SUBSCRIPTIONS.list(appInstanceId)
 
 
 def create_ser_subscription(appInstanceId: str, body: dict[str, Any]) -> Reply:
@@ -263,33 +253,15 @@ def create_ser_subscription(appInstanceId: str, body: dict[str, Any]) -> Reply:
         if refused:
             raise Forbidden(f"application instance {appInstanceId} may not watch {', '.join(refused)}: its AppD "
                             "does not name it among the services it consumes")
-        fields = {k: body[k] for k in ("subscriptionType", "callbackReference", "filteringCriteria") if k in body}
-        row = MepSubscription(app_instance_id=appInstanceId, host_id=app.host_id,
-                              subscription_type=SER_AVAILABILITY_SUBSCRIPTION,
-                              callback_reference=body["callbackReference"], body=fields)
-        session.add(row)
-        session.flush()
-        answer = _subscription(row)
-    return answer, 201, {**JSON, "Location": answer["_links"]["self"]["href"]}
-
-
-def _own_subscription(session: Any, app_instance_id: str, sub_id: str) -> MepSubscription:
-    own_app(session, app_instance_id)
-    row = session.get(MepSubscription, sub_id)
-    if row is None or row.app_instance_id != app_instance_id or row.subscription_type != SER_AVAILABILITY_SUBSCRIPTION:
-        raise NotFound(f"application instance {app_instance_id} has no subscription {sub_id}")
-    return row
+        return SUBSCRIPTIONS.create(app, body, session)
 
 
 def get_ser_subscription(appInstanceId: str, subscriptionId: str) -> Reply:
-    with session_scope() as session:
-        return _subscription(_own_subscription(session, appInstanceId, subscriptionId)), 200, JSON
+    return SUBSCRIPTIONS.get(appInstanceId, subscriptionId)
 
 
 def delete_ser_subscription(appInstanceId: str, subscriptionId: str) -> Reply:
-    with session_scope() as session:
-        session.delete(_own_subscription(session, appInstanceId, subscriptionId))
-    return no_content()
+    return SUBSCRIPTIONS.delete(appInstanceId, subscriptionId)
 
 
 def list_transports() -> Reply:
