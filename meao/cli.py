@@ -135,10 +135,12 @@ def mep() -> None:
 @click.option("--port", default=8090, show_default=True, type=int, help="port to listen on")
 @click.option("--workers", default=1, show_default=True, type=int,
               help="processes serving the one port (the MEP keeps no state in memory; use up to one per core)")
+@click.option("--insecure-no-auth", is_flag=True, help="allow MEAO_AUTH=none (an open Mm5) on a non-loopback address")
 @click.option("--public-url", default=None, envvar="MEAO_MEP_PUBLIC_URL",
               help="the URL apps and the MEPM-V reach this MEP at (the host's mep_url) "
                    "[default: $MEAO_MEP_PUBLIC_URL, else http://HOST:PORT]")
-def mep_serve(host_id: str, host: str, port: int, workers: int, public_url: str | None) -> None:
+def mep_serve(host_id: str, host: str, port: int, workers: int, insecure_no_auth: bool,
+              public_url: str | None) -> None:
     """Serve one PoP's MEP: Mp1 (MEC 011) at /mec_app_support/v1 and /mec_service_mgmt/v1, Mm5 at /mm5/v1."""
     import uvicorn
 
@@ -150,6 +152,10 @@ def mep_serve(host_id: str, host: str, port: int, workers: int, public_url: str 
 
     settings = load_settings()
     set_settings(settings)
+    if settings.auth.mode == "none" and host not in ("127.0.0.1", "::1", "localhost") and not insecure_no_auth:
+        raise click.ClickException(f"MEAO_AUTH=none leaves Mm5 open to anyone who reaches {host}:{port}, the apps "
+                                   "included (any app could take another's credentials); use MEAO_AUTH=local or "
+                                   "jwt, or pass --insecure-no-auth if that is what you want")
     db_upgrade()
     load_configured_hosts()
     url = (public_url or f"http://{host}:{port}").rstrip("/")  # not MEAO_PUBLIC_URL: that is meao's

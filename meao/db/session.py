@@ -51,3 +51,14 @@ def session_scope() -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def read_scope() -> Iterator[Session]:
+    """Reads without a transaction (AUTOCOMMIT): each statement one round trip, no BEGIN and COMMIT.
+
+    For hot read-only paths that need no consistent snapshot across statements; never write in it.
+    """
+    engine = get_engine(get_settings().database_url)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn, Session(bind=conn) as session:
+        yield session

@@ -23,7 +23,7 @@ from meao.problems import BadRequest, Conflict, NotFound, ProblemError
 FIELDS = ("name", "cloud", "region", "availability_zone", "queue", "location", "served_areas", "latency_ms",
           "services", "features", "networks", "mep_url")
 # Where a host's servers live and which workers reach them: fixed while anything runs or lives there.
-POINTING = ("cloud", "queue")
+POINTING = ("cloud", "queue", "mep_url")
 _BOOKKEEPING = ("cloud", "host")  # what the runner adds to every instance's resources; not resources
 
 

@@ -78,8 +78,8 @@ def first_unresolvable(app_instance_id: str, rules: list[dict[str, Any]],
             if (rule.get("action") != other.get("action") and rule.get("priority") == other.get("priority")
                     and _active(other) and rules_overlap(rule, other)):
                 return (f"traffic rule {rule.get('trafficRuleId')} of application instance {app_instance_id} "
-                        f"({rule.get('action')}) overlaps traffic rule {other.get('trafficRuleId')} of application "
-                        f"instance {other_app} ({other.get('action')}) with the same priority "
+                        f"({rule.get('action')}) overlaps traffic rule {other.get('trafficRuleId')} of another "
+                        f"application instance on the host ({other.get('action')}) with the same priority "
                         f"{rule.get('priority')}, so neither can take precedence; give one of them another "
                         "priority in its AppD, or place the apps on different MEC hosts")
     return None
@@ -87,7 +87,7 @@ def first_unresolvable(app_instance_id: str, rules: list[dict[str, Any]],
 
 def overridden(rule: dict[str, Any], others: list[tuple[str, dict[str, Any]]]) -> list[str]:
     """The other apps' ACTIVE rules that take precedence over ``rule`` where they overlap, as
-    "<app instance id>/<trafficRuleId>"."""
-    return [f"{app}/{other.get('trafficRuleId')}" for app, other in others
+    "<trafficRuleId> (priority <p>)": other apps (maybe other tenants') are not named."""
+    return [f"{other.get('trafficRuleId')} (priority {other.get('priority')})" for _app, other in others
             if _active(other) and other.get("action") != rule.get("action")
             and int(other.get("priority", 255)) < int(rule.get("priority", 255)) and rules_overlap(rule, other)]

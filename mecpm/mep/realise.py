@@ -134,13 +134,17 @@ def check(session: Session, app: MepApp) -> None:
     dns.records_for([r.body for r in rules(session, app.app_instance_id, DNS)])  # InvalidDnsRule: 400
 
 
-def realise(session: Session, app: MepApp, names: set[str] | None = None) -> dict[str, Any]:
-    """Realise the app's rules (DNS names: those given, else all of the app's) and record the report."""
+def realise(session: Session, app: MepApp, names: set[str] | None = None, *, traffic_rules: bool = True
+            ) -> dict[str, Any]:
+    """Realise the app's rules (DNS names: those given, else all of the app's; its traffic rules unless
+    ``traffic_rules`` is False, when only a DNS rule changed) and record the report."""
     check(session, app)
     if names is None:
         names = app_dns_names(session, app.app_instance_id)
     publish_dns(session, app.host_id, names)
-    app.realised = {"trafficRules": traffic_report(session, app), "dnsRules": dns_report(session, app)}
+    before = (app.realised or {}).get("trafficRules")
+    app.realised = {"trafficRules": traffic_report(session, app) if traffic_rules or before is None else before,
+                    "dnsRules": dns_report(session, app)}
     session.flush()
     return app.realised
 
@@ -150,12 +154,32 @@ def unrealise(session: Session, app: MepApp, names: set[str]) -> None:
     publish_dns(session, app.host_id, names)
     port_ids = [p["portId"] for p in (app.ports or []) if p.get("portId")]
     host = session.get(MecHost, app.host_id)
-    if host is not None and port_ids:  # also a group made but not recorded before a crash
+    if host is not None:  # found by name: also a group made but not recorded (a registration that failed)
         try:
             traffic.remove(get_vim(host.cloud), app.app_instance_id, port_ids)
         except Exception as exc:
             raise RealisationFailed(f"Neutron did not remove the security group of application instance "
                                     f"{app.app_instance_id}: {exc}") from exc
+
+
+def restore(app_instance_id: str, host_id: str, names: set[str]) -> None:
+    """After a change that failed part way (and rolled back): make the DNS server and Neutron hold what
+    the database holds again. Best effort: a failure here is logged, the first one is what the caller sees."""
+    from meao.db.session import session_scope
+
+    try:
+        with session_scope() as session:
+            publish_dns(session, host_id, names)
+            app = session.get(MepApp, app_instance_id)
+            if app is not None and app.registered:
+                realise(session, app, set())
+            else:
+                host = session.get(MecHost, host_id)
+                if host is not None:
+                    traffic.remove(get_vim(host.cloud), app_instance_id, [])
+    except Exception:  # the original failure is the one to report
+        log.exception("MEP: could not restore the rules of application instance %s after a failed change",
+                      app_instance_id)
 
 
 def app_dns_names(session: Session, app_instance_id: str) -> set[str]:

@@ -78,9 +78,12 @@ def get_app(session: Session, scope: MepScope, app_instance_id: str, *, register
             lock: bool = False) -> MepApp:
     """The app instance at this MEP; 404 when unknown here (or only credentialed, with ``registered``)."""
     app = session.get(MepApp, app_instance_id, with_for_update=lock)
-    if app is None or (registered and not app.registered) or not scope.serves(session, app.host_id):
+    if app is None or (registered and not app.registered):
         raise NotFound(f"application instance {app_instance_id} is not registered at this MEP "
                        f"(serving {scope.describe()})")
+    if not scope.serves(session, app.host_id):  # not "unknown": a MEPM-V must not take it for done
+        raise Conflict(f"application instance {app_instance_id} runs on MEC host {app.host_id}, which this MEP "
+                       f"does not serve (it serves {scope.describe()}); check the host's mep_url")
     return app
 
 
@@ -99,8 +102,8 @@ def issue_credentials(session: Session, scope: MepScope, app_instance_id: str, h
     elif app.host_id != host_id:
         raise Conflict(f"application instance {app_instance_id} is registered at MEC host {app.host_id}; "
                        "deregister it there first")
-    else:
-        app.secret_hash = hash_secret(secret)
+    else:  # rotated: tokens of the old secret stop working (issued before this registration time)
+        app.secret_hash, app.created_at = hash_secret(secret), _now(session)
     session.flush()
     return app.client_id, secret
 
@@ -153,6 +156,7 @@ def register(session: Session, scope: MepScope, app_instance_id: str, body: dict
     clash = conflicts.first_unresolvable(app_instance_id, traffic, others)
     if clash:
         raise RuleConflict(clash)
+    _check_dns_names(session, app_instance_id, dns)
     app.registered = True
     app.app_name, app.app_provider, app.appd_id = body.get("appName"), body.get("appProvider"), body.get("appDId")
     app.services_required = required
@@ -186,6 +190,24 @@ def mp1_traffic_rule(descriptor: dict[str, Any]) -> dict[str, Any]:
         rule["dstInterface"] = renamed[0] if len(renamed) == 1 else renamed
     rule["state"] = descriptor.get("state") or "ACTIVE"
     return rule
+
+
+def _check_dns_names(session: Session, app_instance_id: str, dns: list[dict[str, Any]]) -> None:
+    """A domain name answers for one app instance only: another app's rule for it is a conflict (the MEPs
+    that share a DNS server would otherwise merge or overwrite each other's answers)."""
+    wanted = {_domain(r.get("domainName")): r.get("dnsRuleId") for r in dns}
+    if not wanted:
+        return
+    for row in session.scalars(select(MepRule).where(MepRule.kind == DNS, MepRule.app_instance_id != app_instance_id)):
+        name = _domain(row.body.get("domainName"))
+        if name in wanted:
+            raise RuleConflict(f"DNS rule {wanted[name]} of application instance {app_instance_id} names {name}, "
+                               f"which DNS rule {row.rule_id} of another application instance answers already; a "
+                               "domain name belongs to one application instance: choose another name in the AppD")
+
+
+def _domain(name: Any) -> str:
+    return str(name or "").strip().lower().removesuffix(".")
 
 
 def _check_unique_ids(rules: list[dict[str, Any]], key: str) -> None:

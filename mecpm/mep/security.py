@@ -79,6 +79,9 @@ class AppClient:
 # within REVOCATION_CACHE_S; this process forgets an app at once when it deregisters it, others within
 # that time
 REVOCATION_CACHE_S = 2.0
+# a token issued this long before the app's (re)registration still counts: the MEP's clock and the
+# database's may differ a little; older ones belong to an earlier registration or secret
+REGISTRATION_SKEW_S = 5
 _clients: dict[str, tuple[AppClient | None, float]] = {}
 _clients_lock = threading.Lock()
 
@@ -132,7 +135,7 @@ def _validate(token: str) -> dict[str, Any]:
     if client is None or client.client_id != claims["sub"]:
         raise _invalid(f"the client of application instance {claims['appInstanceId']} was revoked "
                        "(the instance was terminated)")
-    if int(claims["iat"]) + LEEWAY_S < client.registered_at:
+    if int(claims["iat"]) + REGISTRATION_SKEW_S < client.registered_at:
         raise _invalid("the access token was issued to an earlier registration of this application instance")
     return {"sub": claims["sub"], "appInstanceId": claims["appInstanceId"], "scope": claims.get("scope", "")}
 

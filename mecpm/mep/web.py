@@ -44,7 +44,9 @@ def _mp1_spec(name: str) -> dict[str, Any]:
 def add_mep_apis(app: FlaskApp, settings: Settings, scope: MepScope | None = None,
                  public_url: str | None = None) -> None:
     """Serve a MEP in ``app``: for ``scope`` (default: the hosts without a mep_url), reached at ``public_url``."""
-    api.configure(scope or MepScope(), public_url)
+    # links and credentials name the configured URL, never the request's Host header (an app could
+    # otherwise point other apps' links elsewhere)
+    api.configure(scope or MepScope(), public_url or settings.public_url)
     options = SwaggerUIOptions(swagger_ui=True)
     for name, base in MP1_SPECS:
         app.add_api(_mp1_spec(name), base_path=base, strict_validation=True,

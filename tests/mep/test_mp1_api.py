@@ -7,12 +7,14 @@ status MEC 011 gives it, with a ProblemDetails, and changes nothing.
 from __future__ import annotations
 
 import dataclasses
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from meao.config import get_settings
 from meao.db.models import MecHost
 from meao.db.session import session_scope
 from tests.conftest import SubscriberServer, wait_for
@@ -145,7 +147,7 @@ def test_service_availability_is_notified_to_authorised_subscribers(client: Any,
     assert note["notificationType"] == "SerAvailabilityNotification"
     assert note["serviceReferences"][0] == {"serName": "loc", "serInstanceId": made["serInstanceId"],
                                             "state": "ACTIVE", "changeType": "ADDED",
-                                            "link": {"href": f"http://testserver{SERVICES}/services/"
+                                            "link": {"href": f"{get_settings().public_url}{SERVICES}/services/"
                                                              f"{made['serInstanceId']}"}}
     listed = client.get(f"{SERVICES}/applications/cons2/subscriptions", headers=consumer).json()
     assert listed["_links"]["subscriptions"][0]["rel"] == "SerAvailabilityNotificationSubscription"
@@ -165,11 +167,18 @@ def test_a_required_service_the_host_lacks_and_an_unresolvable_rule_conflict_are
     client.put("/mm5/v1/app_instances/second/credentials", json={"mecHostId": HOST})
     clash = dict(TRAFFIC_RULE, trafficRuleId="t2", action="DROP")
     _problem(client.put("/mm5/v1/app_instances/second", json={"mecHostId": HOST, "appTrafficRule": [clash]}),
-             409, "t2", "second", "t1", "first")
+             409, "t2", "second", "t1", "another application instance")
     assert client.get("/mm5/v1/app_instances/second").status_code == 404  # credentials only, not registered
     lower = dict(clash, priority=9)
     info = client.put("/mm5/v1/app_instances/second", json={"mecHostId": HOST, "appTrafficRule": [lower]}).json()
-    assert info["realised"]["trafficRules"]["rules"]["t2"]["overriddenBy"] == ["first/t1"]
+    assert info["realised"]["trafficRules"]["rules"]["t2"]["overriddenBy"] == ["t1 (priority 5)"]
+
+    # a domain name answers for one app only
+    client.put("/mm5/v1/app_instances/third/credentials", json={"mecHostId": HOST})
+    register(client, "named", appDNSRule=[DNS_RULE])
+    same_name = dict(DNS_RULE, dnsRuleId="d9", ipAddress="10.6.6.6", domainName="VIDEO.edge.example.")
+    _problem(client.put("/mm5/v1/app_instances/third", json={"mecHostId": HOST, "appDNSRule": [same_name]}),
+             409, "d9", "video.edge.example", "another application instance")
 
 
 def test_graceful_termination_waits_for_the_apps_confirmation(client: Any, subscriber: SubscriberServer) -> None:
@@ -219,6 +228,18 @@ def test_deregistration_revokes_the_apps_token_and_confirm_ready_is_checked(clie
     bad = client.post("/mep/oauth2/token", data={"grant_type": "client_credentials"}, auth=("mp1-leaving", "x"))
     assert bad.status_code == 401 and bad.json()["error"] == "invalid_client"
     assert client.delete("/mm5/v1/app_instances/leaving").status_code == 404
+
+
+def test_new_credentials_revoke_the_tokens_of_the_old_ones(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mecpm.mep import security
+
+    monkeypatch.setattr(security, "REGISTRATION_SKEW_S", 0)  # no clock skew here: the same clock
+    old, _ = register(client, "rotated")
+    assert client.get(f"{SUPPORT}/applications/rotated/dns_rules", headers=old).status_code == 200
+    time.sleep(1.1)  # the next second: the old token was issued before the new registration time
+    again = client.put("/mm5/v1/app_instances/rotated/credentials", json={"mecHostId": HOST})
+    assert again.status_code == 200
+    _problem(client.get(f"{SUPPORT}/applications/rotated/dns_rules", headers=old), 401, "earlier registration")
 
 
 def test_bad_input_gets_problem_details_and_writes_nothing(client: Any) -> None:

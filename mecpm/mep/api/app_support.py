@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from flask import request
+from sqlalchemy import update
 
 from meao.api.responses import JSON, Reply, no_content
 from meao.db.models import MepRule
@@ -37,7 +38,7 @@ def _list(app_instance_id: str, kind: str) -> Reply:
 
 
 def _rule(session: Any, app_instance_id: str, kind: str, rule_id: str, lock: bool = False) -> MepRule:
-    own_app(session, app_instance_id)
+    own_app(session, app_instance_id, lock=lock)  # one change of an app's rules at a time (PostgreSQL)
     row = session.get(MepRule, (app_instance_id, kind, rule_id), with_for_update=lock)
     if row is None:
         raise NotFound(f"application instance {app_instance_id} has no {_NAMES[kind]} {rule_id}")
@@ -70,12 +71,25 @@ def _put(app_instance_id: str, kind: str, rule_id: str, body: dict[str, Any]) ->
         if changed:
             raise BadRequest(f"only the state of {_NAMES[kind]} {rule_id} may change through Mp1; "
                              f"{', '.join(changed)} belong to the AppD (send them as they are)")
-        if body["state"] != row.body.get("state"):
-            row.body, row.version = dict(row.body, state=body["state"]), row.version + 1
-            session.flush()
-            app = registry.get_app(session, scope(), app_instance_id)
-            names = realise.dns_names([row.body]) if kind == DNS else set()
-            realise.realise(session, app, names)
+        if body["state"] == row.body.get("state"):
+            return row.body, 200, {**JSON, "ETag": _etag(row)}
+        # compare-and-set on the version: where FOR UPDATE is a no-op (SQLite), of two PUTs with one
+        # If-Match only the first changes the rule, the other gets 412
+        changed_body = dict(row.body, state=body["state"])
+        done = session.execute(update(MepRule).where(
+            MepRule.app_instance_id == app_instance_id, MepRule.kind == kind, MepRule.rule_id == rule_id,
+            MepRule.version == row.version).values(body=changed_body, version=row.version + 1)).rowcount
+        if done != 1:
+            raise PreconditionFailed(f"the {_NAMES[kind]} {rule_id} changed meanwhile; GET it again and retry")
+        session.refresh(row)
+        app = registry.get_app(session, scope(), app_instance_id)
+        names = realise.dns_names([row.body]) if kind == DNS else set()
+        try:
+            realise.realise(session, app, names, traffic_rules=kind == TRAFFIC)
+        except realise.RealisationFailed:
+            session.rollback()
+            realise.restore(app_instance_id, app.host_id, names)
+            raise
         return row.body, 200, {**JSON, "ETag": _etag(row)}
 
 

@@ -10,6 +10,7 @@ from meao.problems import NotFound
 from mecpm.mep import notify, realise, registry, security
 from mecpm.mep.api import base, scope
 from mecpm.mep.api.app_support import SUBSCRIPTIONS
+from mecpm.mep.api.service_mgmt import announce_removed
 from mecpm.mep.security import TOKEN_PATH
 
 
@@ -40,18 +41,26 @@ def get_app(appInstanceId: str) -> Reply:
 
 
 def put_app(appInstanceId: str, body: dict[str, Any]) -> Reply:
-    with session_scope() as session:
-        before = realise.app_dns_names(session, appInstanceId)
-        app = registry.register(session, scope(), appInstanceId, body)
-        realise.realise(session, app, before | realise.app_dns_names(session, appInstanceId))
-        answer = app_info(session, app)
-    security.forget(appInstanceId)  # its authorisations may have changed
+    names: set[str] = set()
+    try:
+        with session_scope() as session:
+            before = realise.app_dns_names(session, appInstanceId)
+            app = registry.register(session, scope(), appInstanceId, body)
+            names = before | realise.app_dns_names(session, appInstanceId)
+            realise.realise(session, app, names)
+            answer = app_info(session, app)
+    except realise.RealisationFailed:
+        realise.restore(appInstanceId, body["mecHostId"], names)  # nothing half-applied stays in the PoP
+        raise
+    finally:
+        security.forget(appInstanceId)  # its authorisations may have changed
     return ok(answer)
 
 
 def delete_app(appInstanceId: str) -> Reply:
     with session_scope() as session:
         names = realise.app_dns_names(session, appInstanceId)
+        announce_removed(session, appInstanceId)
         app = registry.deregister(session, scope(), appInstanceId)
         realise.unrealise(session, app, names)
     security.forget(appInstanceId)

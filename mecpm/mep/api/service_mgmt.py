@@ -16,11 +16,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from meao.api.responses import JSON, Reply, no_content
 from meao.db.models import MepApp, MepService, MepSubscription
-from meao.db.session import session_scope
+from meao.db.session import read_scope, session_scope
 from meao.problems import BadRequest, Forbidden, NotFound
 from mecpm.mep import notify, registry
 from mecpm.mep.api import base, own_app, scope
@@ -94,10 +94,9 @@ def list_services(ser_instance_id: list[str] | None = None, ser_name: list[str] 
     if refused:
         raise Forbidden(f"application instance {app_id} may not discover {', '.join(refused)}: its "
                         "AppD's appServiceRequired and appServiceOptional do not name it")
-    with session_scope() as session:
+    with read_scope() as session:  # discovery is the MEP's hottest read: no transaction, rows not objects
         if not scope().serves(session, me.host_id):
             raise NotFound(f"application instance {app_id} is not registered at this MEP")
-        # rows, not ORM objects: discovery is the MEP's hottest read
         query = select(MepService.ser_instance_id, MepService.ser_name, MepService.body).where(
             MepService.host_id == me.host_id)
         if ser_instance_id:
@@ -192,8 +191,12 @@ def put_app_service(appInstanceId: str, serviceId: str, body: dict[str, Any]) ->
         if stored != row.body:
             others = {k for k in set(stored) | set(row.body) if k != "state" and stored.get(k) != row.body.get(k)}
             change = "ATTRIBUTES_CHANGED" if others else "STATE_CHANGED"
-            row.body, row.version = stored, row.version + 1
-            session.flush()
+            # compare-and-set on the version (FOR UPDATE is a no-op on SQLite): one of two racing PUTs wins
+            if session.execute(update(MepService).where(MepService.ser_instance_id == serviceId,
+                                                        MepService.version == row.version)
+                               .values(body=stored, version=row.version + 1)).rowcount != 1:
+                raise PreconditionFailed(f"service instance {serviceId} changed meanwhile; GET it again and retry")
+            session.refresh(row)
             _announce(session, row, change)
         return _info(row), 200, {**JSON, "ETag": f'"{row.version}"'}
 
@@ -204,6 +207,12 @@ def delete_app_service(appInstanceId: str, serviceId: str) -> Reply:
         _announce(session, row, "REMOVED")
         session.delete(row)
     return no_content()
+
+
+def announce_removed(session: Any, app_instance_id: str) -> None:
+    """SerAvailabilityNotification REMOVED for every service an app produced (it is being deregistered)."""
+    for row in session.scalars(select(MepService).where(MepService.app_instance_id == app_instance_id)):
+        _announce(session, row, "REMOVED")
 
 
 # --------------------------------------------------------------------------------- subscriptions
