@@ -48,12 +48,20 @@ def test_several_processes_share_the_port_and_stop_together(tmp_path: Path) -> N
                 return False
 
         wait_for(answers, 60, 0.2, "the MEP to answer")
+
+        def listening() -> list[psutil.Process]:
+            return [c for c in psutil.Process(proc.pid).children(recursive=True)
+                    if any(conn.laddr.port == port and conn.status == psutil.CONN_LISTEN
+                           for conn in c.net_connections("tcp"))]
+
+        wait_for(lambda: len(listening()) == 2, 60, 0.2, f"two processes listening on {port}")
         children = psutil.Process(proc.pid).children(recursive=True)
-        serving = [c for c in children if any(conn.laddr.port == port for conn in c.net_connections("tcp"))]
-        assert len(serving) == 2, f"two processes listen on {port}: {children}"
         creds = httpx.put(f"{url}/mm5/v1/app_instances/a1/credentials", json={"mecHostId": "pop-x"})
         assert creds.status_code == 200 and creds.json()["mecAppSupportUri"] == f"{url}/mec_app_support/v1"
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) is not None
-    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    # the serving processes end before the parent; helpers of multiprocessing (its resource tracker) end
+    # when their pipe to the parent closes, a moment later
+    _, alive = psutil.wait_procs(children, timeout=15)
+    assert not [c for c in alive if c.status() != psutil.STATUS_ZOMBIE], alive
