@@ -276,7 +276,9 @@ def _server(ctx: FlowContext) -> None:
     flavor_id = _ensure_flavor(ctx)
     ctx.meao.check_claim()
     # the app's own Mp1 client, rotated right before the boot that carries it: a server found above
-    # booted with the secret of the last rotation, so it is never rotated once a server exists
+    # booted with the secret of the last rotation, so it is never rotated once a server exists. Noted
+    # first, so an undo knows to revoke it even when a crash came before the note of the server.
+    ctx.record(mp1_client=True)
     user_data = boot_data(ctx.pop.mep.issue_credentials(ctx.op.instance_id))
     server_id = ctx.pop.vim.create_server(name, flavor_id, image_id, port_ids, ctx.op.instance_id,
                                           availability_zone=ctx.pop.availability_zone, user_data=user_data)
@@ -289,8 +291,9 @@ def _undo_server(ctx: FlowContext) -> None:
         ctx.pop.vim.delete_server(server_id, wait=True)
     for srv in ctx.pop.vim.find_servers(ctx.op.instance_id):
         ctx.pop.vim.delete_server(srv.id, wait=True)
-    ctx.pop.mep.deregister(ctx.op.instance_id)  # its Mp1 credentials, issued for the boot
-    ctx.record(server_id=None)
+    if ctx.resources.get("mp1_client"):  # issued for the boot, and not withdrawn with the app's rules
+        ctx.pop.mep.deregister(ctx.op.instance_id)
+    ctx.record(server_id=None, mp1_client=None)
 
 
 def _wait_active(ctx: FlowContext) -> None:
@@ -315,9 +318,9 @@ def _rules(ctx: FlowContext) -> None:
 
 
 def _undo_rules(ctx: FlowContext) -> None:
-    ctx.pop.mep.deregister(ctx.op.instance_id)
-    if ctx.resources.get("mep") is not None:
-        ctx.record(mep=None)
+    if ctx.resources.get("mep") is not None or ctx.resources.get("mp1_client"):
+        ctx.pop.mep.deregister(ctx.op.instance_id)  # rules, services and the Mp1 client go together
+        ctx.record(mep=None, mp1_client=None)
 
 
 Stage = Step | tuple[Step, ...]  # a tuple: independent steps, run concurrently
