@@ -352,7 +352,7 @@ def _graceful_timeout(ctx: FlowContext, kind: str) -> float:
 
 def _ask_app(ctx: FlowContext, action: str, timeout: float) -> None:
     """GRACEFUL: the MEP notifies the app (AppTerminationNotification) and waits for its confirmation or
-    the timeout (MEC 010-2 clause 5, MEC 011); the outcome is kept on the instance's resources."""
+    the timeout (MEC 010-2 clause 5, MEC 011); the outcome is kept on the occurrence and the instance."""
     done = (ctx.resources.get("graceful") or {})
     if done.get("opId") == ctx.op.id:  # this operation asked already (a retry)
         return
@@ -369,7 +369,7 @@ def _stop(ctx: FlowContext) -> None:
     server_id = ctx.resources.get("server_id")
     if server_id:
         timeout = _graceful_timeout(ctx, "OPERATE")
-        if timeout > 0:
+        if timeout > 0 and ctx.resources.get("mep") is not None:  # registered at its MEP: ask the app
             _ask_app(ctx, "STOPPING", timeout)
         ctx.pop.vim.stop_server(server_id, timeout)
 
