@@ -156,7 +156,7 @@ def register(session: Session, scope: MepScope, app_instance_id: str, body: dict
     clash = conflicts.first_unresolvable(app_instance_id, traffic, others)
     if clash:
         raise RuleConflict(clash)
-    _check_dns_names(session, app_instance_id, dns)
+    _check_dns_names(session, app_instance_id, body.get("appDId"), dns)
     app.registered = True
     app.app_name, app.app_provider, app.appd_id = body.get("appName"), body.get("appProvider"), body.get("appDId")
     app.services_required = required
@@ -192,18 +192,22 @@ def mp1_traffic_rule(descriptor: dict[str, Any]) -> dict[str, Any]:
     return rule
 
 
-def _check_dns_names(session: Session, app_instance_id: str, dns: list[dict[str, Any]]) -> None:
-    """A domain name answers for one app instance only: another app's rule for it is a conflict (the MEPs
-    that share a DNS server would otherwise merge or overwrite each other's answers)."""
+def _check_dns_names(session: Session, app_instance_id: str, appd_id: str | None, dns: list[dict[str, Any]]) -> None:
+    """A domain name belongs to one application (AppD): instances of the same AppD share it (their
+    addresses are merged), an instance of another AppD claiming it is a conflict, so no app can take
+    over another's name."""
     wanted = {_domain(r.get("domainName")): r.get("dnsRuleId") for r in dns}
     if not wanted:
         return
-    for row in session.scalars(select(MepRule).where(MepRule.kind == DNS, MepRule.app_instance_id != app_instance_id)):
-        name = _domain(row.body.get("domainName"))
-        if name in wanted:
+    rows = session.execute(select(MepRule.rule_id, MepRule.body, MepApp.appd_id).join(
+        MepApp, MepApp.app_instance_id == MepRule.app_instance_id).where(
+        MepRule.kind == DNS, MepRule.app_instance_id != app_instance_id))
+    for rule_id, body, other_appd in rows:
+        name = _domain(body.get("domainName"))
+        if name in wanted and other_appd != appd_id:
             raise RuleConflict(f"DNS rule {wanted[name]} of application instance {app_instance_id} names {name}, "
-                               f"which DNS rule {row.rule_id} of another application instance answers already; a "
-                               "domain name belongs to one application instance: choose another name in the AppD")
+                               f"which DNS rule {rule_id} of another application answers already; a domain name "
+                               "belongs to one application (its instances share it): choose another name in the AppD")
 
 
 def _domain(name: Any) -> str:

@@ -173,12 +173,14 @@ def test_a_required_service_the_host_lacks_and_an_unresolvable_rule_conflict_are
     info = client.put("/mm5/v1/app_instances/second", json={"mecHostId": HOST, "appTrafficRule": [lower]}).json()
     assert info["realised"]["trafficRules"]["rules"]["t2"]["overriddenBy"] == ["t1 (priority 5)"]
 
-    # a domain name answers for one app only
+    # a domain name belongs to one application: its instances share it, another app cannot take it
+    register(client, "named", appDId="appd-a", appDNSRule=[DNS_RULE])
+    register(client, "named-too", appDId="appd-a", appDNSRule=[dict(DNS_RULE, ipAddress="10.0.0.8")])
     client.put("/mm5/v1/app_instances/third/credentials", json={"mecHostId": HOST})
-    register(client, "named", appDNSRule=[DNS_RULE])
     same_name = dict(DNS_RULE, dnsRuleId="d9", ipAddress="10.6.6.6", domainName="VIDEO.edge.example.")
-    _problem(client.put("/mm5/v1/app_instances/third", json={"mecHostId": HOST, "appDNSRule": [same_name]}),
-             409, "d9", "video.edge.example", "another application instance")
+    _problem(client.put("/mm5/v1/app_instances/third", json={"mecHostId": HOST, "appDId": "appd-b",
+                                                             "appDNSRule": [same_name]}),
+             409, "d9", "video.edge.example", "another application")
 
 
 def test_graceful_termination_waits_for_the_apps_confirmation(client: Any, subscriber: SubscriberServer) -> None:
