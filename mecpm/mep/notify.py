@@ -13,11 +13,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from meao.config import get_settings
 
 log = logging.getLogger(__name__)
 _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="mep-notify")
+_PENDING = "mep.notify.pending"  # session.info key: what to send once the session's transaction commits
 
 
 def _deliver(url: str, payload: dict[str, Any], deadline: float) -> bool:
@@ -42,3 +45,21 @@ def _deliver(url: str, payload: dict[str, Any], deadline: float) -> bool:
 def send(url: str, payload: dict[str, Any], within_s: float) -> None:
     """Deliver ``payload`` to ``url`` in the background, trying for at most ``within_s`` seconds."""
     _pool.submit(_deliver, url, payload, time.monotonic() + max(within_s, 1.0))
+
+
+def send_after_commit(session: Session, url: str, payload: dict[str, Any], within_s: float) -> None:
+    """``send`` once ``session``'s transaction commits (an app told of a change can read it); never when it
+    rolls back (nothing changed)."""
+    session.info.setdefault(_PENDING, []).append((url, payload, within_s))
+
+
+@event.listens_for(Session, "after_commit")
+def _send_pending(session: Session) -> None:
+    for url, payload, within_s in session.info.pop(_PENDING, []):
+        send(url, payload, within_s)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_pending(session: Session, previous: Any) -> None:
+    if previous.parent is None:  # the outermost transaction, not a savepoint
+        session.info.pop(_PENDING, None)

@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from meao.config import get_settings
@@ -58,12 +59,24 @@ def dns_names(bodies: list[dict[str, Any]]) -> set[str]:
     return {n for b in bodies if b.get("domainName") and (n := _name(b["domainName"]))}
 
 
+def sharing_dns(session: Session, host_id: str) -> list[str]:
+    """The hosts whose DNS rules the DNS server of ``host_id``'s MEP answers: the host alone when it has a
+    MEP of its own (``mep_url``); else every host without one, as the MEP inside ``meao serve`` serves them
+    all from its one DNS server."""
+    host = session.get(MecHost, host_id)
+    if host is None or host.mep_url:
+        return [host_id]
+    return list(session.scalars(select(MecHost.id).where(or_(MecHost.mep_url.is_(None), MecHost.mep_url == ""))))
+
+
 def publish_dns(session: Session, host_id: str, names: set[str]) -> None:
-    """Make the DNS server answer for ``names`` exactly what the host's ACTIVE DNS rules say."""
+    """Make the DNS server answer for ``names`` exactly what the ACTIVE DNS rules of the hosts sharing it
+    say: instances of one AppD on two of them answer with both addresses, and one going leaves the other's."""
     server = dns_server()
     if server is None or not names:
         return
-    active = [r.body for r in host_rules(session, host_id, DNS) if r.body.get("state") == "ACTIVE"]
+    active = [r.body for r in host_rules(session, sharing_dns(session, host_id), DNS)
+              if r.body.get("state") == "ACTIVE"]
     records = dns.records_for(active)
     for name in sorted(names):
         try:

@@ -112,6 +112,17 @@ def _named(items: Iterable[dict[str, Any]] | None) -> list[dict[str, Any]]:
     return [dict(i) for i in (items or []) if isinstance(i, dict)]
 
 
+def service_names(deps: Iterable[Any] | None) -> set[str]:
+    """The serName of each ServiceDependency or ServiceDescriptor in ``deps``."""
+    return {d["serName"] for d in deps or [] if isinstance(d, dict) and d.get("serName")}
+
+
+def consumable(app: Any) -> frozenset[str]:
+    """The service names an app may discover (a MepApp, or a row of its columns): its AppD's
+    appServiceRequired and appServiceOptional."""
+    return frozenset(service_names(app.services_required) | service_names(app.services_optional))
+
+
 def offered_services(session: Session, host_id: str) -> list[tuple[str, str | None]]:
     """(serName, version) of what the host's MEP offers (platform services, and its apps' ACTIVE ones)."""
     host = session.get(MecHost, host_id)
@@ -256,9 +267,10 @@ def rules(session: Session, app_instance_id: str, kind: str) -> list[MepRule]:
                                                       MepRule.kind == kind).order_by(MepRule.rule_id)))
 
 
-def host_rules(session: Session, host_id: str, kind: str) -> list[MepRule]:
-    """Every app's rules of one kind on a host."""
-    return list(session.scalars(select(MepRule).where(MepRule.host_id == host_id, MepRule.kind == kind)))
+def host_rules(session: Session, host_id: str | list[str], kind: str) -> list[MepRule]:
+    """Every app's rules of one kind on a host (or on each of a list of hosts)."""
+    hosts = [host_id] if isinstance(host_id, str) else host_id
+    return list(session.scalars(select(MepRule).where(MepRule.host_id.in_(hosts), MepRule.kind == kind)))
 
 
 # ---------------------------------------------------------------------- graceful stop / terminate

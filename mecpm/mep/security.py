@@ -30,6 +30,7 @@ from meao.config import get_settings
 from meao.db.models import MepApp
 from meao.db.session import session_scope
 from meao.problems import Forbidden, Unauthorized
+from mecpm.mep import registry
 
 TOKEN_PATH = "/mep/oauth2/token"
 AUDIENCE = "mp1"
@@ -86,10 +87,6 @@ _clients: dict[str, tuple[AppClient | None, float]] = {}
 _clients_lock = threading.Lock()
 
 
-def _names(deps: list[Any] | None) -> set[str]:
-    return {d["serName"] for d in deps or [] if isinstance(d, dict) and d.get("serName")}
-
-
 def _registered_client(app_instance_id: str) -> AppClient | None:
     now = time.monotonic()
     with _clients_lock:
@@ -102,8 +99,7 @@ def _registered_client(app_instance_id: str) -> AppClient | None:
     client = None
     if row is not None:
         created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
-        client = AppClient(row.client_id, int(created.timestamp()), row.host_id,
-                           frozenset(_names(row.services_required) | _names(row.services_optional)))
+        client = AppClient(row.client_id, int(created.timestamp()), row.host_id, registry.consumable(row))
     with _clients_lock:
         if len(_clients) > 100_000:
             _clients.clear()

@@ -48,12 +48,12 @@ def _problem(resp: Any, status: int, *words: str) -> dict[str, Any]:
     return body
 
 
-def register(client: Any, app_id: str, **appd: Any) -> tuple[dict[str, str], dict[str, Any]]:
+def register(client: Any, app_id: str, host: str = HOST, **appd: Any) -> tuple[dict[str, str], dict[str, Any]]:
     """Credentials and registration over Mm5, as the MEPM-V does; the app's Authorization header."""
-    creds = client.put(f"/mm5/v1/app_instances/{app_id}/credentials", json={"mecHostId": HOST})
+    creds = client.put(f"/mm5/v1/app_instances/{app_id}/credentials", json={"mecHostId": host})
     assert creds.status_code == 200, creds.text
     creds = creds.json()
-    info = client.put(f"/mm5/v1/app_instances/{app_id}", json={"mecHostId": HOST, **appd})
+    info = client.put(f"/mm5/v1/app_instances/{app_id}", json={"mecHostId": host, **appd})
     assert info.status_code == 200, info.text
     token = client.post("/mep/oauth2/token", data={"grant_type": "client_credentials"},
                         auth=(creds["clientId"], creds["clientSecret"]))
@@ -153,6 +153,41 @@ def test_service_availability_is_notified_to_authorised_subscribers(client: Any,
     assert listed["_links"]["subscriptions"][0]["rel"] == "SerAvailabilityNotificationSubscription"
 
 
+def test_an_availability_notification_leaves_only_when_its_change_is_committed(
+        client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An app told of a service can read it at once; a change that rolls back tells nobody."""
+    from meao.db.models import MepService
+    from mecpm.mep import notify
+
+    seen: list[tuple[str, bool]] = []
+
+    def visible_when_sent(url: str, payload: dict[str, Any], within_s: float) -> None:
+        ref = payload["serviceReferences"][0]
+        with session_scope() as other:  # another connection: sees only what was committed
+            seen.append((ref["changeType"], other.get(MepService, ref["serInstanceId"]) is not None))
+
+    monkeypatch.setattr(notify, "send", visible_when_sent)
+    producer, _ = register(client, "prod3", appServiceProduced=[{"serName": "geo"}])
+    consumer, _ = register(client, "cons3", appServiceOptional=[{"serName": "geo"}])
+    assert client.post(f"{SERVICES}/applications/cons3/subscriptions", headers=consumer, json={
+        "subscriptionType": "SerAvailabilityNotificationSubscription",
+        "callbackReference": "http://127.0.0.1:9/unused"}).status_code == 201
+    service = {"serName": "geo", "version": "1", "state": "ACTIVE", "serializer": "JSON",
+               "transportInfo": {"id": "t", "name": "REST", "type": "REST_HTTP", "protocol": "HTTP", "version": "1.1",
+                                 "endpoint": {"uris": ["http://10.0.0.9/geo"]}, "security": {}}}
+    made = client.post(f"{SERVICES}/applications/prod3/services", json=service, headers=producer)
+    assert made.status_code == 201, made.text
+    assert seen == [("ADDED", True)]
+
+    with pytest.raises(RuntimeError), session_scope() as session:
+        notify.send_after_commit(session, "http://127.0.0.1:9/unused", {"serviceReferences": [
+            {"changeType": "REMOVED", "serInstanceId": made.json()["serInstanceId"]}]}, 1)
+        raise RuntimeError("the change fails after it was announced")
+    with session_scope():
+        pass  # a later transaction of the same thread sends nothing left over
+    assert seen == [("ADDED", True)]
+
+
 def test_a_required_service_the_host_lacks_and_an_unresolvable_rule_conflict_are_refused(client: Any) -> None:
     creds = client.put("/mm5/v1/app_instances/needy/credentials", json={"mecHostId": HOST})
     assert creds.status_code == 200
@@ -181,6 +216,42 @@ def test_a_required_service_the_host_lacks_and_an_unresolvable_rule_conflict_are
     _problem(client.put("/mm5/v1/app_instances/third", json={"mecHostId": HOST, "appDId": "appd-b",
                                                              "appDNSRule": [same_name]}),
              409, "d9", "video.edge.example", "another application")
+
+
+def test_hosts_sharing_one_dns_server_answer_with_each_hosts_instances(client: Any, dns_address: Any) -> None:
+    """The MEP inside `meao serve` serves every host without a mep_url from one DNS server: instances of
+    one AppD on two hosts answer with both addresses, and one going leaves the other's answering."""
+    import dns.message
+    import dns.query
+    import dns.rcode
+
+    from meao.config import set_settings
+    from mecpm.mep.dns import read_env_file
+    from tests.mep.conftest import pdns_env_file
+
+    env = read_env_file(pdns_env_file())
+    settings = get_settings()
+    set_settings(dataclasses.replace(settings, mep=dataclasses.replace(
+        settings.mep, dns_api_url=env["MEAO_MEP_DNS_API_URL"], dns_api_key_file=env["MEAO_MEP_DNS_API_KEY_FILE"])))
+    with session_scope() as session:
+        session.add(MecHost(id="pop-mp1-west", name="west", cloud="fake-mp1", queue="mecpm.pop-mp1-west"))
+    name = f"shared-{uuid.uuid4().hex[:8]}.edge.example"
+
+    def resolve() -> tuple[str, set[str]]:
+        got = dns.query.udp(dns.message.make_query(name, "A"), dns_address[0], port=dns_address[1], timeout=2)
+        return dns.rcode.to_text(got.rcode()), {r.to_text() for rrset in got.answer for r in rrset}
+
+    rule = dict(DNS_RULE, domainName=name)
+    register(client, "east", appDId="appd-shared", appDNSRule=[dict(rule, ipAddress="10.0.0.1")])
+    register(client, "west", host="pop-mp1-west", appDId="appd-shared", appDNSRule=[dict(rule, ipAddress="10.0.0.2")])
+    try:
+        assert resolve() == ("NOERROR", {"10.0.0.1", "10.0.0.2"})
+        assert client.delete("/mm5/v1/app_instances/west").status_code == 204
+        assert resolve() == ("NOERROR", {"10.0.0.1"})
+    finally:
+        client.delete("/mm5/v1/app_instances/west")
+        assert client.delete("/mm5/v1/app_instances/east").status_code == 204
+    assert resolve()[0] == "NXDOMAIN"
 
 
 def test_graceful_termination_waits_for_the_apps_confirmation(client: Any, subscriber: SubscriberServer) -> None:

@@ -32,15 +32,6 @@ _FILTERS = ("ser_instance_id", "ser_name", "ser_category_id")
 NOTIFY_WITHIN_S = 60.0
 
 
-def _names(deps: list[dict[str, Any]] | None) -> set[str]:
-    return {d["serName"] for d in deps or [] if d.get("serName")}
-
-
-def consumable(app: MepApp) -> set[str]:
-    """The service names an app may discover: its AppD's appServiceRequired and appServiceOptional."""
-    return _names(app.services_required) | _names(app.services_optional)
-
-
 def _href(app_instance_id: str | None, ser_id: str) -> str:
     if app_instance_id:
         return f"{base()}/mec_service_mgmt/v1/applications/{app_instance_id}/services/{ser_id}"
@@ -118,7 +109,7 @@ def get_service(serviceId: str) -> Reply:
         row = session.get(MepService, serviceId)
         if row is None or row.host_id != app.host_id:
             raise NotFound(f"this MEP has no service instance {serviceId}")
-        if row.ser_name not in consumable(app):
+        if row.ser_name not in registry.consumable(app):
             raise Forbidden(f"application instance {app.app_instance_id} may not discover {row.ser_name}: its "
                             "AppD's appServiceRequired and appServiceOptional do not name it")
         return _info(row), 200, JSON
@@ -142,7 +133,7 @@ def create_app_service(appInstanceId: str, body: dict[str, Any]) -> Reply:
     with session_scope() as session:
         app = own_app(session, appInstanceId)
         name = body["serName"]
-        if name not in _names(app.services_produced):
+        if name not in registry.service_names(app.services_produced):
             raise Forbidden(f"application instance {appInstanceId} may not register {name}: its AppD's "
                             "appServiceProduced does not name it")
         taken = session.scalars(select(MepService.ser_instance_id).where(
@@ -230,18 +221,19 @@ def _matches(criteria: dict[str, Any], row: MepService) -> bool:
 
 
 def _announce(session: Any, row: MepService, change: str) -> None:
-    """SerAvailabilityNotification to the subscriptions of the apps allowed to see the service."""
+    """SerAvailabilityNotification to the subscriptions of the apps allowed to see the service, sent when
+    the change commits."""
     subs = session.scalars(select(MepSubscription).where(
         MepSubscription.host_id == row.host_id, MepSubscription.subscription_type == SER_AVAILABILITY_SUBSCRIPTION))
     for sub in subs:
         app = session.get(MepApp, sub.app_instance_id)
-        if app is None or row.ser_name not in consumable(app) or not _matches(sub.body.get("filteringCriteria") or {}, row):
+        if app is None or row.ser_name not in registry.consumable(app) or not _matches(sub.body.get("filteringCriteria") or {}, row):
             continue
         reference = {"serName": row.ser_name, "serInstanceId": row.ser_instance_id,
                      "state": row.body.get("state"), "changeType": change}
         if change != "REMOVED":
             reference["link"] = {"href": _href(None, row.ser_instance_id)}
-        notify.send(sub.callback_reference, {
+        notify.send_after_commit(session, sub.callback_reference, {
             "notificationType": "SerAvailabilityNotification", "serviceReferences": [reference],
             "_links": {"subscription": {"href": SUBSCRIPTIONS.href(sub.app_instance_id, sub.id)}}}, NOTIFY_WITHIN_S)
 
@@ -258,7 +250,7 @@ def create_ser_subscription(appInstanceId: str, body: dict[str, Any]) -> Reply:
     with session_scope() as session:
         app = own_app(session, appInstanceId)
         criteria = body.get("filteringCriteria") or {}
-        refused = sorted(set(criteria.get("serNames") or []) - consumable(app))
+        refused = sorted(set(criteria.get("serNames") or []) - registry.consumable(app))
         if refused:
             raise Forbidden(f"application instance {appInstanceId} may not watch {', '.join(refused)}: its AppD "
                             "does not name it among the services it consumes")
