@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import yaml
 from flask import Response, request
 
+from meao.api import query
 from meao.api.responses import Reply, accepted, base_url, created, listing, no_content, ok
 from meao.api.security import request_tenant
 from meao.api.subscriptions import SubscriptionHandlers
 from meao.catalogue import packages
-from meao.problems import NotAcceptable, RangeNotSatisfiable
+from meao.problems import NotAcceptable, NotFound, RangeNotSatisfiable
 from meao.wire.links import APP_PKGM
 from meao.wire.packages import app_pkg_info, app_pkg_info_modifications
 
@@ -86,21 +89,52 @@ def _accepts(mime: str) -> bool:
     return not accept.provided or accept[mime] > 0 or (accept.best == "*/*" and accept["*/*"] > 0)
 
 
+# what exclude_default leaves out of the AppD (table 7.3.6.3.2-1)
+APPD_DEFAULT_EXCLUDED = ("virtualComputeDescriptor", "swImageDescriptor", "virtualStorageDescriptor", "appExtCpd",
+                         "terminateAppInstanceOpConfig", "changeAppInstanceStateOpConfig")
+_SELECTORS = ("all_fields", "fields", "exclude_fields", "exclude_default")
+
+
+def _appd_entry(appd: packages.AppDFiles) -> bytes:
+    """The AppD's entry file as the request's MEC 009 query asks (table 7.3.6.3.2-1): 404 when ``filter``
+    does not hold for it; reshaped by the attribute selectors, in the file's own format (JSON or YAML).
+    Without a selector the file is returned as it is, a copy (table 7.3.6.3.2-2)."""
+    raw = (appd.root / appd.names[0]).read_bytes()
+    params = {k: request.args.get(k) for k in ("filter", *_SELECTORS)}
+    if all(v is None for v in params.values()):
+        return raw
+    terms = query.parse_filter(params["filter"], query.ANY_TREE) if params["filter"] is not None else []
+    is_json = raw.lstrip().startswith(b"{")
+    doc = json.loads(raw) if is_json else yaml.safe_load(raw)  # onboarding checked it (no YAML bomb)
+    if not isinstance(doc, dict):
+        doc = {}
+    if terms and not query.matches(doc, terms):
+        raise NotFound(f"the AppD of package {appd.pkg_id} does not match the filter {params['filter']}")
+    if all(params[k] is None for k in _SELECTORS):
+        return raw
+    (doc,) = query.select_fields([doc], params, query.ANY_TREE, APPD_DEFAULT_EXCLUDED)
+    if is_json:
+        return json.dumps(doc, indent=2).encode()
+    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True).encode()
+
+
 def _appd(pkg_id: str | None, appd_id: str | None) -> Response:
     appd = packages.onboarded_appd(pkg_id, appd_id, request_tenant())
     root, files = appd.root, appd.names
+    entry = _appd_entry(appd)
     want_text, want_zip = _accepts("text/plain"), _accepts("application/zip")
     if want_text and (len(files) == 1 or not want_zip):
         if len(files) > 1 and not want_zip:
             raise NotAcceptable(f"the AppD of package {appd.pkg_id} spans {len(files)} files ({', '.join(files)}); "
                                 "ask for application/zip to get them all")
-        return Response((root / files[0]).read_bytes(), 200, content_type="text/plain; charset=utf-8")
+        return Response(entry, 200, content_type="text/plain; charset=utf-8")
     if not want_zip:
         raise NotAcceptable("the AppD is available as text/plain (single file) or application/zip; "
                             "send an Accept header with one of them")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name in files:
+        zf.writestr(files[0], entry)
+        for name in files[1:]:
             zf.write(root / name, name)
     return Response(buf.getvalue(), 200, content_type="application/zip")
 

@@ -18,6 +18,8 @@ from meao.problems import BadRequest
 OPENAPI_DIR = Path(__file__).resolve().parents[2] / "openapi"
 OPERATORS = {"eq", "neq", "in", "nin", "gt", "gte", "lt", "lte", "cont", "ncont"}
 ANY = "*"  # marks a free-form object (KeyValuePairs): any sub-attribute is valid
+# the tree of a resource with no schema of ours (an AppD file): every attribute name is accepted
+ANY_TREE: dict[str, Any] = {}
 
 
 @lru_cache(maxsize=8)
@@ -54,7 +56,10 @@ def attribute_tree(spec_file: str, schema: str) -> dict[str, Any]:
 
 def _check_path(tree: dict[str, Any], path: str, what: str) -> list[str]:
     parts = path.split("/")
-    node: Any = tree
+    if not all(parts):
+        raise BadRequest(f"{what}: {path!r} is not an attribute name (empty part)",
+                         title="Invalid attribute" if what == "filter" else "Invalid attribute selector")
+    node: Any = ANY if tree is ANY_TREE else tree
     for part in parts:
         if node == ANY:
             break

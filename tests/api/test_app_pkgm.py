@@ -6,6 +6,7 @@ Every test runs on SQLite and on PostgreSQL, with a real Celery worker on real R
 from __future__ import annotations
 
 import io
+import json
 import socket
 import zipfile
 from pathlib import Path
@@ -29,11 +30,13 @@ def examples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             ("mec-vm-app", "mec-minimal", "mec-json-appd", "vnf-sol001-plain")}
 
 
-def _problem(resp: httpx.Response, status: int) -> dict:
+def _problem(resp: httpx.Response, status: int, *words: str) -> dict:
     assert resp.status_code == status, resp.text
     assert resp.headers["content-type"].startswith(PROBLEM)
     body = resp.json()
     assert body["status"] == status and body["detail"]
+    for word in words:
+        assert word in body["detail"], body
     return body
 
 
@@ -260,6 +263,40 @@ def test_appd_by_accept_header(stack: Stack, examples: dict[str, Path]) -> None:
             assert js["appDId"] in t.text
     finally:
         remove(stack, vm["id"])
+        remove(stack, js["id"])
+
+
+def test_appd_filter_and_attribute_selectors(stack: Stack, examples: dict[str, Path]) -> None:
+    """Table 7.3.6.3.2-1: filter and all_fields shall be supported (fields, exclude_fields should be):
+    a filter that holds returns the AppD, one that does not is 404, a malformed one 400; selectors
+    reshape the AppD file in its own format; without any the file is returned as it is."""
+    js = onboard(stack, examples["mec-json-appd"])
+    url = f"/onboarded_app_packages/{js['appDId']}/appd"
+    text = {"Accept": "text/plain"}
+    try:
+        with stack.client() as c:
+            whole = c.get(url, headers=text)
+            assert whole.status_code == 200
+            assert "virtualComputeDescriptor" in json.loads(whole.text)
+            held = c.get(url, headers=text, params={"filter": "(eq,appName,mec-json-app)"})
+            assert held.status_code == 200 and held.content == whole.content
+            assert c.get(url, headers=text, params={"all_fields": ""}).json() == json.loads(whole.text)
+            _problem(c.get(url, headers=text, params={"filter": "(eq,appName,another-app)"}), 404, "filter")
+            _problem(c.get(url, headers=text, params={"filter": "(eq,appName"}), 400, "(op,attribute,value)")
+            _problem(c.get(url, headers=text, params={"all_fields": "", "fields": "appName"}), 400)
+            _problem(c.get(url, headers=text, params={"fields": "appName//x"}), 400, "empty part")
+
+            lean = json.loads(c.get(url, headers=text, params={"exclude_default": ""}).text)
+            assert lean["appName"] == "mec-json-app"
+            assert not {"virtualComputeDescriptor", "swImageDescriptor", "appExtCpd"} & set(lean)
+            picked = json.loads(c.get(url, headers=text, params={"fields": "swImageDescriptor"}).text)
+            assert "swImageDescriptor" in picked and "virtualComputeDescriptor" not in picked
+            dropped = json.loads(c.get(url, headers=text, params={"exclude_fields": "appDescription"}).text)
+            assert "appDescription" not in dropped and "virtualComputeDescriptor" in dropped
+            zipped = c.get(url, headers={"Accept": "application/zip"}, params={"exclude_default": ""})
+            (name,) = zipfile.ZipFile(io.BytesIO(zipped.content)).namelist()
+            assert json.loads(zipfile.ZipFile(io.BytesIO(zipped.content)).read(name)) == lean
+    finally:
         remove(stack, js["id"])
 
 

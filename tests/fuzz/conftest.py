@@ -52,9 +52,11 @@ class FuzzTarget:
 
     stack: Stack
     headers: dict[str, str]
+    mp1_headers: dict[str, str] = field(default_factory=dict)  # the seeded app's own Mp1 token
     seeded: dict[str, list[str]] = field(default_factory=dict)
     sent: Counter[str] = field(default_factory=Counter)  # requests per operation ("/ops/v1 GET /jobs")
     statuses: Counter[int] = field(default_factory=Counter)
+    server_errors: int = 0  # 5xx answers other than a documented 503
 
     def url(self, server_path: str) -> str:
         """The live base URL of an API whose OpenAPI ``servers`` entry is ``server_path``."""
@@ -214,6 +216,50 @@ def seed(target: FuzzTarget, tmp: Path, subscriber: SubscriberServer) -> None:
             assert resp.status_code == 201, resp.text
             ids["subscriptionId"].append(resp.json()["id"])
     target.seeded.update(ids)
+    seed_mep(target, subscriber)
+
+
+MP1_APP = "fuzz-mp1-app"  # an app instance registered at the MEP of CONFIGURED_HOST, which `meao serve` runs
+MP1_SERVICE = {"serName": "fuzz-svc", "version": "1", "state": "ACTIVE", "serializer": "JSON",
+               "transportInfo": {"id": "rest", "name": "REST", "type": "REST_HTTP", "protocol": "HTTP",
+                                 "version": "1.1", "endpoint": {"uris": ["http://10.9.0.1/fuzz"]}, "security": {}}}
+
+
+def seed_mep(target: FuzzTarget, subscriber: SubscriberServer) -> None:
+    """An app at the MEP, as the MEPM-V registers it over Mm5 (with a DNS and a traffic rule, producing and
+    consuming a service), with its Mp1 token, a registered service and both kinds of Mp1 subscription."""
+    host = CONFIGURED_HOST["id"]
+    ids: dict[str, list[str]] = {"appInstanceId": [MP1_APP], "serviceId": [], "subscriptionId": [],
+                                 "dnsRuleId": ["fuzz-dns"], "trafficRuleId": ["fuzz-traffic"]}
+    with httpx.Client(base_url=target.stack.base, headers=target.headers, timeout=30) as c:
+        creds = c.put(f"/mm5/v1/app_instances/{MP1_APP}/credentials", json={"mecHostId": host})
+        assert creds.status_code == 200, creds.text
+        resp = c.put(f"/mm5/v1/app_instances/{MP1_APP}", json={
+            "mecHostId": host, "appDId": "fuzz-appd", "appName": "fuzz",
+            "appServiceProduced": [{"serName": "fuzz-svc", "version": "1"}],
+            "appServiceOptional": [{"serName": "fuzz-svc"}],
+            "appDNSRule": [{"dnsRuleId": "fuzz-dns", "domainName": "fuzz.edge.example", "ipAddressType": "IP_V4",
+                            "ipAddress": "10.9.0.1", "ttl": 30}],
+            "appTrafficRule": [{"trafficRuleId": "fuzz-traffic", "filterType": "FLOW", "priority": 5,
+                                "action": "PASSTHROUGH", "trafficFilter": [{"protocol": ["TCP"], "dstPort": ["80"]}]}]})
+        assert resp.status_code == 200, resp.text
+        token = c.post("/mep/oauth2/token", data={"grant_type": "client_credentials"}, headers={},
+                       auth=(creds.json()["clientId"], creds.json()["clientSecret"]))
+        assert token.status_code == 200, token.text
+        target.mp1_headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        mp1 = {"headers": target.mp1_headers}
+        resp = c.post(f"/mec_service_mgmt/v1/applications/{MP1_APP}/services", json=MP1_SERVICE, **mp1)
+        assert resp.status_code == 201, resp.text
+        ids["serviceId"].append(resp.json()["serInstanceId"])
+        for api, body in (("mec_app_support", {"subscriptionType": "AppTerminationNotificationSubscription",
+                                               "appInstanceId": MP1_APP}),
+                          ("mec_service_mgmt", {"subscriptionType": "SerAvailabilityNotificationSubscription"})):
+            resp = c.post(f"/{api}/v1/applications/{MP1_APP}/subscriptions",
+                          json={**body, "callbackReference": f"{subscriber.url}/mp1"}, **mp1)
+            assert resp.status_code == 201, resp.text
+            ids["subscriptionId"].append(resp.headers["Location"].rsplit("/", 1)[1])
+    for name, values in ids.items():
+        target.seeded.setdefault(name, []).extend(values)
 
 
 @pytest.fixture(scope="session")
