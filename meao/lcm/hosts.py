@@ -7,15 +7,18 @@ the caller's transaction; the others (what the ops API calls) own theirs.
 
 from __future__ import annotations
 
+import uuid
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import yaml
-from sqlalchemy import or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from meao.config import get_settings
-from meao.db.models import AppInstance, AppLcmOpOcc, MecHost
+from meao.db.models import AppInstance, AppLcmOpOcc, MecHost, MepService
 from meao.db.session import session_scope
 from meao.lcm.op_occ import FINAL_STATES
 from meao.problems import BadRequest, Conflict, NotFound, ProblemError
@@ -50,6 +53,8 @@ def validate_host(doc: dict[str, Any], where: str = "MEC host") -> dict[str, Any
                       ("latency_ms", dict), ("networks", dict), ("location", dict)):
         if doc.get(key) is not None and not isinstance(doc[key], kind):
             raise BadRequest(f"{where} {doc['id']}: '{key}' must be a {kind.__name__}")
+    if doc.get("services"):
+        _check_services(doc["id"], doc["services"], where)
     for key in ("name", "cloud", "region", "availability_zone", "queue"):
         if doc.get(key) is not None and (not isinstance(doc[key], str) or len(doc[key]) > 255):
             raise BadRequest(f"{where} {doc['id']}: '{key}' must be a string of at most 255 characters")
@@ -62,6 +67,72 @@ def validate_host(doc: dict[str, Any], where: str = "MEC host") -> dict[str, Any
     values["name"] = values["name"] or doc["id"]
     values["queue"] = values["queue"] or queue_for(doc["id"])
     return {"id": doc["id"], **values}
+
+
+OPENAPI_DIR = Path(__file__).resolve().parents[2] / "openapi"
+# what a platform service of the inventory may say of itself: its MEC 011 ServiceInfo, less what the MEP sets
+SERVICE_FIELDS = ("serName", "version", "serCategory", "transportInfo", "serializer", "scopeOfLocality",
+                  "consumedLocalOnly")
+_PLATFORM_SERVICE_IDS = uuid.UUID("5d0c2a8e-6f4b-4f43-9f1e-0b7a3c1e9d21")  # uuid5 namespace
+
+
+@lru_cache(maxsize=1)
+def _service_info_validator() -> jsonschema.Draft4Validator:
+    spec = yaml.safe_load((OPENAPI_DIR / "mp1-service-mgmt.yaml").read_text("utf-8"))
+    return jsonschema.Draft4Validator({"$ref": "#/components/schemas/ServiceInfo", "components": spec["components"]})
+
+
+def platform_service_info(entry: dict[str, Any]) -> dict[str, Any] | None:
+    """The Mp1 ServiceInfo of an inventory service that names its transport (``transportInfo``); None for
+    one without, which counts for host selection only."""
+    if entry.get("transportInfo") is None:
+        return None
+    info = {k: entry[k] for k in SERVICE_FIELDS if entry.get(k) is not None}
+    return {**info, "version": str(entry.get("version") or "1"), "state": "ACTIVE",
+            "serializer": entry.get("serializer") or "JSON"}
+
+
+def platform_service_id(host_id: str, info: dict[str, Any]) -> str:
+    """A platform service's serInstanceId: the same at every load of the inventory."""
+    return str(uuid.uuid5(_PLATFORM_SERVICE_IDS, f"{host_id}/{info['serName']}/{info['version']}"))
+
+
+def _check_services(host_id: str, services: list[Any], where: str) -> None:
+    for i, entry in enumerate(services):
+        at = f"{where} {host_id}: services[{i}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("serName"), str) or not entry["serName"]:
+            raise BadRequest(f"{at}: each service is a mapping with a non-empty 'serName'")
+        unknown = set(entry) - set(SERVICE_FIELDS)
+        if unknown:
+            raise BadRequest(f"{at} ({entry['serName']}): unknown field(s) {', '.join(sorted(unknown))}; a "
+                             f"service may give {', '.join(SERVICE_FIELDS)}")
+        info = platform_service_info(entry)
+        if info is not None:
+            error = jsonschema.exceptions.best_match(_service_info_validator().iter_errors(info))
+            if error is not None:
+                path = "/".join(str(p) for p in error.absolute_path) or "(the service)"
+                raise BadRequest(f"{at} ({entry['serName']}): {path}: {error.message} (the MEC 011 ServiceInfo "
+                                 "apps discover it by over Mp1)")
+
+
+def sync_platform_services(session: Session, host: MecHost) -> None:
+    """Make the host's MEP registry hold its inventory's platform services (those with a transportInfo)
+    as ServiceInfo that apps discover over Mp1, beside the services the apps register."""
+    wanted = {}
+    for entry in host.services or []:
+        info = platform_service_info(entry)
+        if info is not None:
+            wanted[platform_service_id(host.id, info)] = info
+    rows = {r.ser_instance_id: r for r in session.scalars(select(MepService).where(
+        MepService.host_id == host.id, MepService.app_instance_id.is_(None)))}
+    for ser_id, row in rows.items():
+        if ser_id not in wanted:
+            session.delete(row)
+        elif row.body != wanted[ser_id]:
+            row.body, row.version = wanted[ser_id], row.version + 1
+    session.add_all(MepService(ser_instance_id=ser_id, host_id=host.id, app_instance_id=None,
+                               ser_name=info["serName"], body=info)
+                    for ser_id, info in wanted.items() if ser_id not in rows)
 
 
 def upsert_host(session: Session, doc: dict[str, Any]) -> MecHost:
@@ -79,6 +150,7 @@ def upsert_host(session: Session, doc: dict[str, Any]) -> MecHost:
         for key, value in values.items():
             setattr(host, key, value)
     session.flush()
+    sync_platform_services(session, host)
     return host
 
 
@@ -199,4 +271,5 @@ def delete_host(host_id: str) -> None:
     with session_scope() as session:
         host = session.get(MecHost, host_id, with_for_update=True) or get_host(session, host_id)
         _refuse_if_in_use(session, host, "it cannot be removed")
+        session.execute(delete(MepService).where(MepService.host_id == host_id, MepService.app_instance_id.is_(None)))
         session.delete(host)

@@ -115,8 +115,8 @@ def offered_services(host: MecHost) -> list[dict[str, Any]]:
     offered = list(host.services or [])
     session = object_session(host)
     if session is not None:
-        offered += [b for b in session.scalars(select(MepService.body).where(MepService.host_id == host.id))
-                    if b.get("state") == "ACTIVE"]
+        offered += [b for b in session.scalars(select(MepService.body).where(
+            MepService.host_id == host.id, MepService.app_instance_id.is_not(None))) if b.get("state") == "ACTIVE"]
     return offered
 
 

@@ -153,6 +153,44 @@ def test_service_availability_is_notified_to_authorised_subscribers(client: Any,
     assert listed["_links"]["subscriptions"][0]["rel"] == "SerAvailabilityNotificationSubscription"
 
 
+def test_platform_services_of_the_inventory_are_discoverable_over_mp1(client: Any) -> None:
+    """A service of the host's inventory with a transportInfo is a ServiceInfo apps discover (with an id
+    that survives reloads); one without counts for selection only; a malformed one is refused by name."""
+    from meao.lcm import hosts
+    from meao.problems import BadRequest
+
+    transport = {"id": "rnis-rest", "name": "REST", "type": "REST_HTTP", "protocol": "HTTP", "version": "1.1",
+                 "endpoint": {"uris": ["http://10.0.0.2/rnis/v2"]}, "security": {}}
+    rnis = {"serName": "rnis", "version": "2.2.1", "transportInfo": transport,
+            "serCategory": {"href": "http://cat.example/rni", "id": "RNI", "name": "RNI", "version": "2"}}
+    doc = {"id": HOST, "cloud": "fake-mp1", "services": [rnis, {"serName": "platform-time", "version": "1"}]}
+    with session_scope() as session:
+        hosts.upsert_host(session, doc)
+    me, _ = register(client, "rnis-user", appServiceRequired=[{"serName": "rnis", "version": "2.2.1"}],
+                     appServiceOptional=[{"serName": "platform-time"}])
+    found = client.get(f"{SERVICES}/services", headers=me).json()
+    assert [(s["serName"], s["version"], s["state"], s["serializer"], s["transportInfo"]) for s in found] == [
+        ("rnis", "2.2.1", "ACTIVE", "JSON", transport)]
+    ser_id = found[0]["serInstanceId"]
+    assert client.get(f"{SERVICES}/services/{ser_id}", headers=me).json()["serCategory"]["id"] == "RNI"
+
+    with session_scope() as session:  # a reload keeps the id; a changed field is seen at once
+        hosts.upsert_host(session, dict(doc, services=[dict(rnis, consumedLocalOnly=True)]))
+    again = client.get(f"{SERVICES}/services", params={"ser_name": "rnis"}, headers=me).json()
+    assert [(s["serInstanceId"], s["consumedLocalOnly"]) for s in again] == [(ser_id, True)]
+
+    bad = dict(rnis, transportInfo=dict(transport, type="CARRIER_PIGEON"))
+    with pytest.raises(BadRequest, match=r"services\[0\] \(rnis\): transportInfo/type"), session_scope() as session:
+        hosts.upsert_host(session, dict(doc, services=[bad]))
+    with pytest.raises(BadRequest, match="unknown field"), session_scope() as session:
+        hosts.upsert_host(session, dict(doc, services=[dict(rnis, endpoint="http://x")]))
+    assert client.get(f"{SERVICES}/services/{ser_id}", headers=me).status_code == 200  # nothing was written
+
+    with session_scope() as session:
+        hosts.upsert_host(session, dict(doc, services=[]))
+    assert client.get(f"{SERVICES}/services", headers=me).json() == []
+
+
 def test_an_availability_notification_leaves_only_when_its_change_is_committed(
         client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """An app told of a service can read it at once; a change that rolls back tells nobody."""
