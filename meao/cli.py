@@ -53,6 +53,7 @@ def serve(host: str, port: int, embedded_worker: bool | None, certfile: str | No
     """Serve the Mm1 APIs (migrating the database first)."""
     import uvicorn
 
+    from meao.api.validation import UVICORN_OPTIONS
     from meao.app import create_app
     from meao.auth.startup import prepare_auth
     from meao.config import load_settings, serve_public_url, set_settings
@@ -74,7 +75,7 @@ def serve(host: str, port: int, embedded_worker: bool | None, certfile: str | No
     click.echo(f"meao serving Mm1 on {public}/app_pkgm/v1 (Swagger UI: {public}/app_pkgm/v1/ui/); "
                f"database {settings.database_url}; jobs: {mode}; {hosts} MEC host(s) loaded; "
                f"auth: {settings.auth.mode}", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", **ssl_options)
+    uvicorn.run(app, host=host, port=port, log_level="warning", **UVICORN_OPTIONS, **ssl_options)
 
 
 @main.command()
@@ -144,6 +145,7 @@ def mep_serve(host_id: str, host: str, port: int, workers: int, insecure_no_auth
     """Serve one PoP's MEP: Mp1 (MEC 011) at /mec_app_support/v1 and /mec_service_mgmt/v1, Mm5 at /mm5/v1."""
     import uvicorn
 
+    from meao.api.validation import UVICORN_OPTIONS
     from meao.config import load_settings, set_settings
     from meao.db.models import MecHost
     from meao.db.session import session_scope
@@ -181,7 +183,8 @@ def mep_serve(host_id: str, host: str, port: int, workers: int, insecure_no_auth
         os.environ.update(MEAO_MEP_HOST_ID=host_id, MEAO_MEP_PUBLIC_URL=url)
         serve_processes(host, port, workers)
     else:
-        uvicorn.run(create_mep_app(settings, host_id, url), host=host, port=port, log_level="warning")
+        uvicorn.run(create_mep_app(settings, host_id, url), host=host, port=port, log_level="warning",
+                    **UVICORN_OPTIONS)
 
 
 def _register_oss_commands() -> None:

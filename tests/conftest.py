@@ -19,11 +19,13 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.ci import in_ci
+
 ROOT = Path(__file__).resolve().parents[1]
 # MEAO_TEST_REDIS_PORT lets two checkouts run their suites side by side on separate Redis servers.
 REDIS = ("127.0.0.1", int(os.environ.get("MEAO_TEST_REDIS_PORT", "6379")))
 POSTGRES = ("127.0.0.1", 5432)
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+IN_CI = in_ci()
 
 
 def reachable(host: str, port: int) -> bool:

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import AsyncGenerator
+from email.utils import formatdate
+from functools import lru_cache
 from typing import Any
 
 from connexion.datastructures import MediaTypeDict
@@ -23,7 +26,7 @@ from connexion.exceptions import BadRequestProblem, UnsupportedMediaTypeProblem
 from connexion.lifecycle import ConnexionRequest
 from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, ParameterValidator
 from starlette.datastructures import QueryParams
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NUL_ESCAPE = re.compile(rb"%00|\x00")
@@ -100,3 +103,46 @@ class RequestTargetGuard:
                 raise BadRequestProblem(detail="the query string contains U+0000 (NUL); meao accepts no NUL "
                                                "characters")
         await self.app(scope, receive, send)
+
+
+# spelt as the standards and RFCs spell them, where title case would not
+_SPECIAL_HEADERS = {b"etag": b"ETag", b"www-authenticate": b"WWW-Authenticate", b"content-md5": b"Content-MD5"}
+
+
+def canonical_header(name: bytes) -> bytes:
+    """``content-type`` → ``Content-Type``, ``etag`` → ``ETag``: the casing clients written against the
+    standard look up literally (HTTP header names are case-insensitive, but not every client is)."""
+    lower = name.lower()
+    return _SPECIAL_HEADERS.get(lower) or b"-".join(part[:1].upper() + part[1:] for part in lower.split(b"-"))
+
+
+# how every meao server runs uvicorn: its httptools implementation lowercases every header name it writes
+# (h11 writes them as CanonicalHeaders spelt them), and its own Date and Server headers are lowercase
+# (CanonicalHeaders sends Date; no Server header advertises what runs)
+UVICORN_OPTIONS: dict[str, Any] = {"http": "h11", "date_header": False, "server_header": False}
+
+
+@lru_cache(maxsize=2)
+def _http_date(second: int) -> bytes:
+    return formatdate(second, usegmt=True).encode()
+
+
+class CanonicalHeaders:
+    """ASGI middleware: response header names go out canonically cased (the ASGI stack writes them in
+    lowercase), with the Date header (RFC 9110 clause 6.6.1); the server runs with ``UVICORN_OPTIONS``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_canonical(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [(canonical_header(k), v) for k, v in message.get("headers", [])]
+                message["headers"].append((b"Date", _http_date(int(time.time()))))
+            await send(message)
+
+        await self.app(scope, receive, send_canonical)

@@ -26,7 +26,7 @@ from connexion import FlaskApp
 from connexion.options import SwaggerUIOptions
 
 from meao.api.security import prepare_spec
-from meao.api.validation import validator_map
+from meao.api.validation import UVICORN_OPTIONS, validator_map
 from meao.config import Settings
 from mecpm.mep import api, security
 from mecpm.mep.registry import MepScope
@@ -112,5 +112,6 @@ def _serve_one(host: str, port: int) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
-    config = uvicorn.Config("mecpm.mep.web:app_from_environment", factory=True, log_level="warning")
+    config = uvicorn.Config("mecpm.mep.web:app_from_environment", factory=True, log_level="warning",
+                            **UVICORN_OPTIONS)
     uvicorn.Server(config).run(sockets=[sock])
