@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-# The installed `meao` script does not call meao.oss.cli.register yet, so the tests build the command themselves.
-CLI_BOOTSTRAP = ("from meao.cli import main; from meao.oss.cli import register; "
-                 "register(main); main(prog_name='meao')")
+# The console script `pip install` made from pyproject.toml's [project.scripts], next to this Python:
+# the tests run what an operator runs, so a broken entry point fails every CLI test.
+MEAO_SCRIPT = Path(sys.executable).parent / "meao"
 
 
 def client_env(endpoint: str | None, config_home: Path, **extra: str) -> dict[str, str]:
@@ -27,7 +27,8 @@ def client_env(endpoint: str | None, config_home: Path, **extra: str) -> dict[st
 
 def run_meao(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """``meao ARGS…`` in a subprocess; stdout and stderr decoded as UTF-8 with any ``\r`` kept."""
-    raw = subprocess.run([sys.executable, "-c", CLI_BOOTSTRAP, *args], env=env, cwd=ROOT, capture_output=True,
+    assert MEAO_SCRIPT.is_file(), f"{MEAO_SCRIPT} is missing: install meao into this venv (pip install -e '.[test]')"
+    raw = subprocess.run([str(MEAO_SCRIPT), *args], env=env, cwd=ROOT, capture_output=True,
                          timeout=timeout, stdin=subprocess.DEVNULL, check=False)
     return subprocess.CompletedProcess(raw.args, raw.returncode, raw.stdout.decode(), raw.stderr.decode())
 
