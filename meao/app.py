@@ -21,7 +21,7 @@ from meao.api.errors import (
     unexpected_error_handler,
 )
 from meao.api.security import TOKEN_PATH, prepare_spec
-from meao.api.validation import CanonicalHeaders, RequestTargetGuard, validator_map
+from meao.api.validation import CanonicalHeaders, RequestTargetGuard, UndocumentedStatusGuard, validator_map
 from meao.auth.tokens import check_settings as check_auth_settings
 from meao.celery_app import all_queues, configure_celery
 from meao.config import Settings, get_settings, set_settings
@@ -90,6 +90,8 @@ def finish_app(app: FlaskApp) -> None:
     """What every meao web app has: request metrics, the request-target guard, ProblemDetails for errors."""
     app.add_middleware(HttpMetricsMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(CanonicalHeaders, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    if get_settings().validate_responses:
+        app.add_middleware(UndocumentedStatusGuard, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(RequestTargetGuard, position=MiddlewarePosition.BEFORE_SWAGGER)
     register_system_collector()
     app.add_error_handler(ProblemError, problem_error_handler)

@@ -25,6 +25,7 @@ from connexion.context import context
 from connexion.lifecycle import ConnexionRequest
 from starlette.concurrency import run_in_threadpool
 
+from meao.api.validation import document_statuses
 from meao.auth.scopes import format_scopes, parse_scopes
 from meao.auth.tokens import InvalidToken, Principal, TokenIssuerUnavailable, validator_for
 from meao.config import Settings, get_settings
@@ -123,12 +124,20 @@ def _opened(method: str, path: str, entries: tuple[str, ...]) -> bool:
     return False
 
 
+# MEAO_AUTH=jwt: a token cannot be checked while the issuer's keys cannot be fetched
+_ISSUER_UNAVAILABLE = {
+    "description": "Service Unavailable: the token issuer's signing keys (JWKS) could not be fetched to check "
+                   "the access token (MEAO_AUTH=jwt); retry later.",
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}}
+
+
 def prepare_spec(path: Path, settings: Settings, base_path: str | None = None) -> dict[str, Any]:
     """The OpenAPI document of ``path`` as this process serves it.
 
     ``MEAO_AUTH=none`` drops every security requirement; ``MEAO_AUTH_OPEN_OPERATIONS`` drops those of the
     operations listed ("GET /ops/v1/mec_hosts" or a path template for every method); ``jwt`` mode shows
-    the external token URL in Swagger UI. Records the scopes of each operation for ``bearer_info``.
+    the external token URL in Swagger UI and documents 503 on every secured operation (the issuer's keys
+    could not be fetched). Records the scopes of each operation for ``bearer_info``.
     """
     spec = yaml.safe_load(path.read_text(encoding="utf-8"))
     base = (base_path or spec.get("servers", [{}])[0].get("url", "")).rstrip("/")
@@ -143,6 +152,8 @@ def prepare_spec(path: Path, settings: Settings, base_path: str | None = None) -
             _required_scopes[(base, operation["operationId"])] = tuple(scopes)
             if auth.mode == "none" or _opened(method, base + route, auth.open_operations):
                 operation["security"] = []
+            elif auth.mode == "jwt" and security:
+                operation.setdefault("responses", {}).setdefault("503", _ISSUER_UNAVAILABLE)
     schemes = spec.get("components", {}).get("securitySchemes", {})
     if auth.mode == "none":
         spec.pop("security", None)
@@ -150,4 +161,5 @@ def prepare_spec(path: Path, settings: Settings, base_path: str | None = None) -
     elif auth.mode == "jwt" and auth.token_url and "oauth2" in schemes:
         for flow in schemes["oauth2"].get("flows", {}).values():
             flow["tokenUrl"] = auth.token_url
+    document_statuses(spec, base)
     return spec

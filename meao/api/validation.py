@@ -146,3 +146,63 @@ class CanonicalHeaders:
             await send(message)
 
         await self.app(scope, receive, send_canonical)
+
+
+# (API base path, operationId) → the status codes its OpenAPI file documents ("404", "4XX", "default")
+_documented: dict[tuple[str, str], frozenset[str]] = {}
+_HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+
+
+def document_statuses(spec: dict[str, Any], base: str) -> None:
+    """Record what each operation of ``spec`` (served at ``base``) documents, for UndocumentedStatusGuard."""
+    for item in (spec.get("paths") or {}).values():
+        for method in _HTTP_METHODS:
+            operation = item.get(method)
+            if operation and operation.get("operationId"):
+                _documented[(base.rstrip("/"), operation["operationId"])] = frozenset(
+                    str(code) for code in operation.get("responses") or {})
+
+
+def documented(base: str, operation_id: str, status: int) -> bool | None:
+    """Whether the operation's OpenAPI file documents ``status``; None for an operation not recorded."""
+    codes = _documented.get((base.rstrip("/"), operation_id))
+    if codes is None:
+        return None
+    return str(status) in codes or f"{status // 100}XX" in codes or "default" in codes
+
+
+class UndocumentedStatusGuard:
+    """ASGI middleware, on where answers are checked against the OpenAPI files (MEAO_VALIDATE_RESPONSES,
+    on in the tests): a status the operation does not document becomes a 500 naming it, so every test that
+    reaches one fails, as a body that does not match its schema does."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extensions = scope.setdefault("extensions", {})  # Connexion's routing records the operation here
+        replaced = False
+
+        async def send_checked(message: Message) -> None:
+            nonlocal replaced
+            if replaced:
+                return
+            if message["type"] == "http.response.start" and message["status"] != 500:
+                routing = extensions.get("connexion_routing") or {}
+                base, operation = routing.get("api_base_path"), routing.get("operation_id")
+                if base is not None and operation and documented(base, operation, message["status"]) is False:
+                    replaced = True
+                    body = json.dumps({"type": "about:blank", "title": "Undocumented status", "status": 500,
+                                       "detail": f"{operation} answered {message['status']}, which its OpenAPI "
+                                                 "file does not document"}).encode()
+                    await send({"type": "http.response.start", "status": 500, "headers": [
+                        (b"content-type", b"application/problem+json"),
+                        (b"content-length", str(len(body)).encode())]})
+                    await send({"type": "http.response.body", "body": body})
+                    return
+            await send(message)
+
+        await self.app(scope, receive, send_checked)

@@ -26,7 +26,7 @@ from connexion import FlaskApp
 from connexion.options import SwaggerUIOptions
 
 from meao.api.security import prepare_spec
-from meao.api.validation import UVICORN_OPTIONS, validator_map
+from meao.api.validation import UVICORN_OPTIONS, document_statuses, validator_map
 from meao.config import Settings
 from mecpm.mep import api, security
 from mecpm.mep.registry import MepScope
@@ -49,7 +49,9 @@ def add_mep_apis(app: FlaskApp, settings: Settings, scope: MepScope | None = Non
     api.configure(scope or MepScope(), public_url or settings.public_url)
     options = SwaggerUIOptions(swagger_ui=True)
     for name, base in MP1_SPECS:
-        app.add_api(_mp1_spec(name), base_path=base, strict_validation=True,
+        spec = _mp1_spec(name)
+        document_statuses(spec, base)
+        app.add_api(spec, base_path=base, strict_validation=True,
                     validate_responses=settings.validate_responses, swagger_ui_options=options)
     name, base = MM5_SPEC
     app.add_api(prepare_spec(OPENAPI_DIR / name, settings, base), base_path=base, strict_validation=True,
