@@ -13,17 +13,18 @@ from typing import Any
 import yaml
 from flask import Response, request
 
-from meao.api import query
+from meao.api import negotiation, query
 from meao.api.responses import Reply, accepted, base_url, created, listing, no_content, ok
 from meao.api.security import request_tenant
 from meao.api.subscriptions import SubscriptionHandlers
 from meao.catalogue import packages
-from meao.problems import NotAcceptable, NotFound, RangeNotSatisfiable
+from meao.problems import Forbidden, NotAcceptable, NotFound, RangeNotSatisfiable
 from meao.wire.links import APP_PKGM
 from meao.wire.packages import app_pkg_info, app_pkg_info_modifications
 
 SPEC = "mm1-app-pkgm.yaml"
 DEFAULT_EXCLUDED = ("checksum", "softwareImages", "additionalArtifacts")
+TEXT, ZIP = "text/plain; charset=utf-8", "application/zip"  # what GET …/appd and …/package_content offer
 
 
 def _list(onboarded_only: bool) -> Reply:
@@ -45,6 +46,14 @@ def list_onboarded_packages(**_: Any) -> Reply:
 def create_package(body: dict[str, Any]) -> Reply:
     """POST /app_packages → 201 AppPkgInfo + Location; onboarding continues as a job."""
     return created(app_pkg_info(packages.create_package(body, request_tenant()), base_url()))
+
+
+def create_onboarded_package(body: dict[str, Any]) -> Reply:
+    """POST /onboarded_app_packages: the same as POST /app_packages (clause 7.3.1.3.1 names both URIs).
+
+    The new package has no appDId until it is onboarded, so its ``Location`` is /app_packages/{appPkgId}.
+    """
+    return create_package(body)
 
 
 def get_package(appPkgId: str) -> Reply:
@@ -84,11 +93,6 @@ def delete_onboarded_package(appDId: str) -> Reply:
     return no_content()
 
 
-def _accepts(mime: str) -> bool:
-    accept = request.accept_mimetypes
-    return not accept.provided or accept[mime] > 0 or (accept.best == "*/*" and accept["*/*"] > 0)
-
-
 # what exclude_default leaves out of the AppD (table 7.3.6.3.2-1)
 APPD_DEFAULT_EXCLUDED = ("virtualComputeDescriptor", "swImageDescriptor", "virtualStorageDescriptor", "appExtCpd",
                          "terminateAppInstanceOpConfig", "changeAppInstanceStateOpConfig")
@@ -121,22 +125,23 @@ def _appd_entry(appd: packages.AppDFiles) -> bytes:
 def _appd(pkg_id: str | None, appd_id: str | None) -> Response:
     appd = packages.onboarded_appd(pkg_id, appd_id, request_tenant())
     root, files = appd.root, appd.names
-    entry = _appd_entry(appd)
-    want_text, want_zip = _accepts("text/plain"), _accepts("application/zip")
-    if want_text and (len(files) == 1 or not want_zip):
-        if len(files) > 1 and not want_zip:
+    # table 7.3.6.3.2-2: text/plain only for an AppD in one file, application/zip always
+    kind = negotiation.request_prefers([TEXT, ZIP] if len(files) == 1 else [ZIP])
+    if kind is None:
+        if len(files) > 1 and negotiation.request_accepts(TEXT):
             raise NotAcceptable(f"the AppD of package {appd.pkg_id} spans {len(files)} files ({', '.join(files)}); "
                                 "ask for application/zip to get them all")
-        return Response(entry, 200, content_type="text/plain; charset=utf-8")
-    if not want_zip:
         raise NotAcceptable("the AppD is available as text/plain (single file) or application/zip; "
                             "send an Accept header with one of them")
+    entry = _appd_entry(appd)
+    if kind == TEXT:
+        return Response(entry, 200, content_type=TEXT)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(files[0], entry)
         for name in files[1:]:
             zf.write(root / name, name)
-    return Response(buf.getvalue(), 200, content_type="application/zip")
+    return Response(buf.getvalue(), 200, content_type=ZIP)
 
 
 def get_appd(appPkgId: str, **_: Any) -> Response:
@@ -147,6 +152,20 @@ def get_appd(appPkgId: str, **_: Any) -> Response:
 def get_onboarded_appd(appDId: str, **_: Any) -> Response:
     """GET /onboarded_app_packages/{appDId}/appd."""
     return _appd(None, appDId)
+
+
+def put_appd(appPkgId: str) -> Reply:
+    """PUT /app_packages/{appPkgId}/appd: not supported, and clause 7.3.6.3.3 says so with a 403, not a 405.
+
+    Whether the package exists or not. No ``**kwargs``: Connexion then does not read the request body.
+    """
+    raise Forbidden("PUT is not supported on the application descriptor resource (ETSI GS MEC 010-2 clause "
+                    "7.3.6.3.3): an AppD changes only by onboarding a new application package")
+
+
+def put_onboarded_appd(appDId: str) -> Reply:
+    """PUT /onboarded_app_packages/{appDId}/appd: 403, as PUT /app_packages/{appPkgId}/appd."""
+    return put_appd(appDId)
 
 
 def _file_range(path: Path, start: int, end: int) -> Iterator[bytes]:
@@ -163,8 +182,11 @@ def _file_range(path: Path, start: int, end: int) -> Iterator[bytes]:
 
 def _content(pkg_id: str | None, appd_id: str | None) -> Response:
     path = packages.onboarded_archive(pkg_id, appd_id, request_tenant())
+    if not negotiation.request_accepts(ZIP):  # table 7.3.7.3.2-2: the content is a ZIP file
+        raise NotAcceptable("the package content is an application/zip file; send an Accept header that "
+                            "allows it (or none)")
     size = path.stat().st_size
-    headers = {"Accept-Ranges": "bytes", "Content-Type": "application/zip"}
+    headers = {"Accept-Ranges": "bytes", "Content-Type": ZIP}
     spec = request.headers.get("Range")
     if not spec:
         return Response(_file_range(path, 0, size - 1), 200, headers={**headers, "Content-Length": str(size)})

@@ -22,9 +22,14 @@ def _notification(api: str, notification_type: str, notification_id: str, subscr
 
 def app_pkg_notification(pkg: AppPackage, notification_type: str, notification_id: str, subscription_id: str,
                          base: str) -> dict[str, Any]:
-    """AppPkgNotification (clause 6.2.3.6) of type AppPackageOnBoarded/Enabled/Disabled/Deleted."""
+    """AppPkgNotification (clause 6.2.3.6) of type AppPackageOnBoarded/Enabled/Disabled/Deleted.
+
+    A package deleted before it was onboarded has no appDId: the attribute is then left out (a deviation
+    from its cardinality 1, documented in openapi/mm1-app-pkgm.yaml) rather than sent empty.
+    """
+    appd_id = {"appDId": pkg.appd_id} if pkg.appd_id else {}
     return _notification(APP_PKGM, notification_type, notification_id, subscription_id, base, {
-        "appPkgId": pkg.id, "appDId": pkg.appd_id or "", "operationalState": pkg.operational_state})
+        "appPkgId": pkg.id, **appd_id, "operationalState": pkg.operational_state})
 
 
 def app_lcm_op_occ_notification(op: AppLcmOpOcc, notification_id: str, subscription_id: str,

@@ -429,3 +429,133 @@ def test_subscription_filter_and_type_rules(stack: Stack, examples: dict[str, Pa
     finally:
         with stack.client() as c:
             c.delete(f"/subscriptions/{sub['id']}")
+
+
+def test_post_onboarded_app_packages_creates_a_package_like_app_packages(
+        stack: Stack, examples: dict[str, Path]) -> None:
+    """Clause 7.3.1.2 gives the application packages resource two URIs, /app_packages and
+    /onboarded_app_packages, and clause 7.3.1.3.1 has POST on it create a package (201 + Location)."""
+    src = examples["mec-minimal"]
+    target = stack.pkg_root / f"onboarded-post-{src.stat().st_mtime_ns}{src.suffix}"
+    target.write_bytes(src.read_bytes())
+    body = {"appPkgName": "via-onboarded", "appPkgVersion": "1.0", "appPkgPath": target.as_uri(),
+            "checksum": {"algorithm": "SHA-256", "hash": sha256(target)}}
+    with stack.client() as c:
+        resp = c.post("/onboarded_app_packages", json=body)
+    assert resp.status_code == 201, resp.text
+    created = resp.json()
+    assert resp.headers["Location"] == created["_links"]["self"]["href"]
+    assert resp.headers["Location"].endswith(f"/app_packages/{created['id']}")  # no appDId before onboarding
+    info = wait_outcome(stack, created["id"])
+    try:
+        assert info["onboardingState"] == "ONBOARDED", info.get("onboardingFailureDetails")
+        with stack.client() as c:
+            assert c.get(f"/onboarded_app_packages/{info['appDId']}").json()["id"] == created["id"]
+            _problem(c.post("/onboarded_app_packages", json={"appPkgName": "x"}), 400, "appPkgVersion")
+    finally:
+        remove(stack, created["id"])
+
+
+# (method, path, status, clause) of every method clauses 7.3.1 to 7.3.7 do not support on Mm1. A clause that
+# says only "Not supported." gets HTTP's own answer, 405 with Allow; clause 7.3.6.3.3 says 403 for PUT …/appd.
+_PKG_ROOTS = ("/app_packages", "/onboarded_app_packages")
+_ONE_PKG = ("/app_packages/some-id", "/onboarded_app_packages/some-appd-id")
+NOT_SUPPORTED = [
+    *[(m, root, 405, c) for root in _PKG_ROOTS
+      for m, c in (("PUT", "7.3.1.3.3"), ("DELETE", "7.3.1.3.4"), ("PATCH", "7.3.1.3.5"))],
+    *[(m, one, 405, c) for one in _ONE_PKG for m, c in (("POST", "7.3.2.3.1"), ("PUT", "7.3.2.3.3"))],
+    *[(m, "/subscriptions", 405, c) for m, c in (("PUT", "7.3.3.3.3"), ("DELETE", "7.3.3.3.4"),
+                                                 ("PATCH", "7.3.3.3.5"))],
+    *[(m, "/subscriptions/some-id", 405, c) for m, c in (("POST", "7.3.4.3.1"), ("PUT", "7.3.4.3.3"),
+                                                         ("PATCH", "7.3.4.3.5"))],
+    *[(m, f"{one}/appd", s, c) for one in _ONE_PKG
+      for m, s, c in (("POST", 405, "7.3.6.3.1"), ("PUT", 403, "7.3.6.3.3"), ("DELETE", 405, "7.3.6.3.4"),
+                      ("PATCH", 405, "7.3.6.3.5"))],
+    *[(m, f"{one}/package_content", 405, c) for one in _ONE_PKG
+      for m, c in (("POST", "7.3.7.3.1"), ("DELETE", "7.3.7.3.4"), ("PATCH", "7.3.7.3.5"))],
+]
+
+
+@pytest.mark.parametrize("method,path,status,clause", NOT_SUPPORTED,
+                         ids=[f"{m} {p} {c}" for m, p, _, c in NOT_SUPPORTED])
+def test_unsupported_method_answers_what_its_clause_says(stack: Stack, method: str, path: str, status: int,
+                                                         clause: str) -> None:
+    """MEC 010-2 clauses 7.3.1.3 to 7.3.7.3: every method a resource does not support answers a
+    ProblemDetails with the status its clause names (403 for PUT …/appd, clause 7.3.6.3.3), else 405
+    with an Allow header that leaves the method out."""
+    with stack.client() as c:
+        resp = c.request(method, path, json={"operationalState": "DISABLED"})
+    _problem(resp, status)
+    if status == 405:
+        allowed = {m.strip() for m in resp.headers["Allow"].split(",")}
+        assert allowed and method not in allowed, resp.headers["Allow"]
+    else:
+        assert clause in resp.json()["detail"]
+
+
+def test_package_content_honours_accept(stack: Stack, examples: dict[str, Path]) -> None:
+    """Clause 7.3.7.3.2 (table 7.3.7.3.2-2): the content is application/zip, and 406 is the answer when
+    the client accepts none of the formats the server can provide; Accept is parsed (RFC 9110 12.5.1)."""
+    info = onboard(stack, examples["mec-minimal"])
+    try:
+        with stack.client() as c:
+            for url in (f"/app_packages/{info['id']}/package_content",
+                        f"/onboarded_app_packages/{info['appDId']}/package_content"):
+                for accept in ("application/json", "application/zip;q=0, */*", "*/*;q=0", "text/plain"):
+                    _problem(c.get(url, headers={"Accept": accept}), 406, "application/zip")
+                for accept in ("application/zip", "application/*", "*/*", "application/json, application/zip;q=0.1"):
+                    got = c.get(url, headers={"Accept": accept, "Range": "bytes=0-1"})
+                    assert got.status_code == 206 and got.content == b"PK", accept
+    finally:
+        remove(stack, info["id"])
+
+
+def test_appd_accept_parameters_and_q_values_are_parsed(stack: Stack, examples: dict[str, Path]) -> None:
+    """Clause 7.3.6.3.2: text/plain "with appropriate indication of character set" returns a single-file
+    AppD; media-type parameters and q-values are parsed (RFC 9110 12.5.1), q=0 meaning not acceptable."""
+    js = onboard(stack, examples["mec-json-appd"])
+    vm = onboard(stack, examples["mec-vm-app"])
+    url, multi = f"/onboarded_app_packages/{js['appDId']}/appd", f"/app_packages/{vm['id']}/appd"
+    try:
+        with stack.client() as c:
+            def kind(u: str, accept: str) -> str:
+                resp = c.get(u, headers={"Accept": accept})
+                assert resp.status_code == 200, (accept, resp.text)
+                return resp.headers["content-type"].split(";")[0]
+
+            assert kind(url, "text/plain; charset=utf-8") == "text/plain"
+            assert kind(url, "text/plain;charset=UTF-8;q=0.8") == "text/plain"
+            assert kind(url, "text/plain, application/zip") == "text/plain"
+            assert kind(url, "text/plain;q=0.5, application/zip") == "application/zip"
+            assert kind(url, "text/plain;q=0, */*") == "application/zip"
+            assert kind(multi, "text/plain;q=0.9, application/zip;q=0.1") == "application/zip"
+            for accept in ("text/plain; charset=iso-8859-1", "text/plain;q=0", "*/*;q=0",
+                           "application/zip;q=0, text/plain;q=0"):
+                _problem(c.get(url, headers={"Accept": accept}), 406)
+            _problem(c.get(multi, headers={"Accept": "text/plain; charset=utf-8"}), 406, "application/zip")
+    finally:
+        remove(stack, js["id"])
+        remove(stack, vm["id"])
+
+
+def test_deleted_before_onboarding_notification_omits_appdid(stack: Stack, subscriber: SubscriberServer) -> None:
+    """Table 6.2.3.6.2-1: appDId has cardinality 1 and identifies the AppD; a package deleted before it
+    was onboarded has none, so its AppPackageDeleted notification leaves appDId out instead of sending ""."""
+    path = f"/never-onboarded-{stack.env['MEAO_DATABASE_URL'][:6]}"
+    body = {"appPkgName": "never", "appPkgVersion": "1", "appPkgPath": f"{subscriber.url}/absent.csar",
+            "checksum": {"algorithm": "SHA-256", "hash": "a" * 64}}
+    with stack.client() as c:
+        sub = c.post("/subscriptions", json={"callbackUri": f"{subscriber.url}{path}",
+                                             "subscriptionType": "AppPackageDeletionSubscription"}).json()
+        pkg = c.post("/app_packages", json=body).json()
+    try:
+        assert "appDId" not in wait_outcome(stack, pkg["id"])
+        with stack.client() as c:
+            assert c.delete(f"/app_packages/{pkg['id']}").status_code == 204
+        note = wait_for(lambda: [n for n in subscriber.notifications(path) if n["appPkgId"] == pkg["id"]], 20,
+                        what="AppPackageDeleted")[0]
+        assert note["notificationType"] == "AppPackageDeleted"
+        assert "appDId" not in note, note
+    finally:
+        with stack.client() as c:
+            c.delete(f"/subscriptions/{sub['id']}")
