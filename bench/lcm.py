@@ -162,7 +162,8 @@ def main() -> int:
         via_meao()  # warm-up: uploads the image, creates the flavor once
         cp_count = 2  # mec-vm-app's external CPs: MecVmAppMgmtCp, MecVmAppDataCp
         # the direct path boots the very image and flavor meao chose for the warm-up instance
-        server = conn.compute.get_server(api.get(f"/app_lcm/v1/app_instances/{instances[0]}").json()["vnfInstanceId"])
+        warm = api.get(f"/app_lcm/v1/app_instances/{instances[0]}").json()
+        server = conn.compute.get_server(warm["vimResources"]["computeResource"]["resourceId"])
         image = conn.image.get_image(server.image["id"])
         flavor = admin.compute.find_flavor(server.flavor.get("id") or server.flavor["original_name"],
                                            ignore_missing=False)

@@ -80,9 +80,10 @@ class MeaoLink(Protocol):
     def note_graceful(self, outcome: dict[str, Any]) -> None:
         """Keep the MEP's report of a GRACEFUL stop or terminate on the operation occurrence."""
 
-    def ensure_image(self, vim: Vim, spec: ImageSpec, open_stream: OpenStream) -> str:
+    def ensure_image(self, vim: Vim, spec: ImageSpec, open_stream: OpenStream, appd_sw_image_id: str) -> str:
         """The image's id at ``vim``: found, or uploaded by one worker of the PoP while the others wait;
-        noted on the package (what the grant lists and the package's deletion releases)."""
+        noted on the package as the realisation of the AppD's software image descriptor ``appd_sw_image_id``
+        (what the grant's vimAssets list and the package's deletion releases)."""
 
     def flavor_users(self, flavor_id: str) -> list[str]:
         """The other app instances whose recorded resources name this flavor (booted or not yet)."""
@@ -156,7 +157,7 @@ def _image(ctx: FlowContext) -> None:
                          container_format=img.container_format.lower(), disk_format=img.disk_format.lower(),
                          min_disk_gb=img.min_disk_gb, min_ram_mb=img.min_ram_mb, size_bytes=img.size_bytes)
         path = ctx.op.content_dir / img.file
-        images[img.id] = ctx.meao.ensure_image(ctx.pop.vim, spec, lambda p=path: p.open("rb"))
+        images[img.id] = ctx.meao.ensure_image(ctx.pop.vim, spec, lambda p=path: p.open("rb"), img.id)
         ctx.record(images=images)
 
 

@@ -46,15 +46,17 @@ class JobRecords:
         """Raise :class:`meao.lcm.lifecycle.Superseded` when the lease is lost (a fenced heartbeat)."""
         self.lease.heartbeat()
 
-    def ensure_image(self, vim: Vim, spec: ImageSpec, open_stream: OpenStream) -> str:
-        """The image's id at ``vim``'s cloud, uploaded by one worker at a time there, noted on the package."""
+    def ensure_image(self, vim: Vim, spec: ImageSpec, open_stream: OpenStream, appd_sw_image_id: str) -> str:
+        """The image's id at ``vim``'s cloud, uploaded by one worker at a time there, noted on the package as
+        the realisation of the AppD's software image descriptor ``appd_sw_image_id``."""
         image_id = image_claims.ensure_image(vim, spec, open_stream, self.package_id)
-        self.note_image(image_id, vim.cloud_name)
+        self.note_image(image_id, vim.cloud_name, appd_sw_image_id)
         return image_id
 
-    def note_image(self, image_id: str, cloud: str | None = None) -> None:
-        """Add the image to the package's images at ``cloud`` (default: the host's), what its deletion releases."""
-        vim_images.note_image(self.package_id, cloud or self.cloud, image_id)
+    def note_image(self, image_id: str, cloud: str | None = None, appd_sw_image_id: str | None = None) -> None:
+        """Add the image to the package's images at ``cloud`` (default: the host's), what its deletion releases
+        and what grants list in vimAssets."""
+        vim_images.note_image(self.package_id, cloud or self.cloud, image_id, appd_sw_image_id)
 
     def flavor_users(self, flavor_id: str) -> list[str]:
         """The other app instances whose resources name this flavor: those not booted yet are unknown to Nova."""

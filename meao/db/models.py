@@ -93,6 +93,8 @@ class PackageVimImage(Base):
                                             primary_key=True)
     cloud: Mapped[str] = mapped_column(String(255), primary_key=True)  # the clouds.yaml entry
     image_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # the AppD's software image descriptor the image realises (a Grant's vimAssets); None if noted before 0011
+    appd_sw_image_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

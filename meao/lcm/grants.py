@@ -24,7 +24,11 @@ class GrantRefused(ProblemError, status=422, title="Grant refused"):
 
 
 def create_grant(body: dict[str, Any], base: str) -> dict[str, Any]:
-    """Decide a GrantRequest synchronously; returns the Grant (clause 6.2.4.4)."""
+    """Decide a GrantRequest synchronously; returns the Grant (clause 6.2.4.4).
+
+    vimAssets.softwareImages map the AppD's software image descriptor ids to the package's images
+    already at the host's cloud (noted by the MEPM when it ensured them).
+    """
     with session_scope() as session:
         op = session.get(AppLcmOpOcc, body["appLcmOpOccId"])
         if op is None or op.app_instance_id != body["appInstanceId"]:
@@ -60,10 +64,10 @@ def create_grant(body: dict[str, Any], base: str) -> dict[str, Any]:
         return grant
 
 
-def get_grant(grant_id: str) -> dict[str, Any] | None:
-    """The Grant, or None while it is being decided; NotFound if unknown."""
+def get_grant(grant_id: str) -> dict[str, Any]:
+    """The Grant; NotFound if unknown. A grant row is written with its decision, so it always has one."""
     with session_scope() as session:
         row = session.get(Grant, grant_id)
-        if row is None:
+        if row is None or row.grant is None:
             raise NotFound(f"grant {grant_id} does not exist")
         return row.grant

@@ -7,10 +7,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from meao.db.models import AppInstance, AppLcmOpOcc, Subscription
+from meao.db.models import AppInstance, AppLcmOpOcc, MecHost, Subscription
 from meao.notify import outbox
 from meao.notify.subscriptions import subscribers
 from meao.wire import notifications
+from meao.wire.lcm import app_inst_location
 from meao.wire.links import APP_LCM
 
 
@@ -86,8 +87,9 @@ def emit_instance_state_notification(session: Session, inst: AppInstance) -> Non
         if not instance_selected(flt.get("appInstanceSubscriptionFilter"), inst):
             continue
         subs.append(sub)
+    host = session.get(MecHost, inst.mec_host_id) if inst.mec_host_id and state != "NOT_INSTANTIATED" else None
     outbox.write(session, subs, "AppInstanceStateChangeSubscription",
-                 partial(notifications.app_inst_notification, inst, state))
+                 partial(notifications.app_inst_notification, inst, state, app_inst_location(host)))
 
 
 def emit_identifier_notification(session: Session, inst: AppInstance, created: bool) -> None:

@@ -48,12 +48,47 @@ def _pkg_subscription(body: dict[str, Any], tenant: str | None) -> Subscription:
                         tenant=tenant)
 
 
+# Table 6.2.2.25.2-1 note: the selectors an AppInstIdCreationSubscriptionRequest's filter may use
+_CREATION_SELECTORS = ("APP_D_ID", "APP_FROM_PROVIDER")
+
+
+def _check_instance_filter(flt: dict[str, Any] | None, subscription_type: str) -> None:
+    """The rules of an AppInstanceSubscriptionFilter (table 6.2.2.5.2-1) that its schema cannot say."""
+    if flt is None:
+        return
+    selector = flt.get("appInstSelectorType")
+    if subscription_type == "AppIdentifierCreationSubscription" and selector not in _CREATION_SELECTORS:
+        raise BadRequest(f"appInstSelectorType {selector} is not allowed in an AppInstIdCreationSubscriptionRequest: "
+                         f"it can only be {' or '.join(_CREATION_SELECTORS)} (table 6.2.2.25.2-1 note)")
+    if selector == "APP_FROM_PROVIDER" and "appInstances" in flt:
+        raise BadRequest("appInstances shall not be included when appInstSelectorType is APP_FROM_PROVIDER "
+                         "(table 6.2.2.5.2-1)")
+    if selector != "APP_FROM_PROVIDER" and "appsFromProviders" in flt:
+        raise BadRequest("appsFromProviders is present only if appInstSelectorType is APP_FROM_PROVIDER "
+                         "(table 6.2.2.5.2-1)")
+
+
+def _check_op_occ_filter(flt: dict[str, Any] | None) -> None:
+    """operationTypes and operationStates only with notificationTypes AppLcmOpOccNotification (table 6.2.2.6.2-1)."""
+    if flt is None:
+        return
+    narrowing = [k for k in ("operationTypes", "operationStates") if k in flt]
+    if narrowing and flt.get("notificationTypes") != "AppLcmOpOccNotification":
+        raise BadRequest(f"AppLcmOpOccSubscriptionFilter {' and '.join(narrowing)} may be present only if "
+                         "notificationTypes contains AppLcmOpOccNotification, and shall be absent otherwise "
+                         "(table 6.2.2.6.2-1)")
+    _check_instance_filter(flt.get("appInstanceSubscriptionFilter"), "AppLcmOpOccStateChangeSubscription")
+
+
 def _lcm_subscription(body: dict[str, Any], tenant: str | None) -> Subscription:
-    """A lifecycle subscription (clauses 6.2.2.12/14/25/28); its filter attributes are kept as given."""
+    """A lifecycle subscription (clauses 6.2.2.12/14/25/28), after checking the rules of its filter's tables;
+    its filter attributes are kept as given."""
     kind, callback_uri = body["subscriptionType"], body["callbackUri"]
     if kind not in LCM_SUBSCRIPTION_TYPES:
         raise BadRequest(f"subscriptionType {kind!r} is not one of {', '.join(LCM_SUBSCRIPTION_TYPES)}")
     _check_callback(callback_uri)
+    _check_instance_filter(body.get("appInstanceSubscriptionFilter"), kind)
+    _check_op_occ_filter(body.get("appLcmOpOccSubscriptionFilter"))
     flt = {k: body[k] for k in _LCM_FILTER_KEYS if k in body}
     return Subscription(api=APP_LCM, subscription_type=kind, callback_uri=callback_uri, filters=[flt] if flt else None,
                         authentication=callback_auth.from_request(body.get("authentication")), tenant=tenant)

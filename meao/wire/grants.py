@@ -41,13 +41,13 @@ def _definition_ids(resources: list[dict[str, Any]] | None, **placed: Any) -> li
     return [{"resourceDefinitionId": r["id"], **placed} for r in resources or []]
 
 
-def grant(grant_id: str, op: AppLcmOpOcc, host: MecHost, request: dict[str, Any], vim_images: list[str],
-          base: str) -> dict[str, Any]:
+def grant(grant_id: str, op: AppLcmOpOcc, host: MecHost, request: dict[str, Any],
+          vim_images: list[tuple[str, str]], base: str) -> dict[str, Any]:
     """The Grant (clause 6.2.4.4) of ``request`` (a GrantRequest): every added resource goes to the host's cloud.
 
     A host without an availability zone leaves the choice to the VIM's scheduler: no zone (ZoneInfo,
-    clause 6.2.4.6) is granted. ``vim_images`` are the package's images already at that cloud
-    (VimSoftwareImage, clause 6.2.4.11).
+    clause 6.2.4.6) is granted. ``vim_images`` are the package's images already at that cloud, as
+    (AppD software image descriptor id, VIM image id) pairs (VimSoftwareImage, clause 6.2.4.11).
     """
     vim = vim_connection_info(host)
     zone = ({"id": "zone-1", "zoneId": host.availability_zone, "vimConnectionId": vim["id"]}
@@ -65,6 +65,6 @@ def grant(grant_id: str, op: AppLcmOpOcc, host: MecHost, request: dict[str, Any]
     }
     if vim_images:
         body["vimAssets"] = {"softwareImages": [
-            {"vimConnectionId": vim["id"], "appDSoftwareImageId": img_id, "vimSoftwareImageId": img_id}
-            for img_id in vim_images]}
+            {"vimConnectionId": vim["id"], "appDSoftwareImageId": appd_image_id, "vimSoftwareImageId": vim_image_id}
+            for appd_image_id, vim_image_id in vim_images]}
     return body

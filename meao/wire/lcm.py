@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from meao.db.models import AppInstance, AppLcmOpOcc, MecHost
-from meao.wire.fields import Field, render
+from meao.wire.fields import Field, compact, render
 from meao.wire.links import app_instance_href, link, op_occ_href
 from meao.wire.times import timestamp_of
 
@@ -39,26 +40,63 @@ APP_LCM_OP_OCC = (
 )
 
 
+NOVA_SERVER = "OS::Nova::Server"
+NEUTRON_PORT = "OS::Neutron::Port"
+
+
+def app_inst_location(host: MecHost | None) -> dict[str, Any] | None:
+    """LocationInformation (table 6.2.2.31.2-1) of the host's site, or None when its country is unknown.
+
+    geographicalPosition is a String holding a GeoJSON "Point" (IETF RFC 7946), [longitude, latitude].
+    """
+    loc = (host.location or {}) if host is not None else {}
+    if not loc.get("countryCode"):
+        return None
+    info: dict[str, Any] = {"countryCode": loc["countryCode"]}
+    if loc.get("latitude") is not None and loc.get("longitude") is not None:
+        info["geographicalPosition"] = json.dumps(
+            {"type": "Point", "coordinates": [loc["longitude"], loc["latitude"]]}, separators=(",", ":"))
+    return info
+
+
 def _instantiated_app_state(inst: AppInstance, host: MecHost | None) -> dict[str, Any]:
     """instantiatedAppState: operationalState and, where the host's location is known, appInstLocation."""
-    state: dict[str, Any] = {"operationalState": inst.operational_state or "STARTED"}
-    loc = (host.location or {}) if host is not None else {}
-    if loc.get("countryCode"):
-        state["appInstLocation"] = {"countryCode": loc["countryCode"]}
-        if loc.get("latitude") is not None and loc.get("longitude") is not None:
-            state["appInstLocation"]["geographicalPosition"] = {
-                "type": "Point", "coordinates": [loc["longitude"], loc["latitude"]]}
-    return state
+    return compact({"operationalState": inst.operational_state or "STARTED",
+                    "appInstLocation": app_inst_location(host)})
+
+
+def vnf_instance_id(inst: AppInstance) -> str:
+    """The VNF instance the app is instantiated as: meao is its own NFVO and VNFM, one VNF per app instance,
+    so the VNF instance identifier is the application instance identifier."""
+    return inst.id
+
+
+def _resource_handle(cloud: str | None, resource_id: str, vim_type: str) -> dict[str, Any]:
+    """A ResourceHandle in the manner of ETSI GS NFV-SOL 003 clause 4.4.1.7 (vimId: the cloud's name)."""
+    return compact({"vimId": cloud, "resourceId": resource_id, "vimLevelResourceType": vim_type})
+
+
+def vim_resources(inst: AppInstance) -> dict[str, Any] | None:
+    """meao's vimResources extension: the VIM's ids of the server and ports the instance holds, if any."""
+    res = inst.resources or {}
+    cloud = res.get("cloud")
+    body: dict[str, Any] = {}
+    if res.get("server_id"):
+        body["computeResource"] = _resource_handle(cloud, res["server_id"], NOVA_SERVER)
+    if res.get("ports"):
+        body["extCpResources"] = [{"cpdId": cpd_id, "resource": _resource_handle(cloud, port_id, NEUTRON_PORT)}
+                                  for cpd_id, port_id in sorted(res["ports"].items()) if port_id]
+    return body or None
 
 
 def app_instance_info(inst: AppInstance, host: MecHost | None, base: str) -> dict[str, Any]:
-    """AppInstanceInfo (clause 6.2.2.4) of an instance on ``host``; on the MEAO vnfInstanceId is the VIM server."""
+    """AppInstanceInfo (clause 6.2.2.4) of an instance on ``host``, with meao's mecPlatform and vimResources."""
     self_href = app_instance_href(base, inst.id)
     links: dict[str, Any] = {"self": link(self_href)}
-    more: dict[str, Any] = {}
+    more: dict[str, Any] = {"vimResources": vim_resources(inst)}
     if inst.instantiation_state == "INSTANTIATED":
         more["instantiatedAppState"] = _instantiated_app_state(inst, host)
-        more["vnfInstanceId"] = (inst.resources or {}).get("server_id") or None
+        more["vnfInstanceId"] = vnf_instance_id(inst)
         mep = (inst.resources or {}).get("mep")
         if mep is not None:
             more["mecPlatform"] = {"realised": mep.get("realised") or {}}

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from meao.db.models import AppInstance, AppLcmOpOcc, AppPackage
+from meao.wire.fields import compact
 from meao.wire.links import APP_LCM, APP_PKGM, app_instance_href, link, op_occ_href, subscription_href
 from meao.wire.times import timestamp_now
 
@@ -41,11 +42,16 @@ def app_lcm_op_occ_notification(op: AppLcmOpOcc, notification_id: str, subscript
     }, {"appInstance": link(app_instance_href(base, op.app_instance_id)), "appLcmOpOcc": link(op_occ_href(base, op.id))})
 
 
-def app_inst_notification(inst: AppInstance, state: str, notification_id: str, subscription_id: str,
-                          base: str) -> dict[str, Any]:
-    """AppInstNotification (clause 6.2.2.11) reporting the instance's ``state``."""
-    return _notification(APP_LCM, "AppInstanceStateChangeSubscription", notification_id, subscription_id, base, {
-        "appInstanceState": state, "appInstanceId": inst.id, "appPkgId": inst.app_pkg_id, "appDId": inst.appd_id})
+def app_inst_notification(inst: AppInstance, state: str, location: dict[str, Any] | None, notification_id: str,
+                          subscription_id: str, base: str) -> dict[str, Any]:
+    """AppInstNotification (table 6.2.2.11.2-1) reporting the instance's ``state``.
+
+    appInstLocation (``location``, a LocationInformation) is present while the instance is instantiated
+    (STARTED or STOPPED) and absent when it is NOT_INSTANTIATED.
+    """
+    return _notification(APP_LCM, "AppInstanceStateChangeSubscription", notification_id, subscription_id, base, compact({
+        "appInstanceState": state, "appInstanceId": inst.id, "appPkgId": inst.app_pkg_id, "appDId": inst.appd_id,
+        "appInstLocation": location if state != "NOT_INSTANTIATED" else None}))
 
 
 def app_instance_identifier_notification(inst: AppInstance, subscription_type: str, notification_id: str,

@@ -108,3 +108,22 @@ def test_migration_moves_the_json_image_notes_into_rows_and_back(database: str) 
     back = json.loads(back) if isinstance(back, str) else back
     assert {k: sorted(v) for k, v in back.items()} == {"pop-a": ["i1", "i2"], "pop-b": ["i3"]}
     _migrate(database, "upgrade", "head")
+
+
+def test_a_noted_image_maps_the_appd_software_image_for_the_grant(database: str, tmp_path: Path) -> None:
+    """A Grant's vimAssets.softwareImages (MEC 010-2 clause 6.2.4.11) pair the AppD's software image descriptor
+    id with the VIM's image: a note without the descriptor id (made before migration 0011) is left out until
+    a later note of the same image names it."""
+    from meao.db.session import session_scope
+
+    appd, _ = vm_app(tmp_path)
+    pkg = add_package(appd)
+    vim_images.note_image(pkg, "pop-a", "glance-1")
+    vim_images.note_image(pkg, "pop-b", "glance-2", "VDU1-image")
+    with session_scope() as session:
+        assert vim_images.images_at(session, pkg, "pop-a") == []
+        assert vim_images.images_at(session, pkg, "pop-b") == [("VDU1-image", "glance-2")]
+    vim_images.note_image(pkg, "pop-a", "glance-1", "VDU1-image")
+    with session_scope() as session:
+        assert vim_images.images_at(session, pkg, "pop-a") == [("VDU1-image", "glance-1")]
+        assert vim_images.images_by_cloud(session, pkg) == {"pop-a": ["glance-1"], "pop-b": ["glance-2"]}

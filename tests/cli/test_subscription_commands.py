@@ -8,15 +8,18 @@ from collections.abc import Callable
 from tests.cli.helpers import failed, ok, ok_json
 from tests.conftest import SubscriberServer
 
+# operationTypes only together with notificationTypes (MEC 010-2 table 6.2.2.6.2-1)
+OP_FILTER = {"notificationTypes": "AppLcmOpOccNotification", "operationTypes": ["INSTANTIATE"]}
+
 
 def test_subscription_create_list_show_delete_on_both_apis(meao: Callable, subscriber: SubscriberServer) -> None:
     pkg_sub = ok_json(meao("subscription", "create", "--type", "AppPackageOnBoardingSubscription",
                            "--callback", f"{subscriber.url}/pkg", "-f", "json"))
     lcm_sub = ok_json(meao("subscription", "create", "--type", "AppLcmOpOccStateChangeSubscription",
                            "--callback", f"{subscriber.url}/lcm",
-                           "--filter", json.dumps({"operationTypes": ["INSTANTIATE"]}), "-f", "json"))
+                           "--filter", json.dumps(OP_FILTER), "-f", "json"))
     assert pkg_sub["api"] == "pkgm" and lcm_sub["api"] == "lcm"
-    assert lcm_sub["appLcmOpOccSubscriptionFilter"] == {"operationTypes": ["INSTANTIATE"]}
+    assert lcm_sub["appLcmOpOccSubscriptionFilter"] == OP_FILTER
     listed = ok_json(meao("subscription", "list", "-f", "json"))
     assert {(s["id"], s["api"], s["subscriptionType"], s["callbackUri"]) for s in listed} == {
         (pkg_sub["id"], "pkgm", "AppPackageOnBoardingSubscription", f"{subscriber.url}/pkg"),

@@ -137,7 +137,7 @@ def _write_occurrences(db_url: str, failed_id: str, running_id: str) -> dict[str
                             .values(current_op_id=ops["failed"].id))
             session.execute(update(AppInstance).where(AppInstance.id == running_id).values(
                 instantiation_state="INSTANTIATED", operational_state="STARTED", mec_host_id=host,
-                resources={"server": "00000000-0000-4000-8000-00000000f022"}))
+                resources={"cloud": CONFIGURED_HOST["cloud"], "server_id": "00000000-0000-4000-8000-00000000f022"}))
             return {name: op.id for name, op in ops.items()}
     finally:
         engine.dispose()

@@ -55,7 +55,8 @@ def test_full_lifecycle_of_vm_app(lcm_stack: Stack, lcm: httpx.Client, vm_pkg: d
     assert inst["instantiationState"] == "INSTANTIATED"
     assert inst["instantiatedAppState"]["operationalState"] == "STARTED"
     assert inst["instantiatedAppState"]["appInstLocation"]["countryCode"] == "FI"
-    server = os_conn.compute.get_server(inst["vnfInstanceId"])
+    assert inst["vnfInstanceId"] == iid  # meao is the VNFM: one VNF instance per app instance
+    server = os_conn.compute.get_server(inst["vimResources"]["computeResource"]["resourceId"])
     assert server.status == "ACTIVE" and server.metadata["meao_app_instance_id"] == iid
     assert server.availability_zone == "az1"
     ports = [p for p in os_conn.network.ports() if p.name.startswith(f"meao-{iid}")]

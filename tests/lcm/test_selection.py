@@ -54,7 +54,7 @@ def test_app_lands_on_the_only_host_meeting_its_service_requirement(
         pop3 = next(h for h in decision["hosts"] if h["hostId"] == "pop3")
         failed = [c for c in pop3["constraints"] if not c["passed"]]
         assert [c["name"] for c in failed] == ["services"] and "rnis" in failed[0]["detail"].lower()
-        server = os_conn.compute.get_server(lcm.get(f"/app_instances/{iid}").json()["vnfInstanceId"])
+        server = os_conn.compute.get_server(lcm.get(f"/app_instances/{iid}").json()["vimResources"]["computeResource"]["resourceId"])
         assert server.availability_zone == "az1", "the MEPM-V honoured the granted zone"
     finally:
         _cleanup(lcm, [iid])
@@ -72,7 +72,7 @@ def test_app_lands_on_the_only_host_meeting_its_latency_to_the_area(
         other = next(h for h in ops.get(f"/placements/{op_id}").json()["hosts"] if h["hostId"] != expected)
         assert not next(c for c in other["constraints"] if c["name"] == "latency")["passed"]
         zone = {"pop1": "az1", "pop2": "az2"}[expected]
-        server = os_conn.compute.get_server(lcm.get(f"/app_instances/{iid}").json()["vnfInstanceId"])
+        server = os_conn.compute.get_server(lcm.get(f"/app_instances/{iid}").json()["vimResources"]["computeResource"]["resourceId"])
         assert server.availability_zone == zone
     finally:
         _cleanup(lcm, [iid])

@@ -184,7 +184,7 @@ def test_two_mec_apps_use_mp1_and_terminate_gracefully(mep_stack: tuple[Stack, i
         # the producer: its server carries its Mp1 credentials, the MEP realised its rules
         producer_id = _instantiate(lcm, producer_pkg["appDId"])
         inst = lcm.get(f"/app_instances/{producer_id}").json()
-        creds = boot_credentials(metadata_conn, inst["vnfInstanceId"])
+        creds = boot_credentials(metadata_conn, inst["vimResources"]["computeResource"]["resourceId"])
         assert creds["appInstanceId"] == producer_id and creds["mecAppSupportUri"].startswith(mep_url)
         producer = Mp1App(creds)
         assert inst["mecPlatform"]["realised"]["trafficRules"]["rules"]["cache-in"]["realised"] is True
@@ -216,7 +216,8 @@ def test_two_mec_apps_use_mp1_and_terminate_gracefully(mep_stack: tuple[Stack, i
 
         # the consumer requires edge-cache, which the host now offers, and discovers it; nothing else
         consumer_id = _instantiate(lcm, consumer_pkg["appDId"])
-        consumer = Mp1App(boot_credentials(metadata_conn, lcm.get(f"/app_instances/{consumer_id}").json()["vnfInstanceId"]))
+        consumer_server = lcm.get(f"/app_instances/{consumer_id}").json()["vimResources"]["computeResource"]["resourceId"]
+        consumer = Mp1App(boot_credentials(metadata_conn, consumer_server))
         found = consumer.discover(ser_name="edge-cache")
         assert found.status_code == 200 and [s["serName"] for s in found.json()] == ["edge-cache"]
         assert found.json()[0]["transportInfo"]["endpoint"]["uris"] == ["http://10.79.0.50:8080/"]

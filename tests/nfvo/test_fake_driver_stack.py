@@ -54,7 +54,9 @@ def test_instantiate_and_terminate_run_on_the_fake_driver_chosen_by_configuratio
         inst = lcm.get(f"/app_instances/{iid}").json()
         assert inst["instantiationState"] == "INSTANTIATED"
         assert inst["instantiatedAppState"]["operationalState"] == "STARTED"
-        assert inst["vnfInstanceId"], inst  # the fake server's id, recorded by the worker's server step
+        assert inst["vnfInstanceId"] == iid, inst  # meao is the VNFM: one VNF instance per app instance
+        # the fake server's id, recorded by the worker's server step
+        assert inst["vimResources"]["computeResource"]["resourceId"], inst
         wait_op(lcm, accepted_op(lcm, lcm.post(f"/app_instances/{iid}/terminate",
                                                json={"terminationType": "FORCEFUL"})), timeout=60)
         assert lcm.get(f"/app_instances/{iid}").json()["instantiationState"] == "NOT_INSTANTIATED"
