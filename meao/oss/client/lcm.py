@@ -113,7 +113,7 @@ class LcmProxy(SubscriptionsProxy):
 
     def cancel_op(self, op_id: str, mode: str = "GRACEFUL") -> None:
         """POST …/cancel with CancelMode (clause 7.4.11): ``GRACEFUL`` or ``FORCEFUL``."""
-        self._request("POST", f"/app_lcm_op_occs/{op_id}/cancel", json={"cancelMode": mode})
+        self._request("POST", f"/app_lcm_op_occs/{op_id}/cancel", json={"CancelMode": mode})
 
     def follow_op(self, op_id: str, until: Callable[[dict[str, Any]], bool], *, timeout: float | None,
                   on_poll: OnPoll | None = None) -> dict[str, Any]:
