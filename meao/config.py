@@ -135,7 +135,7 @@ class Settings:
     vim: VimSettings = field(default_factory=VimSettings)
     mep: MepSettings = field(default_factory=MepSettings)
     mec_hosts_file: Path | None = None  # YAML inventory of MEC hosts loaded at start
-    host_selection: str = "request"  # request: selectedMECHostInfo | meao: among all hosts
+    host_selection: str = "request"  # request: prefer the fitting hosts of selectedMECHostInfo | meao: ignore them
     worker_metrics_port: int | None = None
     worker_metrics_host: str = "127.0.0.1"
     validate_responses: bool = True  # check every answer against the OpenAPI files (MEAO_VALIDATE_RESPONSES)

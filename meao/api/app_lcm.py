@@ -8,17 +8,21 @@ from meao.api.responses import Reply, accepted, base_url, created, listing, no_c
 from meao.api.security import request_tenant
 from meao.api.subscriptions import SubscriptionHandlers
 from meao.lcm import instances
+from meao.problems import BadRequest
 from meao.wire.lcm import app_instance_info, app_lcm_op_occ
 from meao.wire.links import APP_LCM, op_occ_href
 
 SPEC = "mm1-app-lcm.yaml"
+# what GET leaves out unless asked for (exclude_default of tables 7.4.1.3.2-1 and 7.4.9.3.2-1)
+APP_INSTANCE_DEFAULT_EXCLUDED = ("vimConnectionInfo", "_links/instantiate", "_links/terminate", "_links/operate")
+APP_LCM_OP_OCC_DEFAULT_EXCLUDED = ("operationParams", "_links")
 
 
 def list_app_instances(**_: Any) -> Reply:
-    """GET /app_instances."""
+    """GET /app_instances (vimConnectionInfo and the task links excluded by default)."""
     base = base_url()
     return listing([app_instance_info(inst, host, base) for inst, host in instances.list_instances(request_tenant())],
-                   SPEC, "AppInstanceInfo")
+                   SPEC, "AppInstanceInfo", APP_INSTANCE_DEFAULT_EXCLUDED)
 
 
 def create_app_instance(body: dict[str, Any]) -> Reply:
@@ -56,10 +60,10 @@ def operate_app_instance(appInstanceId: str, body: dict[str, Any]) -> Reply:
 
 
 def list_op_occs(**_: Any) -> Reply:
-    """GET /app_lcm_op_occs (operationParams excluded by default, as it is complex)."""
+    """GET /app_lcm_op_occs (operationParams and _links excluded by default)."""
     base = base_url()
     return listing([app_lcm_op_occ(op, base) for op in instances.list_ops(request_tenant())],
-                   SPEC, "AppLcmOpOcc", ("operationParams",))
+                   SPEC, "AppLcmOpOcc", APP_LCM_OP_OCC_DEFAULT_EXCLUDED)
 
 
 def get_op_occ(appLcmOpOccId: str) -> Reply:
@@ -69,8 +73,18 @@ def get_op_occ(appLcmOpOccId: str) -> Reply:
 
 def cancel_op_occ(appLcmOpOccId: str, body: dict[str, Any]) -> Reply:
     """POST …/cancel → 202."""
-    instances.cancel(appLcmOpOccId, body["cancelMode"], request_tenant())
+    instances.cancel(appLcmOpOccId, _cancel_mode(body), request_tenant())
     return accepted()
+
+
+def _cancel_mode(body: dict[str, Any]) -> str:
+    """The mode of a CancelMode request: its attribute ``CancelMode`` (table 6.2.2.32.2-1), or meao's alias
+    ``cancelMode`` (the spelling of AppLcmOpOcc.cancelMode); both given, they must agree."""
+    modes = {body[name] for name in ("CancelMode", "cancelMode") if name in body}
+    if len(modes) != 1:
+        raise BadRequest("CancelMode and its alias cancelMode name different modes; send CancelMode only "
+                         "(MEC 010-2 table 6.2.2.32.2-1)")
+    return modes.pop()
 
 
 def fail_op_occ(appLcmOpOccId: str) -> Reply:

@@ -143,9 +143,19 @@ def _remove(obj: Any, parts: list[str]) -> None:
             _remove(obj[parts[0]], parts[1:])
 
 
+def _within(path: list[str], other: list[str]) -> bool:
+    """Whether one of the two attribute paths contains the other (``_links`` and ``_links/operate``)."""
+    n = min(len(path), len(other))
+    return path[:n] == other[:n]
+
+
 def select_fields(items: list[dict[str, Any]], params: dict[str, str | None], tree: dict[str, Any],
                   default_excluded: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Apply all_fields / fields / exclude_fields / exclude_default (MEC 009 clause 6.18)."""
+    """Apply all_fields / fields / exclude_fields / exclude_default (MEC 009 clause 6.18).
+
+    ``default_excluded`` are attribute paths (``operationParams``, ``_links/operate``); one is kept when
+    ``fields`` names it, a part of it or an attribute containing it.
+    """
     all_fields = params.get("all_fields") is not None
     fields = [f for f in (params.get("fields") or "").split(",") if f]
     exclude = [f for f in (params.get("exclude_fields") or "").split(",") if f]
@@ -154,17 +164,18 @@ def select_fields(items: list[dict[str, Any]], params: dict[str, str | None], tr
                          title="Invalid attribute selector")
     if fields and exclude:
         raise BadRequest("fields and exclude_fields cannot be combined", title="Invalid attribute selector")
-    keep = {p.split("/")[0] for p in fields}
     for path in fields + exclude:
         _check_path(tree, path, "attribute selector")
+    defaults = [d.split("/") for d in default_excluded]
     removals: list[list[str]] = []
     if not all_fields:
         if exclude:
             removals += [p.split("/") for p in exclude]
             if params.get("exclude_default") is not None:
-                removals += [[d] for d in default_excluded]
+                removals += defaults
         else:
-            removals += [[d] for d in default_excluded if d not in keep]
+            wanted = [f.split("/") for f in fields]
+            removals += [d for d in defaults if not any(_within(d, w) for w in wanted)]
     for item in items:
         for parts in removals:
             _remove(item, parts)

@@ -24,6 +24,7 @@ import yaml
 from connexion.context import context
 from connexion.lifecycle import ConnexionRequest
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Scope
 
 from meao.api.validation import document_statuses
 from meao.auth.scopes import format_scopes, parse_scopes
@@ -98,9 +99,19 @@ def current_principal() -> Principal | None:
         info = context.get("token_info")
     except RuntimeError:  # outside a request: a job or the CLI
         return None
+    return _principal_of(info)
+
+
+def _principal_of(info: Any) -> Principal | None:
     if not isinstance(info, dict) or "sub" not in info:
         return None
     return Principal(subject=info["sub"], scopes=parse_scopes(info.get("scope")), tenant=info.get("tenant"))
+
+
+def _tenant_of(principal: Principal | None, settings: Settings | None) -> str | None:
+    if not (settings or get_settings()).auth.tenant_isolation:
+        return None
+    return principal.tenant if principal else None
 
 
 def request_tenant(settings: Settings | None = None) -> str | None:
@@ -109,11 +120,14 @@ def request_tenant(settings: Settings | None = None) -> str | None:
     None unless MEAO_TENANT_ISOLATION is on and the token carries a tenant; a token without one (the
     operator's) sees every tenant.
     """
-    settings = settings or get_settings()
-    if not settings.auth.tenant_isolation:
-        return None
-    principal = current_principal()
-    return principal.tenant if principal else None
+    return _tenant_of(current_principal(), settings)
+
+
+def scope_tenant(scope: Scope, settings: Settings | None = None) -> str | None:
+    """:func:`request_tenant` for a middleware after the security one but before Connexion's context is
+    set: the token's claims are read from the ASGI ``scope``."""
+    info = scope.get("extensions", {}).get("connexion_context", {}).get("token_info")
+    return _tenant_of(_principal_of(info), settings)
 
 
 def _opened(method: str, path: str, entries: tuple[str, ...]) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jsonschema
 import yaml
@@ -221,8 +221,9 @@ def get_host(session: Session, host_id: str) -> MecHost:
     return host
 
 
-def resolve_selected_host(session: Session, info: dict[str, Any]) -> MecHost:
-    """A MECHostInformation (clause 6.2.2.17) → our host: ``hostId.id`` (or hostId.mecHostId) or hostName."""
+def find_selected_host(session: Session, info: dict[str, Any]) -> MecHost | None:
+    """A MECHostInformation (clause 6.2.2.17) → our host: ``hostId.id`` (or hostId.mecHostId) or hostName;
+    None when it names no host of the inventory."""
     host_id = info.get("hostId") or {}
     key = host_id.get("id") or host_id.get("mecHostId") or host_id.get("hostId")
     if key:
@@ -230,11 +231,29 @@ def resolve_selected_host(session: Session, info: dict[str, Any]) -> MecHost:
         if host is not None:
             return host
     if info.get("hostName"):
-        host = session.scalars(select(MecHost).where(MecHost.name == info["hostName"])).first()
-        if host is not None:
-            return host
-    raise BadRequest(f"selectedMECHostInfo {info!r} names no MEC host of the inventory; use hostId "
-                     "{\"id\": \"<host id>\"} with an id from GET /ops/v1/mec_hosts")
+        return session.scalars(select(MecHost).where(MecHost.name == info["hostName"])).first()
+    return None
+
+
+class HostPreference(NamedTuple):
+    """What an InstantiateAppRequest's selectedMECHostInfo names: hosts of the inventory (``known``, in the
+    request's order, each once) and the MECHostInformation items that name none (``unknown``)."""
+
+    known: list[MecHost]
+    unknown: list[dict[str, Any]]
+
+
+def host_preference(session: Session, selected: list[dict[str, Any]]) -> HostPreference:
+    """Resolve selectedMECHostInfo against the inventory; what names no host is kept aside, not refused."""
+    known: dict[str, MecHost] = {}
+    unknown = []
+    for info in selected:
+        host = find_selected_host(session, info)
+        if host is None:
+            unknown.append(info)
+        else:
+            known.setdefault(host.id, host)
+    return HostPreference(list(known.values()), unknown)
 
 
 def all_hosts() -> list[MecHost]:

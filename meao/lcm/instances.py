@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from sqlalchemy import func, select, update
@@ -24,7 +25,7 @@ from meao.db.models import AppInstance, AppLcmOpOcc, AppPackage, MecHost
 from meao.db.session import session_scope
 from meao.jobs import dispatcher
 from meao.lcm import lifecycle, op_occ
-from meao.lcm.hosts import resolve_selected_host
+from meao.lcm.hosts import host_preference, list_hosts
 from meao.logs import bind_op
 from meao.notify.lcm_events import emit_identifier_notification, emit_op_occ_notification
 from meao.problems import BadRequest, Conflict, NotFound, ProblemError, problem
@@ -158,8 +159,10 @@ def _start(session: Session, inst: AppInstance, operation: str, params: dict[str
 def instantiate(instance_id: str, body: dict[str, Any], choose_host=None, tenant: str | None = None) -> AppLcmOpOcc:
     """InstantiateAppRequest (clause 6.2.2.7) → a STARTING INSTANTIATE occurrence on the chosen host's queue.
 
-    ``choose_host(session, inst, pkg, hosts, body)`` returns (host, placement explanation); by default
-    the first selected host that exists is taken.
+    The MEAO selects the host: ``selectedMECHostInfo`` applies to Mm3 only (table 6.2.2.7.2-1, note 2),
+    so here it is at most a preference, never a reason to refuse. ``choose_host(session, inst, pkg,
+    preference, body)`` returns (host, placement explanation); by default the first preferred host is
+    taken, else the first of the inventory.
     """
     with session_scope() as session:
         inst = _load_instance(session, instance_id, tenant)
@@ -168,23 +171,27 @@ def instantiate(instance_id: str, body: dict[str, Any], choose_host=None, tenant
         pkg = session.get(AppPackage, inst.app_pkg_id)
         if pkg is None or pkg.operational_state != "ENABLED":
             raise Conflict(f"the package of application instance {instance_id} is not ENABLED; enable it first")
-        selected = body.get("selectedMECHostInfo") or []
-        if not selected:
-            raise BadRequest("selectedMECHostInfo must name at least one MEC host")
-        hosts = [resolve_selected_host(session, info) for info in selected]
+        preference = host_preference(session, body.get("selectedMECHostInfo") or [])
         placement = None
         if choose_host is not None:
-            host, placement = choose_host(session, inst, pkg, hosts, body)
+            host, placement = choose_host(session, inst, pkg, preference, body)
         else:
-            host = hosts[0]
+            host = next(iter(preference.known), None) or next(iter(list_hosts(session)), None)
+            if host is None:
+                raise Conflict("the MEC host inventory is empty; add a host (POST /ops/v1/mec_hosts) first")
         op = _start(session, inst, "INSTANTIATE", body, "NOT_INSTANTIATED", host.id, host.queue, placement)
     _sent(op.id, 1, op.queue, op.lcm_operation)
     return op
 
 
-def _instantiated_op(instance_id: str, operation: str, body: dict[str, Any], tenant: str | None) -> AppLcmOpOcc:
+def _instantiated_op(instance_id: str, operation: str, body: dict[str, Any], tenant: str | None,
+                     rules: Callable[[dict[str, Any]], None] | None = None) -> AppLcmOpOcc:
+    """Start ``operation`` on an INSTANTIATED instance: NotFound first, then the request's ``rules``
+    (a URI that maps to no resource is a 404 whatever the body), then the state conflicts."""
     with session_scope() as session:
         inst = _load_instance(session, instance_id, tenant)
+        if rules is not None:
+            rules(body)
         if inst.instantiation_state != "INSTANTIATED":
             raise Conflict(f"application instance {instance_id} is NOT_INSTANTIATED; {operation} needs an "
                            "INSTANTIATED instance")
@@ -211,17 +218,40 @@ def _sent(op_id: str, attempt: int, queue: str | None, what: str) -> None:
             log.exception("sending the job of op %s failed; the outbox sends it when it can", op_id)
 
 
+def operate_request_rules(body: dict[str, Any]) -> None:
+    """BadRequest naming the note of table 6.2.2.8.2-1 (OperateAppRequest) that ``body`` breaks.
+
+    Note 1: stopType and gracefulStopTimeout are absent when changeStateTo is STARTED. Note 2: with
+    STOPPED, gracefulStopTimeout is present for a GRACEFUL stop and absent for a FORCEFUL one. Note 3: a
+    stop without stopType is FORCEFUL (so it takes no gracefulStopTimeout either).
+    """
+    given = [name for name in ("stopType", "gracefulStopTimeout") if name in body]
+    if body["changeStateTo"] == "STARTED":
+        if given:
+            raise BadRequest(f"OperateAppRequest: {' and '.join(given)} shall be absent when changeStateTo is "
+                             "STARTED (MEC 010-2 table 6.2.2.8.2-1, note 1)")
+        return
+    graceful = body.get("stopType") == "GRACEFUL"
+    if graceful and "gracefulStopTimeout" not in body:
+        raise BadRequest("OperateAppRequest: gracefulStopTimeout shall be present when changeStateTo is STOPPED "
+                         "and stopType is GRACEFUL (MEC 010-2 table 6.2.2.8.2-1, note 2)")
+    if not graceful and "gracefulStopTimeout" in body:
+        how = "is FORCEFUL" if "stopType" in body else "is absent, which means FORCEFUL (note 3)"
+        raise BadRequest(f"OperateAppRequest: gracefulStopTimeout shall be absent when changeStateTo is STOPPED "
+                         f"and stopType {how} (MEC 010-2 table 6.2.2.8.2-1, note 2)")
+
+
 def operate(instance_id: str, body: dict[str, Any], tenant: str | None = None) -> AppLcmOpOcc:
-    """OperateAppRequest (clause 6.2.2.8)."""
-    if body.get("gracefulStopTimeout") is not None and body.get("stopType") != "GRACEFUL":
-        raise BadRequest("gracefulStopTimeout applies only with stopType GRACEFUL")
-    return _instantiated_op(instance_id, "OPERATE", body, tenant)
+    """OperateAppRequest (clause 6.2.2.8): 404 for an unknown instance first, then the table's notes."""
+    return _instantiated_op(instance_id, "OPERATE", body, tenant, rules=operate_request_rules)
 
 
 def terminate(instance_id: str, body: dict[str, Any], tenant: str | None = None) -> AppLcmOpOcc:
-    """TerminateAppRequest (clause 6.2.2.9)."""
-    if body.get("gracefulTerminationTimeout") is not None and body.get("terminationType") != "GRACEFUL":
-        raise BadRequest("gracefulTerminationTimeout applies only with terminationType GRACEFUL")
+    """TerminateAppRequest (clause 6.2.2.9).
+
+    gracefulTerminationTimeout "is only applicable in case of graceful termination" (table 6.2.2.9.2-1):
+    with FORCEFUL it is ignored, not refused (the MEPM-V reads it only for GRACEFUL).
+    """
     return _instantiated_op(instance_id, "TERMINATE", body, tenant)
 
 

@@ -18,7 +18,7 @@ from meao.catalogue.appd import AppD
 from meao.config import get_settings
 from meao.db.models import AppInstance, AppPackage, MecHost, MepService
 from meao.lcm import placement
-from meao.lcm.hosts import list_hosts
+from meao.lcm.hosts import HostPreference, list_hosts
 from meao.lcm.requirements import requirements
 from meao.nfvo.vim import Capacity, VimError
 
@@ -120,18 +120,31 @@ def offered_services(host: MecHost) -> list[dict[str, Any]]:
     return offered
 
 
-def meao_side_selection() -> bool:
-    """Whether the operator lets the MEAO choose among all hosts (MEAO_HOST_SELECTION=meao)."""
-    return get_settings().host_selection == "meao"
+def honours_preference() -> bool:
+    """Whether the request's selectedMECHostInfo is honoured as a preference (MEAO_HOST_SELECTION=request,
+    the default) rather than left out of the choice (``meao``)."""
+    return get_settings().host_selection != "meao"
 
 
-def choose_host(session: Session, inst: AppInstance, pkg: AppPackage, selected: list[MecHost],
+def choose_host(session: Session, inst: AppInstance, pkg: AppPackage, preference: HostPreference,
                 body: dict[str, Any]) -> tuple[MecHost, dict[str, Any]]:
-    """Rank the candidate hosts for this instance; NoHostFits (422) explains per host when none fits."""
+    """Rank every host of the inventory for this instance; NoHostFits (422) explains per host when none fits.
+
+    On Mm1 the MEAO selects the host (MEC 010-2 table 6.2.2.7.2-1, note 2: selectedMECHostInfo applies to
+    Mm3 only). The hosts the request names are preferred when they fit, unless MEAO_HOST_SELECTION=meao;
+    the placement record says which were preferred, which names meao does not know (ignored), and
+    whether the preference was honoured.
+    """
     appd = AppD.from_stored(pkg.appd_model)
-    candidates = list_hosts(session) if meao_side_selection() else selected
+    candidates = list_hosts(session)
     cpds = [c.id for c in appd.ext_cpds]
     views = [host_view(h, cpds) for h in candidates]
-    decision = placement.best_host(requirements(appd, body), views)
+    preferred = [h.id for h in preference.known] if honours_preference() else []
+    decision = placement.best_host(requirements(appd, body), views, preferred)
     chosen = next(h for h in candidates if h.id == decision.chosen)
-    return chosen, decision.explain()
+    record = decision.explain()
+    if preference.known or preference.unknown:
+        record["preference"] = {
+            "selection": get_settings().host_selection, "preferred": [h.id for h in preference.known],
+            "ignored": preference.unknown, "honoured": decision.chosen in preferred}
+    return chosen, record

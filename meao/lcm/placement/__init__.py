@@ -2,10 +2,10 @@
 
 ETSI GS MEC 003 V3.1.1 clause 7.1.4.1 gives the MEAO the job of selecting the MEC host(s) for an
 application from its requirements and the available resources, and annex A.1 (MEC in NFV) places the
-MEAO in front of the NFVO, so a host here is an OpenStack edge PoP. The caller passes either the hosts
-of the request's ``selectedMECHostInfo`` (ETSI GS MEC 010-2 V3.1.1 clause 6.2.2, InstantiateAppRequest)
-or, where the operator enables MEAO-side selection, every host of the inventory; this module does not
-care which. It does no I/O: the caller maps the AppD (MEC 010-2 clause 6.2.1.2: ``virtualComputeDescriptor``,
+MEAO in front of the NFVO, so a host here is an OpenStack edge PoP. The caller passes every host of the
+inventory and, as ``preferred``, the known hosts of the request's ``selectedMECHostInfo``: on Mm1 that
+attribute is at most a preference (ETSI GS MEC 010-2 V3.1.1 table 6.2.2.7.2-1, note 2: it applies to Mm3
+only), so a preferred host that fits ranks before the other fitting hosts. It does no I/O: the caller maps the AppD (MEC 010-2 clause 6.2.1.2: ``virtualComputeDescriptor``,
 ``appLatency``, ``appServiceRequired``, ``appServiceOptional``, ``appFeatureRequired``,
 ``appFeatureOptional``, ``appExtCpd``) and the request's ``locationConstraints`` to
 :class:`AppRequirements`, and the inventory to :class:`MecHostView`.
@@ -34,8 +34,9 @@ Score (only meaningful for fitting hosts; a host that does not fit scores 0)::
 ``latency_headroom`` is ``(max - latency) / max`` (0 without a maximum); ``capacity_headroom`` is the mean,
 over vCPU, RAM and disk, of the fraction still free after placement (prefers emptier hosts, spreading
 load). Both headroom terms lie in [0, 1], so one optional match outweighs any headroom difference. Scores
-are rounded to 6 decimals; equal scores are ordered by host id, so a decision is deterministic. Hosts
-that do not fit follow, fewest failed constraints first, then by host id.
+are rounded to 6 decimals; equal scores are ordered by host id, so a decision is deterministic. Preferred
+fitting hosts come before the other fitting hosts whatever their scores. Hosts that do not fit follow,
+fewest failed constraints first, then by host id.
 """
 
 from meao.lcm.placement.constraints import CONSTRAINTS, best_host, evaluate_host, rank_hosts

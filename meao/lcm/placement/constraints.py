@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from operator import itemgetter
 
 from meao.lcm.placement.geometry import inside, ring_edges
@@ -207,26 +207,28 @@ def evaluate_host(app: AppRequirements, host: MecHostView) -> HostEvaluation:
     return _AppChecks(app).evaluate(host)[0]
 
 
-def rank_hosts(app: AppRequirements, hosts: Sequence[MecHostView]) -> PlacementDecision:
+def rank_hosts(app: AppRequirements, hosts: Sequence[MecHostView], preferred: Collection[str] = ()) -> PlacementDecision:
     """Evaluate every host against the app and rank them (MEC 003 clause 7.1.4.1); never raises.
 
-    Fitting hosts come first, best score first, ties by host id; then the others, fewest failed
-    constraints first, then by host id. ``chosen`` is the first fitting host, or None.
+    Fitting hosts come first: the ``preferred`` ones (the OSS's selectedMECHostInfo, a preference on
+    Mm1), then the others, each best score first, ties by host id; then the hosts that do not fit,
+    fewest failed constraints first, then by host id. ``chosen`` is the first fitting host, or None.
     """
     checks = _AppChecks(app)
     keyed = []
     for host in hosts:
         evaluation, failed = checks.evaluate(host)
-        keyed.append(((failed > 0, -evaluation.score, failed, evaluation.host_id), evaluation))
+        unpreferred = failed == 0 and evaluation.host_id not in preferred
+        keyed.append(((failed > 0, unpreferred, -evaluation.score, failed, evaluation.host_id), evaluation))
     keyed.sort(key=itemgetter(0))
     ranking = tuple(evaluation for _, evaluation in keyed)
     chosen = ranking[0].host_id if ranking and ranking[0].fits else None
     return PlacementDecision(chosen, ranking)
 
 
-def best_host(app: AppRequirements, hosts: Sequence[MecHostView]) -> PlacementDecision:
+def best_host(app: AppRequirements, hosts: Sequence[MecHostView], preferred: Collection[str] = ()) -> PlacementDecision:
     """:func:`rank_hosts`, raising :class:`NoHostFits` (422, per-host reasons) when no host fits."""
-    decision = rank_hosts(app, hosts)
+    decision = rank_hosts(app, hosts, preferred)
     if decision.chosen is None:
         raise NoHostFits(decision)
     return decision

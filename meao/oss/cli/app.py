@@ -64,8 +64,8 @@ def _check_operate(app_id: str, state: str, graceful_timeout: int | None) -> Non
 follow_command(
     app, "instantiate", "app_id", "Instantiate an application instance; prints the LCM operation occurrence.",
     lambda made, app_id, hosts, area: made.lcm.instantiate(app_id, list(hosts), area),
-    [click.option("--host", "hosts", multiple=True, required=True, metavar="HOST_ID",
-                  help="candidate MEC host (repeatable; the MEAO places the app on one of them)"),
+    [click.option("--host", "hosts", multiple=True, metavar="HOST_ID",
+                  help="preferred MEC host (repeatable; the MEAO selects the host and prefers these when they fit)"),
      click.option("--area", metavar="AREA", help="servedArea (meao extension): the cell or area of the users")],
     prepare=lambda **_: add_hints(
         {400: "--host takes ids of MEC hosts in the MEAO's inventory (GET <endpoint>/ops/v1/mec_hosts)"}))

@@ -35,7 +35,7 @@ show_command(op, "op_id", "Mark a FAILED_TEMP operation as finally FAILED (what 
 @op.command("cancel")
 @click.argument("op_id")
 @click.option("--mode", type=click.Choice(["GRACEFUL", "FORCEFUL"]), default="GRACEFUL", show_default=True,
-              help="cancelMode")
+              help="CancelMode (table 6.2.2.32.2-1)")
 @wait_options
 @api_options
 @output_options

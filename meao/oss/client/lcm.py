@@ -53,9 +53,12 @@ class LcmProxy(SubscriptionsProxy):
     def instantiate(self, app_id: str, hosts: list[str], served_area: str | None = None) -> str:
         """POST …/instantiate (InstantiateAppRequest, clause 6.2.2.7); returns the op occurrence id.
 
-        ``served_area`` is meao's ``servedArea`` extension: the cell or tracking area of the users.
+        ``served_area`` is meao's ``servedArea`` extension: the cell or tracking area of the users. ``hosts``
+        is a preference: on Mm1 the MEAO selects the host (table 6.2.2.7.2-1, note 2); none leaves it free.
         """
-        body: dict[str, Any] = {"selectedMECHostInfo": [{"hostId": {"id": host}} for host in hosts]}
+        body: dict[str, Any] = {}
+        if hosts:
+            body["selectedMECHostInfo"] = [{"hostId": {"id": host}} for host in hosts]
         if served_area:
             body["servedArea"] = served_area
         return self._task(app_id, "instantiate", body)
@@ -113,7 +116,7 @@ class LcmProxy(SubscriptionsProxy):
 
     def cancel_op(self, op_id: str, mode: str = "GRACEFUL") -> None:
         """POST …/cancel with CancelMode (clause 7.4.11): ``GRACEFUL`` or ``FORCEFUL``."""
-        self._request("POST", f"/app_lcm_op_occs/{op_id}/cancel", json={"cancelMode": mode})
+        self._request("POST", f"/app_lcm_op_occs/{op_id}/cancel", json={"CancelMode": mode})
 
     def follow_op(self, op_id: str, until: Callable[[dict[str, Any]], bool], *, timeout: float | None,
                   on_poll: OnPoll | None = None) -> dict[str, Any]:
