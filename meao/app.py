@@ -21,6 +21,7 @@ from meao.api.errors import (
     unexpected_error_handler,
 )
 from meao.api.existence import ResourceLookupMiddleware
+from meao.api.negotiation import AcceptGuardMiddleware
 from meao.api.security import TOKEN_PATH, prepare_spec
 from meao.api.validation import CanonicalHeaders, RequestTargetGuard, UndocumentedStatusGuard, validator_map
 from meao.auth.tokens import check_settings as check_auth_settings
@@ -89,13 +90,14 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
 
 def finish_app(app: FlaskApp) -> None:
     """What every meao web app has: request metrics, the request-target guard, path lookups before body
-    validation (``meao.api.existence``), ProblemDetails for errors."""
+    validation (``meao.api.existence``), 406 for an unacceptable Accept, ProblemDetails for errors."""
     app.add_middleware(HttpMetricsMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(CanonicalHeaders, position=MiddlewarePosition.BEFORE_EXCEPTION)
     if get_settings().validate_responses:
         app.add_middleware(UndocumentedStatusGuard, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(RequestTargetGuard, position=MiddlewarePosition.BEFORE_SWAGGER)
     app.add_middleware(ResourceLookupMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION)
+    app.add_middleware(AcceptGuardMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION)
     register_system_collector()
     app.add_error_handler(ProblemError, problem_error_handler)
     app.add_error_handler(OAuthProblem, unauthorized_error_handler)

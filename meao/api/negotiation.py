@@ -11,7 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from connexion.middleware.abstract import RoutedAPI, RoutedMiddleware
+from connexion.operations import AbstractOperation
 from flask import request
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from meao.problems import NotAcceptable
 
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _RANGE = re.compile(rf"\s*({_TOKEN})/({_TOKEN})\s*")
@@ -111,3 +117,49 @@ def request_prefers(offers: list[str]) -> str | None:
 def request_accepts(media_type: str) -> bool:
     """Whether the request's ``Accept`` allows an answer of ``media_type``."""
     return request_prefers([media_type]) is not None
+
+
+def _utf8(media_type: str) -> str:
+    """What meao sends of a text type: ``text/plain`` is ``text/plain; charset=utf-8`` (so is JSON)."""
+    parsed = parse_media_type(media_type)
+    textual = parsed.type == "text" or parsed.subtype == "json" or parsed.subtype.endswith("+json")
+    return f"{media_type}; charset=utf-8" if textual and "charset" not in parsed.params else media_type
+
+
+class AcceptGuardOperation:
+    """One operation: 406 when the request's ``Accept`` allows none of the media types it answers with."""
+
+    def __init__(self, next_app: ASGIApp, offers: list[str]) -> None:
+        self.next_app = next_app
+        self.offers = offers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.offers:
+            header = Headers(scope=scope).get("accept")
+            if preferred(self.offers, header) is None:
+                raise NotAcceptable(f"this resource answers with {' or '.join(self.offers)}, which the Accept "
+                                    f"header ({header}) does not allow; accept one of them")
+        await self.next_app(scope, receive, send)
+
+
+class AcceptGuardAPI(RoutedAPI[AcceptGuardOperation]):
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_paths()
+
+    def make_operation(self, operation: AbstractOperation) -> AcceptGuardOperation:
+        """Checked where the operation documents 406, against the media types of its 2xx answers."""
+        offers: list[str] = []
+        if "406" in operation.responses:
+            for status, response in operation.responses.items():
+                if str(status).startswith("2"):
+                    offers += [_utf8(t) for t in (response.get("content") or {}) if _utf8(t) not in offers]
+        return AcceptGuardOperation(self.next_app, offers)
+
+
+class AcceptGuardMiddleware(RoutedMiddleware[AcceptGuardAPI]):
+    """406 for an unacceptable ``Accept`` on every operation that documents it (MEC 010-2: "the server
+    cannot provide any of the content formats supported by the client"). Add with
+    ``position=MiddlewarePosition.BEFORE_VALIDATION``: after security, before the body is read."""
+
+    api_cls = AcceptGuardAPI

@@ -211,6 +211,16 @@ def get_package(pkg_id: str | None = None, appd_id: str | None = None, tenant: s
         return _load(session, pkg_id, appd_id, tenant)
 
 
+def package_by_id(pkg_id: str, tenant: str | None = None) -> AppPackage:
+    """A package by id; NotFound otherwise (the lookup of the appPkgId path parameter)."""
+    return get_package(pkg_id=pkg_id, tenant=tenant)
+
+
+def package_by_appd_id(appd_id: str, tenant: str | None = None) -> AppPackage:
+    """An onboarded package by appDId; NotFound otherwise (the lookup of the appDId path parameter)."""
+    return get_package(appd_id=appd_id, tenant=tenant)
+
+
 def list_packages(onboarded_only: bool = False, tenant: str | None = None) -> list[AppPackage]:
     """All packages, oldest first; ``onboarded_only`` for /onboarded_app_packages."""
     with session_scope() as session:

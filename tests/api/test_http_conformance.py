@@ -41,3 +41,19 @@ def test_response_header_names_are_canonically_cased(stack: Stack, minimal: Path
             assert problem.status_code == 404 and b"Content-Type" in _raw_names(problem)
     finally:
         remove(stack, info["id"])
+
+
+@pytest.mark.parametrize(("accept", "status"), [
+    ("application/xml", 406), ("application/json;q=0", 406), ("text/html, application/xml;q=0.9", 406),
+    ("application/json; charset=utf-8", 200), ("text/html, application/*;q=0.1", 200), ("*/*", 200)])
+def test_an_accept_that_allows_no_json_is_406_on_every_json_resource(stack: Stack, accept: str, status: int) -> None:
+    """Tables 7.3.1.3.2-2, 7.4.1.3.2-2, …: 406 "the server cannot provide any of the content formats
+    supported by the client"; Accept is parsed (parameters, q-values, wildcards)."""
+    with httpx.Client(base_url=stack.base, timeout=30) as c:
+        for path in ("/app_lcm/v1/app_instances", "/app_pkgm/v1/app_packages", "/app_lcm/v1/subscriptions",
+                     "/app_lcm/v1/app_lcm_op_occs"):
+            resp = c.get(path, headers={"Accept": accept})
+            assert resp.status_code == status, (path, resp.text)
+            if status == 406:
+                assert resp.headers["Content-Type"] == "application/problem+json"
+                assert "Accept header" in resp.json()["detail"]
