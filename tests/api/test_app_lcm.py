@@ -15,10 +15,10 @@ import pytest
 import yaml
 
 from tests.api.helpers import onboard
-from tests.conftest import REDIS, Stack, launch_stack, require_service
+from tests.conftest import REDIS, Stack, SubscriberServer, launch_stack, require_service, wait_for
 from tests.lcm.helpers import accepted_op, wait_op
 
-LCM_REDIS_DB = 5
+LCM_REDIS_DB = 4
 UNKNOWN = "00000000-0000-4000-8000-000000000404"
 
 
@@ -237,3 +237,92 @@ def test_selected_mec_host_info_is_a_preference_and_unknown_names_are_ignored(
     assert decision["preference"] == {"selection": "request", "preferred": [], "ignored": [nope],
                                       "honoured": False}
     _terminate(lcm, iid)
+
+
+# 7. Targeted tests of branches nothing else reaches (issue: conformance)
+
+def test_instantiate_of_an_instantiated_instance_is_409_table_7_4_6_3_1_2(lcm: httpx.Client, running: str) -> None:
+    """Table 7.4.6.3.1-2: 409 "typically, ... the application instance resource is not in NOT_INSTANTIATED
+    state"."""
+    _problem(lcm.post(f"/app_instances/{running}/instantiate", json={}), 409, running)
+
+
+def test_operate_to_the_state_already_reached_is_409_table_7_4_8_3_1_2(lcm: httpx.Client, running: str) -> None:
+    """Table 7.4.8.3.1-2: 409 when the operation cannot be executed given the resource's state."""
+    _problem(lcm.post(f"/app_instances/{running}/operate", json={"changeStateTo": "STARTED"}), 409, "STARTED")
+
+
+def test_instantiate_of_a_disabled_package_is_409(lcm_stack: Stack, lcm: httpx.Client, appd_id: str) -> None:
+    """A package whose operationalState is DISABLED cannot be instantiated (clause 7.3.2.3.5); enabled
+    again, it can be."""
+    iid = _new(lcm, appd_id)
+    pkgm = f"{lcm_stack.base}/app_pkgm/v1/onboarded_app_packages/{appd_id}"
+    assert httpx.patch(pkgm, json={"operationalState": "DISABLED"}, timeout=30).status_code == 200
+    try:
+        _problem(lcm.post(f"/app_instances/{iid}/instantiate", json={}), 409, "not ENABLED")
+    finally:
+        assert httpx.patch(pkgm, json={"operationalState": "ENABLED"}, timeout=30).status_code == 200
+    assert lcm.delete(f"/app_instances/{iid}").status_code == 204
+
+
+_BAD_FILTERS = [({"filter": "(eq,id"}, "(op,attribute,value)"), ({"filter": "(like,id,x)"}, "op one of"),
+                ({"filter": "(eq,noSuchAttribute,x)"}, "noSuchAttribute")]
+_BAD_SELECTORS = [({"fields": "noSuchAttribute"}, "noSuchAttribute"),
+                  ({"all_fields": "", "exclude_default": ""}, "cannot be combined")]
+
+
+@pytest.mark.parametrize("path", ["/app_instances", "/app_lcm_op_occs"])
+@pytest.mark.parametrize(("params", "words"), _BAD_FILTERS + _BAD_SELECTORS)
+def test_a_bad_query_on_a_list_is_400_naming_it(lcm: httpx.Client, path: str, params: dict[str, str],
+                                                 words: str) -> None:
+    """Tables 7.4.1.3.2-2 and 7.4.9.3.2-2: 400 for "an invalid attribute-based filtering expression" or
+    "an invalid attribute selector"."""
+    _problem(lcm.get(path, params=params), 400, words)
+
+
+def test_subscriptions_take_only_the_subscription_type_query(lcm: httpx.Client) -> None:
+    """Table 7.4.3.3.2-1 gives GET /subscriptions one query parameter, subscriptionType."""
+    _problem(lcm.get("/subscriptions", params={"filter": "(eq,id,x)"}), 400, "filter")
+    _problem(lcm.get("/subscriptions", params={"subscriptionType": "NoSuchType"}), 400)
+    assert lcm.get("/subscriptions", params={"subscriptionType": "AppLcmOpOccStateChangeSubscription"}).status_code == 200
+
+
+def _outbox_instances(stack: Stack, subscription_id: str) -> set[str]:
+    """The app instances the outbox holds notifications about for a subscription."""
+    from sqlalchemy import create_engine, select
+
+    from meao.db.models import OutboxMessage
+
+    engine = create_engine(stack.env["MEAO_DATABASE_URL"])
+    try:
+        with engine.connect() as conn:
+            payloads = conn.scalars(select(OutboxMessage.payload).where(OutboxMessage.subscription_id == subscription_id))
+            return {p.get("appInstanceId") for p in payloads}
+    finally:
+        engine.dispose()
+
+
+def test_lcm_subscription_filters_select_what_is_notified(lcm_stack: Stack, lcm: httpx.Client, appd_id: str,
+                                                          subscriber: SubscriberServer) -> None:
+    """Table 6.2.2.6.2-1: only the op occurrences of the filtered instances, of the named notification
+    types, operation types and states, are notified (read from the outbox, where they are written with
+    the change they report)."""
+    watched, other = _new(lcm, appd_id), _new(lcm, appd_id)
+    sub = lcm.post("/subscriptions", json={
+        "subscriptionType": "AppLcmOpOccStateChangeSubscription", "callbackUri": f"{subscriber.url}/lcm-filter",
+        "appLcmOpOccSubscriptionFilter": {
+            "appInstanceSubscriptionFilter": {"appInstSelectorType": "APP_IDENTITY", "appInstances": [watched]},
+            "notificationTypes": "AppLcmOpOccNotification", "operationTypes": ["INSTANTIATE"],
+            "operationStates": ["COMPLETED"]}})
+    assert sub.status_code == 201, sub.text
+    try:
+        for iid in (watched, other):
+            wait_op(lcm, accepted_op(lcm, lcm.post(f"/app_instances/{iid}/instantiate", json={})), timeout=60)
+        assert _outbox_instances(lcm_stack, sub.json()["id"]) == {watched}
+        payloads = wait_for(lambda: subscriber.notifications("/lcm-filter"), 30, 0.1, "the notification")
+        assert [(p["appInstanceId"], p["operationType"], p["operationState"]) for p in payloads] == [
+            (watched, "INSTANTIATE", "COMPLETED")]
+    finally:
+        lcm.delete(f"/subscriptions/{sub.json()['id']}")
+        for iid in (watched, other):
+            _terminate(lcm, iid)

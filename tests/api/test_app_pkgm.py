@@ -559,3 +559,24 @@ def test_deleted_before_onboarding_notification_omits_appdid(stack: Stack, subsc
     finally:
         with stack.client() as c:
             c.delete(f"/subscriptions/{sub['id']}")
+
+
+def test_the_onboarded_package_uris_answer_404_409_and_416(stack: Stack, examples: dict[str, Path]) -> None:
+    """Clauses 7.3.2 and 7.3.7 by appDId: a package already onboarded takes no content again (409, table
+    7.3.7.3.3-2), nor a DELETE while ENABLED (409, table 7.3.2.3.4-2); an unsatisfiable range is 416
+    (table 7.3.7.3.2-2); an unknown appDId is 404 everywhere."""
+    info = onboard(stack, examples["mec-minimal"])
+    base = f"/onboarded_app_packages/{info['appDId']}"
+    data = examples["mec-minimal"].read_bytes()
+    try:
+        with stack.client() as c:
+            _problem(c.put(f"{base}/package_content", content=data, headers={"Content-Type": "application/zip"}),
+                     409, "ONBOARDED")
+            _problem(c.delete(base), 409, "ENABLED")
+            bad = c.get(f"{base}/package_content", headers={"Range": f"bytes={len(data) + 1}-"})
+            _problem(bad, 416)
+            assert bad.headers["Content-Range"] == f"bytes */{len(data)}"
+            for path in ("", "/appd", "/package_content"):
+                _problem(c.get(f"/onboarded_app_packages/no-such-appd{path}"), 404, "no-such-appd")
+    finally:
+        remove(stack, info["id"])
