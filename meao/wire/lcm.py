@@ -98,8 +98,8 @@ def app_instance_info(inst: AppInstance, host: MecHost | None, base: str) -> dic
         more["instantiatedAppState"] = _instantiated_app_state(inst, host)
         more["vnfInstanceId"] = vnf_instance_id(inst)
         mep = (inst.resources or {}).get("mep")
-        if mep is not None:
-            more["mecPlatform"] = {"realised": mep.get("realised") or {}}
+        more["mecPlatform"] = compact({"mecHostId": inst.mec_host_id,
+                                       "realised": (mep.get("realised") or {}) if mep is not None else None})
         links.update(terminate=link(f"{self_href}/terminate"), operate=link(f"{self_href}/operate"))
     else:
         links["instantiate"] = link(f"{self_href}/instantiate")

@@ -124,24 +124,6 @@ def test_wait_package_gives_up_after_the_timeout_with_the_last_state() -> None:
     assert timeout.value.resource["onboardingState"] == "PROCESSING"
 
 
-def test_instance_hosts_come_from_the_last_completed_instantiate() -> None:
-    ops = [{"id": "o1", "appInstanceId": "a1", "startTime": {"seconds": 1, "nanoSeconds": 0},
-            "operationParams": {"selectedMECHostInfo": [{"hostId": {"id": "pop1"}}]}},
-           {"id": "o2", "appInstanceId": "a1", "startTime": {"seconds": 5, "nanoSeconds": 0},
-            "operationParams": {"selectedMECHostInfo": [{"hostId": {"id": "pop2"}}, {"hostId": {"id": "pop3"}}]}},
-           {"id": "o3", "appInstanceId": "a2", "startTime": {"seconds": 2, "nanoSeconds": 0},
-            "operationParams": {"selectedMECHostInfo": [{"hostId": {"id": "pop1"}}]}}]
-    asked: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        asked.append(request)
-        return httpx.Response(200, content=json.dumps(ops), headers={"Content-Type": "application/json"})
-
-    with _client(handler) as client:
-        assert client.lcm.instance_hosts({"a1"}) == {"a1": ["pop2", "pop3"]}
-    assert asked[0].url.params["filter"] == "(eq,lcmOperation,INSTANTIATE);(eq,operationState,COMPLETED)"
-
-
 def test_instantiate_sends_the_hosts_and_served_area_and_returns_the_op_id() -> None:
     sent: list[dict[str, Any]] = []
 
@@ -157,3 +139,12 @@ def test_instantiate_sends_the_hosts_and_served_area_and_returns_the_op_id() -> 
                      "servedArea": "cell-1"},
                     {"terminationType": "GRACEFUL", "gracefulTerminationTimeout": 30},
                     {"changeStateTo": "STOPPED", "stopType": "FORCEFUL"}]
+
+
+def test_the_host_column_is_the_host_the_meao_chose() -> None:
+    from meao.oss.cli.app import _with_derived
+
+    rows = _with_derived([{"id": "a1", "instantiationState": "INSTANTIATED",
+                           "instantiatedAppState": {"operationalState": "STARTED"}, "mecPlatform": {"mecHostId": "pop2"}},
+                          {"id": "a2", "instantiationState": "NOT_INSTANTIATED"}])
+    assert [(r["id"], r["state"], r["host"]) for r in rows] == [("a1", "STARTED", "pop2"), ("a2", None, None)]

@@ -57,3 +57,15 @@ def test_a_not_instantiated_instance_has_no_vnf_instance_and_no_vim_resources() 
     info = app_instance_info(_instance(instantiation_state="NOT_INSTANTIATED", operational_state=None,
                                        resources={}), None, BASE)
     assert not {"vnfInstanceId", "vimResources", "instantiatedAppState"} & info.keys()
+
+
+def test_the_mec_platform_extension_names_the_host_the_meao_chose() -> None:
+    """selectedMECHostInfo is only a preference on Mm1: the chosen host is in mecPlatform.mecHostId (the
+    CLI's host column reads it), with what the MEP realised once the app is registered there."""
+    info = app_instance_info(_instance(), _host(None), BASE)
+    assert info["mecPlatform"] == {"mecHostId": "edge-1"}
+    registered = dict(RESOURCES, mep={"realised": {"dnsRules": {}}})
+    info = app_instance_info(_instance(resources=registered), _host(None), BASE)
+    assert info["mecPlatform"] == {"mecHostId": "edge-1", "realised": {"dnsRules": {}}}
+    assert "mecPlatform" not in app_instance_info(_instance(instantiation_state="NOT_INSTANTIATED",
+                                                            operational_state=None, resources={}), None, BASE)

@@ -11,35 +11,26 @@ from typing import Any
 import click
 
 from meao.oss.cli.invocation import add_hints, api_options, client
-from meao.oss.cli.output import emit_one, output_options, selected_columns
+from meao.oss.cli.output import emit_one, output_options
 from meao.oss.cli.verbs import api_group, delete_command, follow_command, list_command, show_command
-from meao.oss.client import MeaoClient
 
 APP_COLUMNS = ("id", "appName", "instantiationState", "state", "host")
 
 app = api_group("app", "Application instances (Mm1 app_lcm, MEC 010-2 clause 7.4).")
 
 
-def _with_derived(made: MeaoClient, apps: list[dict[str, Any]], need_host: bool) -> list[dict[str, Any]]:
-    """Add ``state`` (operationalState when INSTANTIATED) and ``host`` (from the instantiate request)."""
-    instantiated = {a["id"] for a in apps if a.get("instantiationState") == "INSTANTIATED"}
-    hosts = made.lcm.instance_hosts(instantiated) if need_host and instantiated else {}
-    rows = []
-    for inst in apps:
-        state = (inst.get("instantiatedAppState") or {}).get("operationalState")
-        named = hosts.get(inst["id"]) or []
-        host = named[0] if len(named) == 1 else (f"one of {','.join(named)}" if named else None)
-        rows.append({**inst, "state": state, "host": host if inst["id"] in instantiated else None})
-    return rows
+def _with_derived(apps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add ``state`` (operationalState when INSTANTIATED) and ``host`` (the MEC host the MEAO chose)."""
+    return [{**inst, "state": (inst.get("instantiatedAppState") or {}).get("operationalState"),
+             "host": (inst.get("mecPlatform") or {}).get("mecHostId")} for inst in apps]
 
 
 list_command(app, "List application instances.", APP_COLUMNS,
-             lambda made, filter_: _with_derived(made, made.lcm.list_apps(filter_),
-                                                 "host" in (selected_columns() or APP_COLUMNS)),
+             lambda made, filter_: _with_derived(made.lcm.list_apps(filter_)),
              [click.option("--filter", "filter_", metavar="EXPR",
                            help="MEC 009 filter, e.g. '(eq,appName,mec-minimal)'")])
 show_command(app, "app_id", "Show one application instance (AppInstanceInfo, plus state and host).",
-             lambda made, app_id: _with_derived(made, [made.lcm.get_app(app_id)], True)[0])
+             lambda made, app_id: _with_derived([made.lcm.get_app(app_id)])[0])
 
 
 @app.command("create")
@@ -53,7 +44,7 @@ def app_create(appd_id: str, name: str | None, description: str | None) -> None:
     add_hints({404: "onboard the package first; `meao package list -c appDId -c onboardingState` shows the appDIds",
                409: "enable the package first: `meao package enable PKG_ID`"})
     made = client()
-    emit_one(_with_derived(made, [made.lcm.create_app(appd_id, name, description)], False)[0])
+    emit_one(_with_derived([made.lcm.create_app(appd_id, name, description)])[0])
 
 
 def _check_operate(app_id: str, state: str, graceful_timeout: int | None) -> None:

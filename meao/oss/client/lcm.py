@@ -79,24 +79,6 @@ class LcmProxy(SubscriptionsProxy):
             body["gracefulTerminationTimeout"] = graceful_timeout
         return self._task(app_id, "terminate", body)
 
-    def instance_hosts(self, app_ids: set[str] | None = None) -> dict[str, list[str]]:
-        """MEC host ids named by the last completed INSTANTIATE of each instance (from its operationParams).
-
-        The AppInstanceInfo does not carry the host; when an instantiate named several candidates the
-        MEAO chose one of them, so more than one id means "one of these".
-        """
-        ops = self._json("GET", "/app_lcm_op_occs",
-                         params={"filter": "(eq,lcmOperation,INSTANTIATE);(eq,operationState,COMPLETED)",
-                                 "fields": "operationParams"})
-        hosts: dict[str, list[str]] = {}
-        for op in sorted(ops, key=lambda o: (o.get("startTime") or {}).get("seconds", 0)):
-            app_id = op.get("appInstanceId")
-            if not app_id or (app_ids is not None and app_id not in app_ids):
-                continue
-            selected = (op.get("operationParams") or {}).get("selectedMECHostInfo") or []
-            hosts[app_id] = [str((h.get("hostId") or {}).get("id") or h.get("hostName") or "?") for h in selected]
-        return hosts
-
     # ---------------------------------------------------------------------- LCM op occurrences
     def list_ops(self, app_id: str | None = None) -> list[dict[str, Any]]:
         """GET /app_lcm_op_occs (clause 7.4.9.3.2), optionally of one application instance."""
