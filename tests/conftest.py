@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from tests.ci import in_ci
 
@@ -112,6 +114,22 @@ def _pg_database() -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def fake_vim_stack(base_dir: Path, hosts: list[dict[str, Any]], redis_db: int) -> Iterator[Stack]:
+    """`meao serve` and a worker on SQLite with the fake VIM driver (capacity without any cloud: no
+    clouds.yaml at all, so an OpenStack driver would fail to connect) and ``hosts`` as the inventory."""
+    require_service("Redis", REDIS)
+    hosts_file = base_dir / "hosts.yaml"
+    hosts_file.write_text(yaml.safe_dump({"mec_hosts": hosts}))
+    stack = launch_stack(base_dir, f"sqlite:///{base_dir / 'meao.db'}", redis_db, {
+        "MEAO_VIM_DRIVER": "fake", "MEAO_MEC_HOSTS_FILE": str(hosts_file),
+        "OS_CLIENT_CONFIG_FILE": str(base_dir / "no-clouds.yaml")})
+    try:
+        yield stack
+    finally:
+        stack.stop()
 
 
 def launch_stack(base_dir: Path, db_url: str, redis_db: int, extra_env: dict[str, str] | None = None) -> Stack:

@@ -12,10 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from tests.api.helpers import onboard
-from tests.conftest import REDIS, Stack, SubscriberServer, launch_stack, require_service, wait_for
+from tests.conftest import Stack, SubscriberServer, fake_vim_stack, wait_for
 from tests.lcm.helpers import accepted_op, wait_op
 
 LCM_REDIS_DB = 4
@@ -32,17 +31,9 @@ def _host(hid: str, zone: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def lcm_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    require_service("Redis", REDIS)
-    base = tmp_path_factory.mktemp("app-lcm")
-    hosts_file = base / "hosts.yaml"
-    hosts_file.write_text(yaml.safe_dump({"mec_hosts": [_host("pop-a", "az1"), _host("pop-b", "az2")]}))
-    stack = launch_stack(base, f"sqlite:///{base / 'meao.db'}", LCM_REDIS_DB, {
-        "MEAO_VIM_DRIVER": "fake", "MEAO_MEC_HOSTS_FILE": str(hosts_file),
-        "OS_CLIENT_CONFIG_FILE": str(base / "no-clouds.yaml")})
-    try:
+    with fake_vim_stack(tmp_path_factory.mktemp("app-lcm"), [_host("pop-a", "az1"), _host("pop-b", "az2")],
+                        LCM_REDIS_DB) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.fixture(scope="module")

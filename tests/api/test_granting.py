@@ -13,12 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from tests.api.helpers import onboard
-from tests.conftest import REDIS, Stack, launch_stack, require_service
+from tests.conftest import Stack, fake_vim_stack
 
 GRANTING_REDIS_DB = 3  # each stack its own Redis database (see tests/ops: 5 is the benches')
 CLOUD = "pop-a"
@@ -38,17 +37,8 @@ VIM_IMAGE = "glance-0f6c"
 
 @pytest.fixture(scope="module")
 def granting(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    require_service("Redis", REDIS)
-    base = tmp_path_factory.mktemp("granting")
-    hosts_file = base / "hosts.yaml"
-    hosts_file.write_text(yaml.safe_dump({"mec_hosts": HOSTS}))
-    stack = launch_stack(base, f"sqlite:///{base / 'meao.db'}", GRANTING_REDIS_DB, {
-        "MEAO_VIM_DRIVER": "fake", "MEAO_MEC_HOSTS_FILE": str(hosts_file),
-        "OS_CLIENT_CONFIG_FILE": str(base / "no-clouds.yaml")})
-    try:
+    with fake_vim_stack(tmp_path_factory.mktemp("granting"), HOSTS, GRANTING_REDIS_DB) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
 from tests.api.helpers import onboard
-from tests.conftest import REDIS, Stack, launch_stack, require_service
+from tests.conftest import Stack, fake_vim_stack
 from tests.lcm.helpers import accepted_op, wait_op
 
 FAKE_REDIS_DB = 8
@@ -23,23 +22,13 @@ HOST = [{"hostId": {"id": "fake-pop"}}]
 
 @pytest.fixture(scope="module")
 def fake_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    require_service("Redis", REDIS)
-    base = tmp_path_factory.mktemp("fake-vim")
-    hosts_file = base / "hosts.yaml"
     services = [{"serName": "RNIS", "version": "2.2.1"}, {"serName": "LS", "version": "2.2.1"}]
-    hosts_file.write_text(yaml.safe_dump({"mec_hosts": [{
-        "id": "fake-pop", "name": "In-memory PoP", "cloud": "nowhere", "availability_zone": "az1",
-        "location": {"countryCode": "FI", "latitude": 60.17, "longitude": 24.9}, "served_areas": ["cell-1"],
-        "latency_ms": {"cell-1": 5}, "services": services,
-        "features": [{"featureName": "UserApps", "version": "1.0"}], "networks": {"default": "net1"}}]}))
-    # no clouds.yaml at all: an OpenStack driver would fail to connect
-    stack = launch_stack(base, f"sqlite:///{base / 'meao.db'}", FAKE_REDIS_DB, {
-        "MEAO_VIM_DRIVER": "fake", "MEAO_MEC_HOSTS_FILE": str(hosts_file),
-        "OS_CLIENT_CONFIG_FILE": str(base / "no-clouds.yaml")})
-    try:
+    host = {"id": "fake-pop", "name": "In-memory PoP", "cloud": "nowhere", "availability_zone": "az1",
+            "location": {"countryCode": "FI", "latitude": 60.17, "longitude": 24.9}, "served_areas": ["cell-1"],
+            "latency_ms": {"cell-1": 5}, "services": services,
+            "features": [{"featureName": "UserApps", "version": "1.0"}], "networks": {"default": "net1"}}
+    with fake_vim_stack(tmp_path_factory.mktemp("fake-vim"), [host], FAKE_REDIS_DB) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 def test_instantiate_and_terminate_run_on_the_fake_driver_chosen_by_configuration(
