@@ -336,9 +336,12 @@ def _wait_rollback(op_id: str, attempt: int) -> AppLcmOpOcc:
             return op
         if op.attempt != attempt or op.run_kind != lifecycle.ROLLBACK:
             error = op.error or {}
+            # 503 when what the rollback needs (a worker, the VIM) did not hold; 409 when the VIM refused it
+            # given the resources' state (both documented on POST …/fail; the stored error says the rest)
+            status = 409 if 400 <= int(error.get("status") or 503) < 500 else 503
             raise ProblemError(f"the rollback of operation {op_id} stopped: {error.get('detail') or 'no reason'}; "
                                "the operation is FAILED_TEMP again: fail it again, or retry it",
-                               status=int(error.get("status") or 503), title=error.get("title") or "Rollback stopped")
+                               status=status, title=error.get("title") or "Rollback stopped")
         if time.monotonic() > deadline:
             raise Conflict(f"the rollback of operation {op_id} is still running on queue {op.queue} after "
                            f"{settings.jobs.fail_wait_s:.0f} s; it ends FAILED (an AppLcmOpOccNotification says so). "

@@ -90,7 +90,10 @@ def test_full_lifecycle_of_vm_app(lcm_stack: Stack, lcm: httpx.Client, vm_pkg: d
     assert all(o["operationState"] == "COMPLETED" and "operationParams" not in o for o in ops)
 
     def notes(kind: str) -> list[dict]:
-        return [n for n in subscriber.notifications(f"/life/{kind}") if n.get("appInstanceId") == iid]
+        """In the order the changes happened: notifications are POSTed in parallel, so they may arrive in
+        another (a subscriber orders them by timeStamp)."""
+        got = [n for n in subscriber.notifications(f"/life/{kind}") if n.get("appInstanceId") == iid]
+        return sorted(got, key=lambda n: (n["timeStamp"]["seconds"], n["timeStamp"]["nanoSeconds"]))
 
     wait_for(lambda: len(notes("AppIdentifierDeletionSubscription")) == 1, 20, what="identifier deletion")
     wait_for(lambda: [n["appInstanceState"] for n in notes("AppInstanceStateChangeSubscription")]

@@ -4,6 +4,7 @@ capacity, the sweep and the driver registry."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import uuid
 from collections.abc import Iterator
@@ -92,6 +93,26 @@ def test_image_is_uploaded_once_and_found_again_by_checksum(
     assert vim.release_image(image_id, "pkg-a") is False  # pkg-b still uses it
     assert vim.find_image_by_checksum(spec.checksum) == image_id
     assert vim.release_image(image_id, "pkg-b") is True
+    assert vim.find_image_by_checksum(spec.checksum) is None
+
+
+def test_an_image_shared_by_packages_takes_the_smallest_minimums_they_declare(
+        vim: OpenStackVim, member: openstack.connection.Connection,
+        image_file: tuple[Path, ImageSpec]) -> None:
+    """Two packages with the same image bytes: the one declaring less RAM and disk must still boot its
+    smaller flavor, so the shared Glance image keeps the smallest minimums (never raised again)."""
+    path, spec = image_file
+    big = dataclasses.replace(spec, min_ram_mb=1024, min_disk_gb=2)
+    image_id = vim.ensure_image(big, lambda: path.open("rb"), package_id="pkg-big")
+    assert (member.image.get_image(image_id).min_ram, member.image.get_image(image_id).min_disk) == (1024, 2)
+    try:
+        assert vim.ensure_image(spec, lambda: path.open("rb"), package_id="pkg-small") == image_id
+        assert (member.image.get_image(image_id).min_ram, member.image.get_image(image_id).min_disk) == (64, 1)
+        assert vim.ensure_image(big, lambda: path.open("rb"), package_id="pkg-big") == image_id
+        assert member.image.get_image(image_id).min_ram == 64
+    finally:
+        vim.release_image(image_id, "pkg-big")
+        vim.release_image(image_id, "pkg-small")
     assert vim.find_image_by_checksum(spec.checksum) is None
 
 

@@ -80,8 +80,20 @@ class Images(CloudParts):
             if PACKAGE_TAG_PREFIX + package_id not in (existing.tags or []):
                 with self._do(f"recording package {package_id} on image {existing.id}"):
                     self._conn.image.add_tag(existing, PACKAGE_TAG_PREFIX + package_id)
+            self._fit_minimums(existing, image)
             return existing.id
         return self._upload(image, open_stream, package_id)
+
+    def _fit_minimums(self, existing: Any, spec: ImageSpec) -> None:
+        """One image serves every package with its bytes: its min_ram and min_disk are the smallest any of
+        them declares (Nova refuses a flavor below the image's minimums, and each package's flavor comes
+        from its own AppD). Runs under the (cloud, checksum) upload claim, so updates do not race."""
+        lower = {k: v for k, v, now in (("min_ram", spec.min_ram_mb, existing.min_ram),
+                                         ("min_disk", spec.min_disk_gb, existing.min_disk))
+                 if v is not None and now is not None and v < now}
+        if lower:
+            with self._do(f"lowering the minimums of image {existing.id} to {lower}"):
+                self._conn.image.update_image(existing.id, **lower)
 
     def _upload(self, spec: ImageSpec, open_stream: OpenStream, package_id: str) -> str:
         algorithm = _hashlib_name(spec.checksum.algorithm)
