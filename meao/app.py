@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from connexion import FlaskApp
 from connexion.exceptions import OAuthProblem, ProblemException
@@ -13,6 +12,7 @@ from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
 
+from meao import OPENAPI_DIR
 from meao.api import oauth2
 from meao.api.errors import (
     http_error_handler,
@@ -31,7 +31,6 @@ from meao.metrics import HttpMetricsMiddleware, register_system_collector
 from meao.problems import ProblemError
 
 log = logging.getLogger(__name__)
-OPENAPI_DIR = Path(__file__).resolve().parents[1] / "openapi"
 
 
 def create_app(settings: Settings | None = None, *, embedded_worker: bool | None = None) -> FlaskApp:

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import yaml
 
+from meao import OPENAPI_DIR
 from meao.problems import BadRequest
 
-OPENAPI_DIR = Path(__file__).resolve().parents[2] / "openapi"
 OPERATORS = {"eq", "neq", "in", "nin", "gt", "gte", "lt", "lte", "cont", "ncont"}
 ANY = "*"  # marks a free-form object (KeyValuePairs): any sub-attribute is valid
 # the tree of a resource with no schema of ours (an AppD file): every attribute name is accepted

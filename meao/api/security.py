@@ -26,7 +26,7 @@ from connexion.lifecycle import ConnexionRequest
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
-from meao.api.validation import document_statuses
+from meao.api.validation import HTTP_METHODS, document_statuses
 from meao.auth.scopes import format_scopes, parse_scopes
 from meao.auth.tokens import InvalidToken, Principal, TokenIssuerUnavailable, validator_for
 from meao.config import Settings, get_settings
@@ -34,7 +34,6 @@ from meao.problems import Forbidden, ProblemError, Unauthorized
 
 REALM = "meao"
 TOKEN_PATH = "/oauth2/token"
-_HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 # (API base path, operationId) → the scopes its oauth2 requirement names; bearer_info needs them
 _required_scopes: dict[tuple[str, str], tuple[str, ...]] = {}
 
@@ -157,7 +156,7 @@ def prepare_spec(path: Path, settings: Settings, base_path: str | None = None) -
     base = (base_path or spec.get("servers", [{}])[0].get("url", "")).rstrip("/")
     auth = settings.auth
     for route, item in (spec.get("paths") or {}).items():
-        for method in _HTTP_METHODS:
+        for method in HTTP_METHODS:
             operation = item.get(method)
             if operation is None:
                 continue

@@ -28,6 +28,8 @@ from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, Parame
 from starlette.datastructures import QueryParams
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from meao.problems import problem
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NUL_ESCAPE = re.compile(rb"%00|\x00")
 
@@ -150,13 +152,13 @@ class CanonicalHeaders:
 
 # (API base path, operationId) → the status codes its OpenAPI file documents ("404", "4XX", "default")
 _documented: dict[tuple[str, str], frozenset[str]] = {}
-_HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")  # of an OpenAPI path item
 
 
 def document_statuses(spec: dict[str, Any], base: str) -> None:
     """Record what each operation of ``spec`` (served at ``base``) documents, for UndocumentedStatusGuard."""
     for item in (spec.get("paths") or {}).values():
-        for method in _HTTP_METHODS:
+        for method in HTTP_METHODS:
             operation = item.get(method)
             if operation and operation.get("operationId"):
                 _documented[(base.rstrip("/"), operation["operationId"])] = frozenset(
@@ -195,9 +197,8 @@ class UndocumentedStatusGuard:
                 base, operation = routing.get("api_base_path"), routing.get("operation_id")
                 if base is not None and operation and documented(base, operation, message["status"]) is False:
                     replaced = True
-                    body = json.dumps({"type": "about:blank", "title": "Undocumented status", "status": 500,
-                                       "detail": f"{operation} answered {message['status']}, which its OpenAPI "
-                                                 "file does not document"}).encode()
+                    body = json.dumps(problem(500, "Undocumented status", f"{operation} answered "
+                                              f"{message['status']}, which its OpenAPI file does not document")).encode()
                     await send({"type": "http.response.start", "status": 500, "headers": [
                         (b"content-type", b"application/problem+json"),
                         (b"content-length", str(len(body)).encode())]})

@@ -17,6 +17,7 @@ import yaml
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
+from meao import OPENAPI_DIR
 from meao.config import get_settings
 from meao.db.models import AppInstance, AppLcmOpOcc, MecHost, MepService
 from meao.db.session import session_scope
@@ -69,7 +70,6 @@ def validate_host(doc: dict[str, Any], where: str = "MEC host") -> dict[str, Any
     return {"id": doc["id"], **values}
 
 
-OPENAPI_DIR = Path(__file__).resolve().parents[2] / "openapi"
 # what a platform service of the inventory may say of itself: its MEC 011 ServiceInfo, less what the MEP sets
 SERVICE_FIELDS = ("serName", "version", "serCategory", "transportInfo", "serializer", "scopeOfLocality",
                   "consumedLocalOnly")

@@ -18,20 +18,19 @@ import os
 import signal
 import socket
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import yaml
 from connexion import FlaskApp
 from connexion.options import SwaggerUIOptions
 
+from meao import OPENAPI_DIR
 from meao.api.security import prepare_spec
 from meao.api.validation import UVICORN_OPTIONS, document_statuses, validator_map
 from meao.config import Settings
 from mecpm.mep import api, security
 from mecpm.mep.registry import MepScope
 
-OPENAPI_DIR = Path(__file__).resolve().parents[2] / "openapi"
 MP1_SPECS = (("mp1-app-support.yaml", "/mec_app_support/v1"), ("mp1-service-mgmt.yaml", "/mec_service_mgmt/v1"))
 MM5_SPEC = ("mm5.yaml", "/mm5/v1")
 
