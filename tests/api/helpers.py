@@ -58,3 +58,19 @@ def remove(stack: Stack, pkg_id: str) -> None:
             assert c.patch(f"/app_packages/{pkg_id}", json={"operationalState": "DISABLED"}).status_code == 200
         resp = c.delete(f"/app_packages/{pkg_id}")
         assert resp.status_code == 204, resp.text
+
+
+def outbox_payloads(stack: Stack, subscription_id: str) -> list[dict[str, Any]]:
+    """The notifications the outbox holds for a subscription (pending, delivered or failed): written in the
+    same transaction as the change they report, so reading them needs no wait for delivery."""
+    from sqlalchemy import create_engine, select
+
+    from meao.db.models import OutboxMessage
+
+    engine = create_engine(stack.env["MEAO_DATABASE_URL"])
+    try:
+        with engine.connect() as conn:
+            return list(conn.scalars(select(OutboxMessage.payload)
+                                     .where(OutboxMessage.subscription_id == subscription_id)))
+    finally:
+        engine.dispose()

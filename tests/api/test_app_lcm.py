@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.helpers import onboard
+from tests.api.helpers import onboard, outbox_payloads
 from tests.conftest import Stack, SubscriberServer, fake_vim_stack, wait_for
 from tests.lcm.helpers import accepted_op, wait_op
 
@@ -278,21 +278,6 @@ def test_subscriptions_take_only_the_subscription_type_query(lcm: httpx.Client) 
     assert lcm.get("/subscriptions", params={"subscriptionType": "AppLcmOpOccStateChangeSubscription"}).status_code == 200
 
 
-def _outbox_instances(stack: Stack, subscription_id: str) -> set[str]:
-    """The app instances the outbox holds notifications about for a subscription."""
-    from sqlalchemy import create_engine, select
-
-    from meao.db.models import OutboxMessage
-
-    engine = create_engine(stack.env["MEAO_DATABASE_URL"])
-    try:
-        with engine.connect() as conn:
-            payloads = conn.scalars(select(OutboxMessage.payload).where(OutboxMessage.subscription_id == subscription_id))
-            return {p.get("appInstanceId") for p in payloads}
-    finally:
-        engine.dispose()
-
-
 def test_lcm_subscription_filters_select_what_is_notified(lcm_stack: Stack, lcm: httpx.Client, appd_id: str,
                                                           subscriber: SubscriberServer) -> None:
     """Table 6.2.2.6.2-1: only the op occurrences of the filtered instances, of the named notification
@@ -309,7 +294,7 @@ def test_lcm_subscription_filters_select_what_is_notified(lcm_stack: Stack, lcm:
     try:
         for iid in (watched, other):
             wait_op(lcm, accepted_op(lcm, lcm.post(f"/app_instances/{iid}/instantiate", json={})), timeout=60)
-        assert _outbox_instances(lcm_stack, sub.json()["id"]) == {watched}
+        assert {p.get("appInstanceId") for p in outbox_payloads(lcm_stack, sub.json()["id"])} == {watched}
         payloads = wait_for(lambda: subscriber.notifications("/lcm-filter"), 30, 0.1, "the notification")
         assert [(p["appInstanceId"], p["operationType"], p["operationState"]) for p in payloads] == [
             (watched, "INSTANTIATE", "COMPLETED")]

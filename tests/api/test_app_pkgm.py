@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api.helpers import create_from_file, onboard, remove, sha256, wait_outcome
+from tests.api.helpers import create_from_file, onboard, outbox_payloads, remove, sha256, wait_outcome
 from tests.catalogue import hostile
 from tests.conftest import Stack, SubscriberServer, wait_for
 
@@ -390,21 +390,6 @@ def test_notification_is_retried_until_subscriber_accepts(
             c.delete(f"/subscriptions/{sub['id']}")
 
 
-def _outbox_for(stack: Stack, subscription_id: str) -> list[str]:
-    """The notification types the outbox holds for a subscription (pending, delivered or failed)."""
-    from sqlalchemy import create_engine, select
-
-    from meao.db.models import OutboxMessage
-
-    engine = create_engine(stack.env["MEAO_DATABASE_URL"])
-    try:
-        with engine.connect() as conn:
-            return list(conn.scalars(select(OutboxMessage.notification_type)
-                                     .where(OutboxMessage.subscription_id == subscription_id)))
-    finally:
-        engine.dispose()
-
-
 def test_subscription_filter_and_type_rules(stack: Stack, examples: dict[str, Path],
                                             subscriber: SubscriberServer) -> None:
     path = f"/filtered-{stack.env['MEAO_DATABASE_URL'][:6]}"
@@ -424,7 +409,7 @@ def test_subscription_filter_and_type_rules(stack: Stack, examples: dict[str, Pa
         info = onboard(stack, examples["mec-minimal"])
         remove(stack, info["id"])
         # nothing was queued for it: notifications are written to the outbox with the change they report
-        assert _outbox_for(stack, sub["id"]) == []
+        assert outbox_payloads(stack, sub["id"]) == []
         assert subscriber.notifications(path) == []
     finally:
         with stack.client() as c:
