@@ -10,20 +10,18 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, delete, insert
+from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
-from meao.db.models import AppInstance, AppLcmOpOcc, AppPackage, Subscription
+from tests.api.helpers import LIST_ROWS, instance_row, seed_rows
 from tests.conftest import POSTGRES, REDIS, Stack, _pg_database, launch_stack, require_service
 
 PAGE = 3
 PAGING_REDIS_DB = {"sqlite": 0, "postgresql": 1}
-T0 = datetime(2026, 12, 1, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -49,41 +47,9 @@ def paged(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             next(db_gen, None)
 
 
-def _at(n: float) -> datetime:
-    return T0 + timedelta(seconds=n)
-
-
-def _instance(n: float, name: str = "app", id_: str | None = None) -> dict[str, Any]:
-    return {"id": id_ or f"inst-{n:06.1f}", "app_pkg_id": "pkg", "appd_id": "appd", "app_provider": "p",
-            "app_name": name, "app_soft_version": "1", "appd_version": "1", "created_at": _at(n)}
-
-
-ROWS = {
-    "app_instances": (AppInstance, _instance),
-    "app_packages": (AppPackage, lambda n: {"id": f"pkg-{n:06.1f}", "app_pkg_name": "p", "app_pkg_version": "1",
-                                            "checksum_algorithm": "SHA-256", "checksum_hash": "0" * 64,
-                                            "created_at": _at(n)}),
-    "app_lcm_op_occs": (AppLcmOpOcc, lambda n: {"id": f"op-{n:06.1f}", "app_instance_id": "inst",
-                                               "lcm_operation": "INSTANTIATE", "start_time": _at(n)}),
-    "pkgm_subscriptions": (Subscription, lambda n: {"id": f"sub-{n:06.1f}", "api": "app_pkgm",
-                                                    "subscription_type": "AppPackageOnBoardingSubscription",
-                                                    "callback_uri": "http://127.0.0.1:9/cb", "created_at": _at(n)}),
-    "lcm_subscriptions": (Subscription, lambda n: {"id": f"sub-{n:06.1f}", "api": "app_lcm",
-                                                   "subscription_type": "AppIdentifierCreationSubscription",
-                                                   "callback_uri": "http://127.0.0.1:9/cb", "created_at": _at(n)}),
-}
 URLS = {"app_instances": "/app_lcm/v1/app_instances", "app_packages": "/app_pkgm/v1/app_packages",
         "app_lcm_op_occs": "/app_lcm/v1/app_lcm_op_occs", "pkgm_subscriptions": "/app_pkgm/v1/subscriptions",
         "lcm_subscriptions": "/app_lcm/v1/subscriptions"}
-
-
-def _seed(engine: Engine, list_name: str, rows: list[dict[str, Any]], *, empty_first: bool = True) -> None:
-    model = ROWS[list_name][0]
-    with engine.begin() as conn:
-        if empty_first:
-            conn.execute(delete(model))
-        if rows:
-            conn.execute(insert(model), rows)
 
 
 def _ids(resp: httpx.Response) -> list[str]:
@@ -108,13 +74,13 @@ def _walk(stack: Stack, url: str, params: dict[str, str] | None = None) -> list[
             resp = c.get(nxt)
 
 
-@pytest.mark.parametrize("list_name", list(ROWS))
+@pytest.mark.parametrize("list_name", list(LIST_ROWS))
 def test_walking_the_links_returns_every_item_once_in_order(paged: tuple[Stack, Engine], list_name: str) -> None:
     stack, engine = paged
-    make = ROWS[list_name][1]
+    make = LIST_ROWS[list_name][1]
     # 5.0 twice (ids differ): equal timestamps are ordered by id, neither lost nor repeated
     rows = [make(n) for n in (3, 1, 6, 2, 4, 7, 5)] + [{**make(5), "id": make(5)["id"] + "b"}]
-    _seed(engine, list_name, rows)
+    seed_rows(engine, list_name, rows)
     expected = [r["id"] for r in sorted(rows, key=lambda r: (r.get("created_at") or r.get("start_time"), r["id"]))]
     pages = _walk(stack, URLS[list_name])
     assert [len(p) for p in pages] == [3, 3, 2]
@@ -123,12 +89,12 @@ def test_walking_the_links_returns_every_item_once_in_order(paged: tuple[Stack, 
 
 def test_inserts_between_pages_neither_repeat_nor_skip_an_item(paged: tuple[Stack, Engine]) -> None:
     stack, engine = paged
-    _seed(engine, "app_instances", [_instance(n) for n in range(7)])
+    seed_rows(engine, "app_instances", [instance_row(n) for n in range(7)])
     with httpx.Client(base_url=stack.base, timeout=30) as c:
         first = c.get(URLS["app_instances"])
         assert _ids(first) == ["inst-0000.0", "inst-0001.0", "inst-0002.0"]
         # before the first page's last item (an offset would repeat inst-0002.0), inside the rest, at the end
-        _seed(engine, "app_instances", [_instance(n) for n in (0.5, 4.5, 9)], empty_first=False)
+        seed_rows(engine, "app_instances", [instance_row(n) for n in (0.5, 4.5, 9)], empty_first=False)
         rest = _walk(stack, first.links["next"]["url"])
     seen = _ids(first) + [i for p in rest for i in p]
     assert len(seen) == len(set(seen))
@@ -139,7 +105,7 @@ def test_inserts_between_pages_neither_repeat_nor_skip_an_item(paged: tuple[Stac
 def test_a_filter_pages_over_the_rows_it_matches(paged: tuple[Stack, Engine]) -> None:
     stack, engine = paged
     hits = {0, 5, 6, 11, 12}  # sparse: a page needs more than one batch of rows
-    _seed(engine, "app_instances", [_instance(n, "hit" if n in hits else "miss") for n in range(14)])
+    seed_rows(engine, "app_instances", [instance_row(n, "hit" if n in hits else "miss") for n in range(14)])
     pages = _walk(stack, URLS["app_instances"], {"filter": "(eq,appName,hit)", "fields": "appName"})
     assert pages == [["inst-0000.0", "inst-0005.0", "inst-0006.0"], ["inst-0011.0", "inst-0012.0"]]
     with httpx.Client(base_url=stack.base, timeout=30) as c:
@@ -152,10 +118,10 @@ def test_a_filter_pages_over_the_rows_it_matches(paged: tuple[Stack, Engine]) ->
 def test_no_link_on_the_last_page(paged: tuple[Stack, Engine]) -> None:
     stack, engine = paged
     with httpx.Client(base_url=stack.base, timeout=30) as c:
-        _seed(engine, "app_instances", [_instance(n) for n in range(PAGE)])  # exactly one full page
+        seed_rows(engine, "app_instances", [instance_row(n) for n in range(PAGE)])  # exactly one full page
         full = c.get(URLS["app_instances"])
         assert len(full.json()) == PAGE and "link" not in full.headers
-        _seed(engine, "app_instances", [])
+        seed_rows(engine, "app_instances", [])
         empty = c.get(URLS["app_instances"])
         assert empty.json() == [] and "link" not in empty.headers
 
@@ -166,7 +132,7 @@ def _forged(obj: Any) -> str:
 
 def test_a_marker_meao_did_not_give_for_the_list_is_a_400_problem(paged: tuple[Stack, Engine]) -> None:
     stack, engine = paged
-    _seed(engine, "app_instances", [_instance(n) for n in range(PAGE + 1)])
+    seed_rows(engine, "app_instances", [instance_row(n) for n in range(PAGE + 1)])
     with httpx.Client(base_url=stack.base, timeout=30) as c:
         marker = httpx.URL(c.get(URLS["app_instances"]).links["next"]["url"]).params["nextpage_opaque_marker"]
         url = URLS["app_instances"]
