@@ -50,13 +50,13 @@ def _sql_value(column: InstrumentedAttribute[Any], value: Any) -> Any:
     return value
 
 
-def window(stmt: Select[Any], model: type[Base], win: Window) -> Select[Any]:
-    """``stmt`` (which selects ``model``) ordered by ``model.list_order`` and cut to ``win``.
+def window(stmt: Select[Any], model: type[Base], win: Window, order: tuple[str, ...] | None = None) -> Select[Any]:
+    """``stmt`` (which selects ``model``) ordered by ``order`` (default ``model.list_order``), cut to ``win``.
 
     A key that does not fit the order (wrong length or types: a marker of another list, or forged) is a
     BadRequest telling the client to start over.
     """
-    columns = _columns(model)
+    columns = [getattr(model, name) for name in order] if order else _columns(model)
     if win.after is not None:
         try:
             if len(win.after) != len(columns):

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -17,7 +18,7 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
-from tests.api.helpers import LIST_ROWS, instance_row, seed_rows
+from tests.api.helpers import LIST_ROWS, T0, instance_row, seed_rows
 from tests.conftest import POSTGRES, REDIS, Stack, _pg_database, launch_stack, require_service
 
 PAGE = 3
@@ -59,14 +60,15 @@ def _ids(resp: httpx.Response) -> list[str]:
     return [item["id"] for item in body]
 
 
-def _walk(stack: Stack, url: str, params: dict[str, str] | None = None) -> list[list[str]]:
+def _walk(stack: Stack, url: str, params: dict[str, str] | None = None,
+          ids: Callable[[httpx.Response], list[str]] = _ids) -> list[list[str]]:
     """The ids of every page, following Link rel="next" from ``url`` (a path, or a Link's URL) to the last page."""
     pages = []
     with httpx.Client(base_url=stack.base, timeout=30) as c:
         resp = c.get(url, params=params)
         while True:
             assert resp.status_code == 200, resp.text
-            pages.append(_ids(resp))
+            pages.append(ids(resp))
             nxt = resp.links.get("next", {}).get("url")
             if nxt is None:
                 return pages
@@ -126,6 +128,10 @@ def test_no_link_on_the_last_page(paged: tuple[Stack, Engine]) -> None:
         assert empty.json() == [] and "link" not in empty.headers
 
 
+def _t(n: float) -> Any:
+    return T0 + timedelta(seconds=n)
+
+
 def _forged(obj: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
 
@@ -147,3 +153,15 @@ def test_a_marker_meao_did_not_give_for_the_list_is_a_400_problem(paged: tuple[S
             problem = resp.json()
             assert problem["status"] == 400 and problem["title"] == "Invalid paging marker"
             assert "without it" in problem["detail"] and "Link" in problem["detail"], problem
+
+
+def test_failed_jobs_page_in_the_order_they_failed(paged: tuple[Stack, Engine]) -> None:
+    stack, engine = paged
+    ops = [{**LIST_ROWS["app_lcm_op_occs"][1](n), "operation_state": "FAILED_TEMP", "state_entered_time": _t(n)}
+           for n in (4, 0, 3, 1, 2)]
+    seed_rows(engine, "app_lcm_op_occs", ops)
+    pages = _walk(stack, "/ops/v1/jobs", {"state": "FAILED"}, ids=lambda r: [j["appLcmOpOccId"] for j in r.json()])
+    assert pages == [["op-0000.0", "op-0001.0", "op-0002.0"], ["op-0003.0", "op-0004.0"]]
+    with httpx.Client(base_url=stack.base, timeout=30) as c:
+        resp = c.get("/ops/v1/jobs", params={"nextpage_opaque_marker": _forged([1, "/ops/v1/jobs", ["x", 1, 2]])})
+        assert resp.status_code == 400 and resp.json()["title"] == "Invalid paging marker", resp.text
