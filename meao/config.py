@@ -13,6 +13,7 @@ from typing import Any
 
 GIB = 1024**3
 MIB = 1024**2
+MAX_PAGE_SIZE = 1000  # the most items one page of a list may hold (MEAO_PAGE_SIZE is checked against it)
 
 
 def _number(name: str, default: float, kind: type = int, env: dict[str, str] | None = None) -> Any:
@@ -139,6 +140,7 @@ class Settings:
     worker_metrics_port: int | None = None
     worker_metrics_host: str = "127.0.0.1"
     validate_responses: bool = True  # check every answer against the OpenAPI files (MEAO_VALIDATE_RESPONSES)
+    page_size: int = 100  # items per page of every list (MEAO_PAGE_SIZE, 1..MAX_PAGE_SIZE): meao chooses it
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -196,7 +198,15 @@ def load_settings(**overrides: str) -> Settings:
         worker_metrics_port=_int("MEAO_WORKER_METRICS_PORT", 0, env) or None,
         worker_metrics_host=env.get("MEAO_WORKER_METRICS_HOST") or "127.0.0.1",
         validate_responses=(env.get("MEAO_VALIDATE_RESPONSES") or "true").lower() not in ("0", "false", "no"),
+        page_size=_page_size(env),
     )
+
+
+def _page_size(env: dict[str, str]) -> int:
+    size = _int("MEAO_PAGE_SIZE", 100, env)
+    if not 1 <= size <= MAX_PAGE_SIZE:
+        raise SystemExit(f"meao: MEAO_PAGE_SIZE={size} is outside 1..{MAX_PAGE_SIZE}; fix or unset it")
+    return size
 
 
 def log_environment() -> tuple[str, str]:

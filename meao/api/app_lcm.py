@@ -7,6 +7,7 @@ from typing import Any
 from meao.api.responses import Reply, accepted, base_url, created, listing, no_content, ok
 from meao.api.security import request_tenant
 from meao.api.subscriptions import SubscriptionHandlers
+from meao.db import keyset
 from meao.lcm import instances
 from meao.problems import BadRequest
 from meao.wire.lcm import app_instance_info, app_lcm_op_occ
@@ -20,9 +21,9 @@ APP_LCM_OP_OCC_DEFAULT_EXCLUDED = ("operationParams", "_links")
 
 def list_app_instances(**_: Any) -> Reply:
     """GET /app_instances (vimConnectionInfo and the task links excluded by default)."""
-    base = base_url()
-    return listing([app_instance_info(inst, host, base) for inst, host in instances.list_instances(request_tenant())],
-                   SPEC, "AppInstanceInfo", APP_INSTANCE_DEFAULT_EXCLUDED)
+    base, tenant = base_url(), request_tenant()
+    return listing(lambda win: instances.list_instances(tenant, win), lambda i: app_instance_info(*i, base),
+                   SPEC, "AppInstanceInfo", APP_INSTANCE_DEFAULT_EXCLUDED, key=lambda i: keyset.key(i.instance))
 
 
 def create_app_instance(body: dict[str, Any]) -> Reply:
@@ -61,8 +62,8 @@ def operate_app_instance(appInstanceId: str, body: dict[str, Any]) -> Reply:
 
 def list_op_occs(**_: Any) -> Reply:
     """GET /app_lcm_op_occs (operationParams and _links excluded by default)."""
-    base = base_url()
-    return listing([app_lcm_op_occ(op, base) for op in instances.list_ops(request_tenant())],
+    base, tenant = base_url(), request_tenant()
+    return listing(lambda win: instances.list_ops(tenant, win), lambda op: app_lcm_op_occ(op, base),
                    SPEC, "AppLcmOpOcc", APP_LCM_OP_OCC_DEFAULT_EXCLUDED)
 
 

@@ -28,8 +28,8 @@ TEXT, ZIP = "text/plain; charset=utf-8", "application/zip"  # what GET …/appd 
 
 
 def _list(onboarded_only: bool) -> Reply:
-    base = base_url()
-    return listing([app_pkg_info(p, base) for p in packages.list_packages(onboarded_only, request_tenant())],
+    base, tenant = base_url(), request_tenant()
+    return listing(lambda win: packages.list_packages(onboarded_only, tenant, win), lambda p: app_pkg_info(p, base),
                    SPEC, "AppPkgInfo", DEFAULT_EXCLUDED)
 
 

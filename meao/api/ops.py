@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from meao.api.responses import Reply, base_url, created, no_content, ok
+from meao.api import paging
+from meao.api.responses import JSON, Reply, base_url, created, no_content, ok
 from meao.lcm import hosts, instances
 from meao.lcm.free_capacity import free_capacity
 from meao.wire import ops as wire
@@ -92,11 +93,12 @@ def resume_worker(workerName: str) -> Reply:
     return ok(wire.worker_control(workerName, workers.resume(workerName)))
 
 
-def list_jobs(state: str | None = None, queue: str | None = None) -> Reply:
-    """GET /jobs."""
+def list_jobs(state: str | None = None, queue: str | None = None, **_: Any) -> Reply:
+    """GET /jobs: a page of them, with the ``Link`` to the next page."""
     from meao.ops import jobs
 
-    return ok([wire.job(j) for j in jobs.list_jobs(state, queue)])
+    page = paging.collect(lambda win: jobs.list_jobs(state, queue, win), wire.job, key=jobs.job_key)
+    return page.items, 200, {**JSON, **paging.link_header(page, base_url())}
 
 
 def get_metrics() -> Reply:

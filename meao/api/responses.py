@@ -1,4 +1,4 @@
-"""What every handler returns: Connexion's (body, status, headers), and list queries applied to a list.
+"""What every handler returns: Connexion's (body, status, headers), and a page of a list with its query.
 
 Handlers parse, call one service function and render through ``meao.wire``; these helpers are the
 render step's last line, so each status code carries the same headers everywhere.
@@ -6,15 +6,19 @@ render step's last line, so each status code carries the same headers everywhere
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from flask import request
 
-from meao.api import query
+from meao.api import paging, query
+from meao.db import keyset
+from meao.db.keyset import Key, Window
 
 JSON = {"Content-Type": "application/json"}
 Reply = tuple[Any, int] | tuple[Any, int, dict[str, str]]
 _QUERY_PARAMS = ("filter", "all_fields", "fields", "exclude_fields", "exclude_default")
+T = TypeVar("T")
 
 
 def base_url() -> str:
@@ -42,8 +46,10 @@ def no_content() -> Reply:
     return None, 204
 
 
-def listing(items: list[dict[str, Any]], spec: str, schema: str, default_excluded: tuple[str, ...] = ()) -> Reply:
-    """200 with ``items`` (of ``schema`` in ``spec``) filtered and trimmed by the request's MEC 009 query.
+def listing(fetch: Callable[[Window], Sequence[T]], render: Callable[[T], dict[str, Any]], spec: str, schema: str,
+            default_excluded: tuple[str, ...] = (), key: Callable[[T], Key] = keyset.key) -> Reply:
+    """200 with a page of the list ``fetch`` reads, ``render``-ed as ``schema`` of ``spec``, filtered and
+    trimmed by the request's MEC 009 query, with the ``Link`` to the next page (``meao.api.paging``).
 
     ``filter`` is attribute-based filtering (MEC 009 clause 6.19); the others are attribute selectors
     (clause 6.18), of which ``default_excluded`` are left out unless asked for.
@@ -51,4 +57,6 @@ def listing(items: list[dict[str, Any]], spec: str, schema: str, default_exclude
     tree = query.attribute_tree(spec, schema)
     params = {k: request.args.get(k) for k in _QUERY_PARAMS}
     terms = query.parse_filter(params["filter"], tree) if params["filter"] else []
-    return ok(query.select_fields([i for i in items if query.matches(i, terms)], params, tree, default_excluded))
+    page = paging.collect(fetch, render, lambda item: query.matches(item, terms), key)
+    body = query.select_fields(page.items, params, tree, default_excluded)
+    return body, 200, {**JSON, **paging.link_header(page, base_url())}

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from meao.api.responses import Reply, base_url, created, no_content, ok
+from meao.api import paging
+from meao.api.responses import JSON, Reply, base_url, created, no_content, ok
 from meao.api.security import request_tenant
 from meao.notify import subscriptions
 from meao.wire.subscriptions import subscription_info, subscription_link_list
@@ -28,9 +29,11 @@ class SubscriptionHandlers:
 
     def list_subscriptions(self, subscriptionType: str | None = None, subscription_type: str | None = None,
                            **_: Any) -> Reply:
-        """GET /subscriptions → the API's *SubscriptionLinkList (``subscription_type``: meao's spelling)."""
-        subs = subscriptions.list_subscriptions(self.api, subscriptionType or subscription_type, request_tenant())
-        return ok(subscription_link_list(subs, self.api, base_url()))
+        """GET /subscriptions → a page of the API's *SubscriptionLinkList (``subscription_type``: meao's
+        spelling), with the ``Link`` to the next page."""
+        kind, tenant, base = subscriptionType or subscription_type, request_tenant(), base_url()
+        page = paging.collect(lambda win: subscriptions.list_subscriptions(self.api, kind, tenant, win), lambda s: s)
+        return subscription_link_list(page.items, self.api, base), 200, {**JSON, **paging.link_header(page, base)}
 
     def create_subscription(self, body: dict[str, Any]) -> Reply:
         """POST /subscriptions → 201 the matching *SubscriptionInfo + Location."""

@@ -19,6 +19,7 @@ from meao.catalogue.fetch import check_source_uri, copy_stream_to
 from meao.catalogue.integrity import check_checksum, new_hasher, same_digest
 from meao.config import get_settings
 from meao.db.clock import db_now
+from meao.db.keyset import ALL, Window, window
 from meao.db.models import AppPackage, PackageVimImage
 from meao.db.session import session_scope
 from meao.jobs import dispatcher, outbox
@@ -221,14 +222,13 @@ def package_by_appd_id(appd_id: str, tenant: str | None = None) -> AppPackage:
     return get_package(appd_id=appd_id, tenant=tenant)
 
 
-def list_packages(onboarded_only: bool = False, tenant: str | None = None) -> list[AppPackage]:
-    """All packages, oldest first; ``onboarded_only`` for /onboarded_app_packages."""
+def list_packages(onboarded_only: bool = False, tenant: str | None = None, win: Window = ALL) -> list[AppPackage]:
+    """The packages in ``win``, oldest first; ``onboarded_only`` for /onboarded_app_packages."""
     with session_scope() as session:
-        stmt = (select(AppPackage).where(visible(AppPackage.tenant, tenant))
-                .order_by(AppPackage.created_at, AppPackage.id))
+        stmt = select(AppPackage).where(visible(AppPackage.tenant, tenant))
         if onboarded_only:
             stmt = stmt.where(AppPackage.onboarding_state == "ONBOARDED")
-        return list(session.scalars(stmt))
+        return list(session.scalars(window(stmt, AppPackage, win)))
 
 
 def change_operational_state(pkg_id: str | None, appd_id: str | None, new_state: str,

@@ -34,6 +34,7 @@ class AppPackage(Base):
     """An application package resource (MEC 010-2 clause 6.2.3.3 AppPkgInfo)."""
 
     __tablename__ = "app_package"
+    list_order: ClassVar[tuple[str, ...]] = ("created_at", "id")  # meao.db.keyset; indexed (0012)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     # Requested at creation (CreateAppPkg, clause 6.2.3.2)
@@ -78,6 +79,7 @@ class AppPackage(Base):
 
 # One appDId per tenant; NULL (no tenant) is a tenant of its own, hence the coalesce.
 Index("uq_app_package_tenant_appd_id", func.coalesce(AppPackage.tenant, ""), AppPackage.appd_id, unique=True)
+Index("ix_app_package_list_order", AppPackage.created_at, AppPackage.id)
 
 
 class PackageVimImage(Base):
@@ -119,6 +121,7 @@ class Subscription(Base):
     """A notification subscription (clause 6.2.3.4 AppPkgSubscriptionInfo, later LCM ones too)."""
 
     __tablename__ = "subscription"
+    list_order: ClassVar[tuple[str, ...]] = ("created_at", "id")  # meao.db.keyset; indexed (0012)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     api: Mapped[str] = mapped_column(String(32))  # "app_pkgm" | "app_lcm"
@@ -129,6 +132,9 @@ class Subscription(Base):
     authentication: Mapped[dict[str, Any] | None] = mapped_column(JSON_OR_NULL)
     tenant: Mapped[str | None] = mapped_column(String(128), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+Index("ix_subscription_list_order", Subscription.api, Subscription.created_at, Subscription.id)
 
 
 class OutboxMessage(Base):
@@ -177,6 +183,7 @@ class AppInstance(Base):
     """An application instance resource (MEC 010-2 clause 6.2.2.4 AppInstanceInfo)."""
 
     __tablename__ = "app_instance"
+    list_order: ClassVar[tuple[str, ...]] = ("created_at", "id")  # meao.db.keyset; indexed (0012)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     name: Mapped[str | None] = mapped_column(String(255))
@@ -199,10 +206,14 @@ class AppInstance(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
+Index("ix_app_instance_list_order", AppInstance.created_at, AppInstance.id)
+
+
 class AppLcmOpOcc(Base):
     """An application LCM operation occurrence (MEC 010-2 clause 6.2.2.13 AppLcmOpOcc)."""
 
     __tablename__ = "app_lcm_op_occ"
+    list_order: ClassVar[tuple[str, ...]] = ("start_time", "id")  # meao.db.keyset; indexed (0012)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     app_instance_id: Mapped[str] = mapped_column(String(36), index=True)
@@ -228,6 +239,9 @@ class AppLcmOpOcc(Base):
     run_kind: Mapped[str] = mapped_column(String(16), default="RUN", server_default="RUN")
     # GRACEFUL stop/terminate: what the MEP reported (app confirmed, timed out, or no subscription)
     graceful: Mapped[dict[str, Any] | None] = mapped_column(JSON_OR_NULL)
+
+
+Index("ix_app_lcm_op_occ_list_order", AppLcmOpOcc.start_time, AppLcmOpOcc.id)
 
 
 class Job(Base):

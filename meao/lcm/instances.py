@@ -21,6 +21,7 @@ from meao import faults
 from meao.auth.tenancy import owns, visible
 from meao.catalogue.packages import find_by_appd_id
 from meao.config import get_settings
+from meao.db.keyset import ALL, Window, window
 from meao.db.models import AppInstance, AppLcmOpOcc, AppPackage, MecHost
 from meao.db.session import session_scope
 from meao.jobs import dispatcher
@@ -103,12 +104,13 @@ def create_instance(body: dict[str, Any], tenant: str | None = None) -> Instance
         return InstanceOnHost(inst, None)
 
 
-def list_instances(tenant: str | None = None) -> list[InstanceOnHost]:
-    """Every instance (of ``tenant``) with its host, oldest first."""
+def list_instances(tenant: str | None = None, win: Window = ALL) -> list[InstanceOnHost]:
+    """The instances (of ``tenant``) in ``win`` with their hosts, oldest first."""
     with session_scope() as session:
-        hosts = {h.id: h for h in session.scalars(select(MecHost))}
-        found = session.scalars(select(AppInstance).where(visible(AppInstance.tenant, tenant))
-                                .order_by(AppInstance.created_at, AppInstance.id))
+        found = list(session.scalars(window(select(AppInstance).where(visible(AppInstance.tenant, tenant)),
+                                            AppInstance, win)))
+        host_ids = {inst.mec_host_id for inst in found if inst.mec_host_id}
+        hosts = {h.id: h for h in session.scalars(select(MecHost).where(MecHost.id.in_(host_ids)))}
         return [InstanceOnHost(inst, hosts.get(inst.mec_host_id or "")) for inst in found]
 
 
@@ -255,14 +257,14 @@ def terminate(instance_id: str, body: dict[str, Any], tenant: str | None = None)
     return _instantiated_op(instance_id, "TERMINATE", body, tenant)
 
 
-def list_ops(tenant: str | None = None) -> list[AppLcmOpOcc]:
-    """Every occurrence (of ``tenant``'s instances), oldest first."""
+def list_ops(tenant: str | None = None, win: Window = ALL) -> list[AppLcmOpOcc]:
+    """The occurrences (of ``tenant``'s instances) in ``win``, oldest first."""
     with session_scope() as session:
-        stmt = select(AppLcmOpOcc).order_by(AppLcmOpOcc.start_time, AppLcmOpOcc.id)
+        stmt = select(AppLcmOpOcc)
         if tenant is not None:
             stmt = stmt.join(AppInstance, AppInstance.id == AppLcmOpOcc.app_instance_id).where(
                 AppInstance.tenant == tenant)
-        return list(session.scalars(stmt))
+        return list(session.scalars(window(stmt, AppLcmOpOcc, win)))
 
 
 def retry(op_id: str, tenant: str | None = None) -> AppLcmOpOcc:

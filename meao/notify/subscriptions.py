@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from meao.auth.tenancy import notified, owns, visible
+from meao.db.keyset import ALL, Window, window
 from meao.db.models import Subscription
 from meao.db.session import session_scope
 from meao.notify import callback_auth
@@ -108,14 +109,14 @@ def create_subscription(api: str, body: dict[str, Any], tenant: str | None = Non
         return sub
 
 
-def list_subscriptions(api: str, subscription_type: str | None = None,
-                       tenant: str | None = None) -> list[Subscription]:
-    """All subscriptions of one API (and ``tenant``), optionally of one type, oldest first."""
+def list_subscriptions(api: str, subscription_type: str | None = None, tenant: str | None = None,
+                       win: Window = ALL) -> list[Subscription]:
+    """The subscriptions of one API (and ``tenant``) in ``win``, optionally of one type, oldest first."""
     with session_scope() as session:
         stmt = select(Subscription).where(Subscription.api == api, visible(Subscription.tenant, tenant))
         if subscription_type:
             stmt = stmt.where(Subscription.subscription_type == subscription_type)
-        return list(session.scalars(stmt.order_by(Subscription.created_at, Subscription.id)))
+        return list(session.scalars(window(stmt, Subscription, win)))
 
 
 def _load(session: Session, api: str, subscription_id: str, tenant: str | None) -> Subscription:

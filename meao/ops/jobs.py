@@ -13,14 +13,17 @@ from typing import Any
 
 from sqlalchemy import select
 
+from meao.db.keyset import ALL, Key, Window, window
 from meao.db.models import AppLcmOpOcc
 from meao.db.session import session_scope
 from meao.lcm import op_occ
 from meao.ops import queues as q
 from meao.ops import workers as w
-from meao.problems import NotFound
+from meao.problems import BadRequest, NotFound
 
 WAITING, RUNNING, FAILED = "WAITING", "RUNNING", "FAILED"
+_RANK = {WAITING: 0, RUNNING: 1, FAILED: 2}  # the list of jobs: waiting, then running, then failed
+FAILED_ORDER = ("state_entered_time", "id")  # failed jobs, oldest failure first
 RECENT_FAILURES = 5
 
 
@@ -99,14 +102,18 @@ def _failed(op: AppLcmOpOcc, pops_of: dict[str, list[str]]) -> Job:
                lcm_operation=op.lcm_operation, step=op.current_step, since=op.state_entered_time, error=op.error)
 
 
-def _failed_ops(queue: str | None, states: tuple[str, ...], limit: int | None = None) -> list[AppLcmOpOcc]:
+def _failed_ops(queue: str | None, states: tuple[str, ...], win: Window | None = None,
+                recent: int | None = None) -> list[AppLcmOpOcc]:
+    """The occurrences in ``states`` (of ``queue``): in ``win`` in the order they entered the state, or
+    the ``recent`` ones that entered it last, newest first."""
     with session_scope() as session:
         stmt = select(AppLcmOpOcc).where(AppLcmOpOcc.operation_state.in_(states))
         if queue:
             stmt = stmt.where(AppLcmOpOcc.queue == queue)
-        stmt = stmt.order_by(AppLcmOpOcc.state_entered_time.desc())
-        if limit:
-            stmt = stmt.limit(limit)
+        if win is not None:
+            stmt = window(stmt, AppLcmOpOcc, win, FAILED_ORDER)
+        else:
+            stmt = stmt.order_by(AppLcmOpOcc.state_entered_time.desc()).limit(recent)
         rows = list(session.scalars(stmt))
         session.expunge_all()
         return rows
@@ -129,7 +136,7 @@ def queue_views(name: str | None = None) -> list[QueueView]:
     running = _running_by_queue(pops_of)
     views = []
     for reading in readings:
-        failures = _failed_ops(reading.name, (op_occ.FAILED_TEMP, op_occ.FAILED), RECENT_FAILURES)
+        failures = _failed_ops(reading.name, (op_occ.FAILED_TEMP, op_occ.FAILED), recent=RECENT_FAILURES)
         views.append(QueueView(reading=reading, running=running.get(reading.name, []),
                                waiting=_with_ops([_waiting(j, reading.pops) for j in reading.waiting]),
                                recent_failures=[_failed(op, pops_of) for op in failures]))
@@ -141,21 +148,49 @@ def worker_views() -> list[WorkerView]:
     return [WorkerView(reading=r, running=[_running(j, {}) for j in r.running]) for r in w.worker_readings()]
 
 
-def list_jobs(state: str | None = None, queue: str | None = None) -> list[Job]:
-    """Waiting (oldest first), running, then failed jobs, optionally of one state and / or queue."""
+def job_key(job: Job) -> Key:
+    """A job's place in the list of jobs: waiting, running, then failed; each oldest first, ties by id."""
+    when = job.enqueued_at if job.state == WAITING else job.since
+    job_id = job.op_occ_id if job.state == FAILED else job.task_id
+    return _RANK[job.state], when.isoformat() if when else "", job_id or ""
+
+
+def list_jobs(state: str | None = None, queue: str | None = None, win: Window = ALL) -> list[Job]:
+    """The jobs in ``win`` (keyed by ``job_key``), optionally of one state and / or queue.
+
+    Waiting and running jobs are few (at most ``PEEK_LIMIT`` per queue, and the workers' concurrency) and
+    read whole from the broker and the workers; failed ones, which can pile up, are a keyset window of the
+    database.
+    """
     pops_of = q.queue_pops()
     if queue is not None and queue not in pops_of:
         raise NotFound(f"no queue {queue}: meao uses {', '.join(pops_of)} (`meao queues list`)")
+    after = _checked_job_key(win.after)
     jobs: list[Job] = []
-    if state in (None, WAITING):
+    if state in (None, WAITING) and after[0] <= _RANK[WAITING]:
         for reading in q.queue_readings([queue] if queue else None, peek=q.PEEK_LIMIT):
-            jobs += _with_ops([_waiting(j, reading.pops) for j in reading.waiting])
-    if state in (None, RUNNING):
+            jobs += [_waiting(j, reading.pops) for j in reading.waiting]
+    if state in (None, RUNNING) and after[0] <= _RANK[RUNNING]:
         running = _running_by_queue(pops_of)
         jobs += [j for key, js in running.items() if queue is None or key == queue for j in js]
-    if state in (None, FAILED):
-        jobs += [_failed(op, pops_of) for op in _failed_ops(queue, (op_occ.FAILED_TEMP,))]
+    jobs = sorted((j for j in jobs if job_key(j) > after), key=job_key)[:win.limit]
+    if state in (None, FAILED) and (win.limit is None or len(jobs) < win.limit):
+        failed_after = after[1:] if after[0] == _RANK[FAILED] else None
+        room = None if win.limit is None else win.limit - len(jobs)
+        failed = _failed_ops(queue, (op_occ.FAILED_TEMP,), Window(failed_after, room))
+        jobs += [_failed(op, pops_of) for op in failed]
+    _with_ops([j for j in jobs if j.state == WAITING])  # only the page's: one query, whatever the depth
     return jobs
+
+
+def _checked_job_key(after: Key | None) -> Key:
+    """``after``, or a key before every job; BadRequest when it is not a job key (a marker of another list)."""
+    if after is None:
+        return (-1, "", "")
+    if len(after) != 3 or not isinstance(after[0], int) or not all(isinstance(v, str) for v in after[1:]):
+        raise BadRequest("nextpage_opaque_marker does not fit the list of jobs; request the list without it and "
+                         "follow the Link headers", title="Invalid paging marker")
+    return after
 
 
 def purge(name: str) -> list[Job]:

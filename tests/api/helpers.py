@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import delete, insert
+from sqlalchemy.engine import Engine
 
+from meao.db.models import AppInstance, AppLcmOpOcc, AppPackage, Subscription
 from tests.conftest import Stack, wait_for
 
 TERMINAL = ("ONBOARDED",)
+T0 = datetime(2026, 12, 1, tzinfo=UTC)  # the rows of the paging tests are created after it
 
 
 def sha256(path: Path) -> str:
@@ -74,3 +79,40 @@ def outbox_payloads(stack: Stack, subscription_id: str) -> list[dict[str, Any]]:
                                      .where(OutboxMessage.subscription_id == subscription_id)))
     finally:
         engine.dispose()
+
+
+def _at(n: float) -> datetime:
+    return T0 + timedelta(seconds=n)
+
+
+def instance_row(n: float, name: str = "app", id_: str | None = None) -> dict[str, Any]:
+    """An app_instance row created ``n`` seconds after T0, with appName ``name``."""
+    return {"id": id_ or f"inst-{n:06.1f}", "app_pkg_id": "pkg", "appd_id": "appd", "app_provider": "p",
+            "app_name": name, "app_soft_version": "1", "appd_version": "1", "created_at": _at(n)}
+
+
+# per paged list: its model, and a row of it created n seconds after T0 (id from n)
+LIST_ROWS = {
+    "app_instances": (AppInstance, instance_row),
+    "app_packages": (AppPackage, lambda n: {"id": f"pkg-{n:06.1f}", "app_pkg_name": "p", "app_pkg_version": "1",
+                                            "checksum_algorithm": "SHA-256", "checksum_hash": "0" * 64,
+                                            "created_at": _at(n)}),
+    "app_lcm_op_occs": (AppLcmOpOcc, lambda n: {"id": f"op-{n:06.1f}", "app_instance_id": "inst",
+                                               "lcm_operation": "INSTANTIATE", "start_time": _at(n)}),
+    "pkgm_subscriptions": (Subscription, lambda n: {"id": f"sub-{n:06.1f}", "api": "app_pkgm",
+                                                    "subscription_type": "AppPackageOnBoardingSubscription",
+                                                    "callback_uri": "http://127.0.0.1:9/cb", "created_at": _at(n)}),
+    "lcm_subscriptions": (Subscription, lambda n: {"id": f"sub-{n:06.1f}", "api": "app_lcm",
+                                                   "subscription_type": "AppIdentifierCreationSubscription",
+                                                   "callback_uri": "http://127.0.0.1:9/cb", "created_at": _at(n)}),
+}
+
+
+def seed_rows(engine: Engine, list_name: str, rows: list[dict[str, Any]], *, empty_first: bool = True) -> None:
+    """Write ``rows`` of one paged list straight into the database (after emptying its table)."""
+    model = LIST_ROWS[list_name][0]
+    with engine.begin() as conn:
+        if empty_first:
+            conn.execute(delete(model))
+        if rows:
+            conn.execute(insert(model), rows)

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,10 +42,10 @@ def _up(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def cli_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliServer]:
-    """`meao serve` with no broker: jobs run in-process; data, file root and cwd in a temporary directory."""
-    base = tmp_path_factory.mktemp("cli-server")
+@contextmanager
+def serve(base: Path, **extra_env: str) -> Iterator[CliServer]:
+    """`meao serve` with no broker: jobs run in-process; data, file root and cwd in ``base``; ``extra_env``
+    adds MEAO_* settings."""
     server = CliServer(endpoint="", pkg_root=base / "pkgroot", outside=base / "outside",
                        config_home=base / "config")
     for directory in (server.pkg_root, server.outside, server.config_home):
@@ -53,7 +54,7 @@ def cli_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliServer]:
     server.endpoint = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEAO_")}
     env.update({"MEAO_DATA_DIR": str(base / "var"), "MEAO_PKG_FILE_ROOT": str(server.pkg_root),
-                "MEAO_AUTH": "none", "PYTHONUNBUFFERED": "1"})
+                "MEAO_AUTH": "none", "PYTHONUNBUFFERED": "1", **extra_env})
     log_path = base / "serve.log"
     with log_path.open("ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "meao.cli", "serve", "--port", str(port)], cwd=base,
@@ -73,6 +74,13 @@ def cli_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliServer]:
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="session")
+def cli_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliServer]:
+    """The zero-config `meao serve` the CLI tests share."""
+    with serve(tmp_path_factory.mktemp("cli-server")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -91,6 +91,19 @@ def test_error_answers_become_client_problems_and_non_json_ones_say_so() -> None
     assert problem.value.status == 502 and "is this endpoint a MEAO?" in problem.value.detail
 
 
+def test_a_next_page_link_to_another_origin_is_not_followed_with_the_token() -> None:
+    asked: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(str(request.url))
+        return httpx.Response(200, json=[{"id": "1"}],
+                              headers={"Link": '<http://elsewhere.test/app_pkgm/v1/app_packages?m=x>; rel="next"'})
+
+    with _client(handler) as client, pytest.raises(ClientProblem, match="outside the endpoint"):
+        client.pkgm.list_packages()
+    assert asked == ["http://meao.test/app_pkgm/v1/app_packages"]
+
+
 def test_a_refused_connection_is_endpoint_unreachable() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("Connection refused", request=request)

@@ -20,8 +20,8 @@ from tests.api.helpers import create_from_file, wait_outcome
 from tests.cli.helpers import client_env, failed, ok, ok_json, run_meao
 from tests.conftest import REDIS, Stack, free_port, launch_stack, require_service, wait_for
 
-REDIS_DB = 15  # each stack its own database: 2 pkgm limits, 3 granting, 4 api lcm, 6 mep e2e, 7 faults,
-# 8 fake driver, 9-10 auth, 11-13 api/lcm stacks, 14 fuzz; 5 is the benches'
+REDIS_DB = 15  # each stack its own database: 0-1 api paging, 2 pkgm limits, 3 granting, 4 api lcm,
+# 6 mep e2e, 7 faults, 8 fake driver, 9-10 auth, 11-13 api/lcm stacks, 14 fuzz; 5 is the benches'
 HOSTS = {"mec_hosts": [{"id": "pop-a", "cloud": "demo", "served_areas": ["cell-1"]},
                        {"id": "pop-b", "cloud": "demo", "served_areas": ["cell-2"]}]}
 

@@ -56,6 +56,6 @@ class OpsProxy(Proxy):
         return self._json("POST", f"/workers/{quote(name, safe='')}/{action}")
 
     def list_jobs(self, state: str | None = None, queue: str | None = None) -> list[dict[str, Any]]:
-        """GET /ops/v1/jobs."""
+        """GET /ops/v1/jobs (every page)."""
         params = {k: v for k, v in (("state", state), ("queue", queue)) if v}
-        return self._json("GET", "/jobs", params=params or None)
+        return [job for page in self._pages("/jobs", params or None) for job in page]

@@ -7,6 +7,7 @@ Requests carry an access token got with the client credentials grant from ``MEAO
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import httpx
@@ -60,7 +61,24 @@ class Session:
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send one request to ``endpoint + path``; raise ``ClientProblem`` for 4xx/5xx answers."""
-        url = self.endpoint + path
+        return self.send(method, self.endpoint + path, **kwargs)
+
+    def next_page(self, resp: httpx.Response) -> httpx.Response | None:
+        """The page after ``resp`` (its ``Link: <…>; rel="next"``), or None when ``resp`` is the last.
+
+        The link is followed only to the endpoint's own origin: the access token goes nowhere else.
+        """
+        url = (resp.links.get("next") or {}).get("url")
+        if not url:
+            return None
+        if httpx.URL(url).join("/") != httpx.URL(self.endpoint).join("/"):
+            raise ClientProblem(502, {"title": "Next page elsewhere", "detail": f"the next page of {resp.url} is "
+                                      f"at {url}, outside the endpoint {self.endpoint}; the client does not "
+                                      "follow it there (is a proxy rewriting the Host header?)"}, str(resp.url))
+        return self.send("GET", url)
+
+    def send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """Send one request to the absolute ``url``; raise ``ClientProblem`` for 4xx/5xx answers."""
         try:
             resp = self._http.request(method, url, **kwargs)
         except httpx.TimeoutException as exc:
@@ -98,6 +116,13 @@ class Proxy:
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self._request(method, path, **kwargs).json()
 
+    def _pages(self, path: str, params: dict[str, str] | None = None) -> Iterator[Any]:
+        """GET a paged collection: the JSON body of each of its pages, following the Link headers."""
+        resp: httpx.Response | None = self._request("GET", path, params=params)
+        while resp is not None:
+            yield resp.json()
+            resp = self._session.next_page(resp)
+
     def _list(self, path: str, filter_: str | None = None) -> list[dict[str, Any]]:
-        """GET a collection, with a MEC 009 filter expression when one is given."""
-        return self._json("GET", path, params={"filter": filter_} if filter_ else None)
+        """GET every item of a collection (all its pages), with a MEC 009 filter expression when one is given."""
+        return [item for page in self._pages(path, {"filter": filter_} if filter_ else None) for item in page]

@@ -33,11 +33,11 @@ class SubscriptionsProxy(Proxy):
         raise NotImplementedError
 
     def list_subscriptions(self, subscription_type: str | None = None) -> list[dict[str, Any]]:
-        """GET /subscriptions, flattened to ``{id, subscriptionType, href}`` per link."""
+        """GET /subscriptions (every page), flattened to ``{id, subscriptionType, href}`` per link."""
         params = {"subscription_type": subscription_type} if subscription_type else None
-        links = self._json("GET", "/subscriptions", params=params)
-        return [{"id": id_from(link["href"]), "subscriptionType": link.get("subscriptionType"),
-                 "href": link["href"]} for link in (links.get("_links") or {}).get("subscriptions") or []]
+        return [{"id": id_from(link["href"]), "subscriptionType": link.get("subscriptionType"), "href": link["href"]}
+                for page in self._pages("/subscriptions", params)
+                for link in (page.get("_links") or {}).get("subscriptions") or []]
 
     def get_subscription(self, sub_id: str) -> dict[str, Any]:
         """GET /subscriptions/{id}: the *SubscriptionInfo."""
