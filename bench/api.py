@@ -222,6 +222,8 @@ def main() -> int:
                 body = json.dumps({"appDId": appd_id, "appInstanceName": "bench", "appInstanceDescription": "bench"})
                 measure("POST create instance", args, port, serve.pid, dbname, token, [f"{LCM}/app_instances"],
                         work, method="POST", body=body)
+            model = api.post(f"{LCM}/app_instances", json={"appDId": appd_id, "appInstanceName": "bench"})
+            model.raise_for_status()  # the row top_up copies
             added = top_up(db_url, args.instances)
             print(f"\n{args.instances} instances in the database ({added} inserted directly)")
             ids = [i["id"] for i in api.get(f"{LCM}/app_instances", params={"fields": "id"}).json()]

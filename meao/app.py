@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from connexion import FlaskApp
 from connexion.exceptions import OAuthProblem, ProblemException
@@ -33,8 +33,43 @@ from meao.problems import ProblemError
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, *, embedded_worker: bool | None = None) -> FlaskApp:
-    """Build the ASGI app. ``embedded_worker`` (default: when no broker is configured) runs jobs in-process."""
+@contextlib.contextmanager
+def serve_duties(settings: Settings, embedded_worker: bool) -> Iterator[None]:
+    """What a ``meao serve`` runs once beside its web processes: the embedded worker (no broker), or the
+    workers' heartbeat monitor; the job dispatcher, the reaper and (embedded) the notification deliverer."""
+    from meao.background import Background
+
+    worker = None
+    if not embedded_worker:
+        from meao.ops.workers import heartbeat_monitor
+
+        heartbeat_monitor()  # workers' heartbeat ages are known by the time someone asks
+        # sends the jobs this process writes (and any left unsent), reaps lost attempts; workers deliver
+        background = Background(settings, embedded=False, deliver=False)
+    else:
+        from meao.celery_app import start_embedded_worker
+
+        worker = start_embedded_worker(settings, all_queues(settings))
+        background = Background(settings, embedded=True)
+    background.start()
+    try:
+        yield
+    finally:
+        background.stop()
+        if worker:
+            worker.stop(in_sighandler=False)
+        from meao.ops.workers import stop_heartbeat_monitor
+
+        stop_heartbeat_monitor()
+
+
+def create_app(settings: Settings | None = None, *, embedded_worker: bool | None = None,
+               duties: bool = True) -> FlaskApp:
+    """Build the ASGI app. ``embedded_worker`` (default: when no broker is configured) runs jobs in-process.
+
+    ``duties`` False leaves the worker and the background loops to another process (``serve_duties`` in
+    the parent of ``meao serve --workers N``).
+    """
     settings = settings or get_settings()
     set_settings(settings)
     configure_celery(settings)
@@ -45,30 +80,8 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FlaskApp) -> AsyncIterator[None]:
-        from meao.background import Background
-
-        worker = None
-        if not embedded_worker:
-            from meao.ops.workers import heartbeat_monitor
-
-            heartbeat_monitor()  # workers' heartbeat ages are known by the time someone asks
-            # sends the jobs this process writes (and any left unsent), reaps lost attempts; workers deliver
-            background = Background(settings, embedded=False, deliver=False)
-        else:
-            from meao.celery_app import start_embedded_worker
-
-            worker = start_embedded_worker(settings, all_queues(settings))
-            background = Background(settings, embedded=True)
-        background.start()
-        try:
+        with serve_duties(settings, bool(embedded_worker)) if duties else contextlib.nullcontext():
             yield
-        finally:
-            background.stop()
-            if worker:
-                worker.stop(in_sighandler=False)
-            from meao.ops.workers import stop_heartbeat_monitor
-
-            stop_heartbeat_monitor()
 
     app = FlaskApp(__name__, specification_dir=str(OPENAPI_DIR), lifespan=lifespan,
                    validator_map=validator_map())
@@ -103,3 +116,16 @@ def finish_app(app: FlaskApp) -> None:
     app.add_error_handler(ProblemException, http_error_handler)
     app.add_error_handler(HTTPException, http_error_handler)
     app.add_error_handler(Exception, unexpected_error_handler)
+
+
+def app_from_environment() -> FlaskApp:
+    """The app factory of each ``meao serve --workers N`` process: settings from the environment the
+    parent prepared, and no duties of its own (the parent runs them)."""
+    import os
+
+    from meao.config import load_settings
+    from meao.logs import setup_logging
+
+    setup_logging(os.environ.get("MEAO_LOG_LEVEL") or "INFO")
+    return create_app(load_settings(), embedded_worker=os.environ.get("MEAO_SERVE_EMBEDDED_WORKER") == "true",
+                      duties=False)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from meao.config import get_settings, log_environment
 from meao.db.migrate import db_upgrade
+
+if TYPE_CHECKING:
+    from meao.config import Settings
 
 
 def _setup_logging(level: str) -> None:
@@ -48,8 +52,11 @@ def db_upgrade_cmd() -> None:
 @click.option("--client-ca", type=click.Path(dir_okay=False), help="require client certificates chaining to "
               "this CA bundle (mutual TLS) [default: $MEAO_TLS_CLIENT_CA]")
 @click.option("--insecure-no-auth", is_flag=True, help="allow MEAO_AUTH=none on a non-loopback address")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="processes serving the one port (use up to one per core); the embedded worker and the "
+                   "background duties run once, in the parent")
 def serve(host: str, port: int, embedded_worker: bool | None, certfile: str | None, keyfile: str | None,
-          client_ca: str | None, insecure_no_auth: bool) -> None:
+          client_ca: str | None, insecure_no_auth: bool, workers: int) -> None:
     """Serve the Mm1 APIs (migrating the database first)."""
     import uvicorn
 
@@ -69,13 +76,39 @@ def serve(host: str, port: int, embedded_worker: bool | None, certfile: str | No
     from meao.lcm.hosts import load_configured_hosts
 
     hosts = load_configured_hosts()
-    app = create_app(settings, embedded_worker=embedded_worker)
-    mode = "embedded worker, memory broker" if (embedded_worker if embedded_worker is not None
-                                                 else settings.embedded_broker) else settings.broker_url
+    embedded = embedded_worker if embedded_worker is not None else settings.embedded_broker
+    mode = "embedded worker, memory broker" if embedded else settings.broker_url
     click.echo(f"meao serving Mm1 on {public}/app_pkgm/v1 (Swagger UI: {public}/app_pkgm/v1/ui/); "
                f"database {settings.database_url}; jobs: {mode}; {hosts} MEC host(s) loaded; "
-               f"auth: {settings.auth.mode}", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", **UVICORN_OPTIONS, **ssl_options)
+               f"auth: {settings.auth.mode}; {workers} process(es)", err=True)
+    if workers == 1:
+        uvicorn.run(create_app(settings, embedded_worker=embedded), host=host, port=port, log_level="warning",
+                    **UVICORN_OPTIONS, **ssl_options)
+        return
+    _serve_processes(settings, host, port, workers, embedded, ssl_options,
+                     {"MEAO_PUBLIC_URL": public, **{k: v for k, v in tls_given.items() if v}})
+
+
+def _serve_processes(settings: Settings, host: str, port: int, workers: int, embedded: bool,
+                     ssl_options: dict[str, Any], env: dict[str, str]) -> None:
+    """``meao serve --workers N``: the duties here, once; the web processes build their apps from the
+    environment, and wake this process's job dispatcher instead of sending jobs themselves."""
+    from meao.app import serve_duties
+    from meao.celery_app import configure_celery
+    from meao.jobs.dispatcher import wake_listener
+    from meao.serving import ServeFailed, serve_processes
+
+    configure_celery(settings)
+    import meao.catalogue.tasks  # noqa: F401 — the embedded worker runs them
+    import mecpm.tasks  # noqa: F401
+
+    with serve_duties(settings, embedded), wake_listener() as wake_address:
+        os.environ.update(env, MEAO_SERVE_EMBEDDED_WORKER="true" if embedded else "false",
+                          MEAO_DISPATCH_WAKE=wake_address)
+        try:
+            serve_processes(host, port, workers, "meao.app:app_from_environment", "meao-serve", ssl_options)
+        except ServeFailed as exc:
+            raise click.ClickException(str(exc)) from exc
 
 
 @main.command()
@@ -178,10 +211,10 @@ def mep_serve(host_id: str, host: str, port: int, workers: int, insecure_no_auth
                f"{url}/mec_service_mgmt/v1, Mm5 on {url}/mm5/v1 ({workers} process(es)); database "
                f"{settings.database_url}; DNS server {dns}", err=True)
     if workers > 1:  # each process builds its app from the environment
-        from mecpm.mep.web import serve_processes
+        from meao.serving import serve_processes
 
         os.environ.update(MEAO_MEP_HOST_ID=host_id, MEAO_MEP_PUBLIC_URL=url)
-        serve_processes(host, port, workers)
+        serve_processes(host, port, workers, "mecpm.mep.web:app_from_environment", "mep")
     else:
         uvicorn.run(create_mep_app(settings, host_id, url), host=host, port=port, log_level="warning",
                     **UVICORN_OPTIONS)

@@ -49,6 +49,9 @@ class AuthSettings:
     token_url: str = ""  # jwt: the issuer's token endpoint, shown in Swagger UI
     signing_key_file: Path | None = None  # local: HMAC key; default <data_dir>/auth-signing.key, made once
     token_ttl_s: int = 3600
+    # local: how long a process trusts what it read of a token's client (MEAO_AUTH_CLIENT_CACHE_S); a
+    # deleted client's tokens, or a narrowed client's scopes, stop working within this many seconds
+    client_cache_s: float = 5.0
     tenant_claim: str = "tenant"
     tenant_isolation: bool = False  # a token's tenant sees only its tenant's resources
     open_operations: tuple[str, ...] = ()  # "GET /ops/v1/metrics" or "/ops/v1/metrics": no token needed
@@ -139,7 +142,8 @@ class Settings:
     host_selection: str = "request"  # request: prefer the fitting hosts of selectedMECHostInfo | meao: ignore them
     worker_metrics_port: int | None = None
     worker_metrics_host: str = "127.0.0.1"
-    validate_responses: bool = True  # check every answer against the OpenAPI files (MEAO_VALIDATE_RESPONSES)
+    # check every answer against the OpenAPI files (MEAO_VALIDATE_RESPONSES): the tests do, production need not
+    validate_responses: bool = False
     page_size: int = 100  # items per page of every list (MEAO_PAGE_SIZE, 1..MAX_PAGE_SIZE): meao chooses it
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -197,7 +201,7 @@ def load_settings(**overrides: str) -> Settings:
         host_selection=(env.get("MEAO_HOST_SELECTION") or "request").lower(),
         worker_metrics_port=_int("MEAO_WORKER_METRICS_PORT", 0, env) or None,
         worker_metrics_host=env.get("MEAO_WORKER_METRICS_HOST") or "127.0.0.1",
-        validate_responses=(env.get("MEAO_VALIDATE_RESPONSES") or "true").lower() not in ("0", "false", "no"),
+        validate_responses=(env.get("MEAO_VALIDATE_RESPONSES") or "false").lower() in ("1", "true", "yes"),
         page_size=_page_size(env),
     )
 
@@ -254,6 +258,7 @@ def _auth_settings(env: dict[str, str]) -> AuthSettings:
         jwks_url=env.get("MEAO_AUTH_JWKS_URL", ""), token_url=env.get("MEAO_AUTH_TOKEN_URL", ""),
         signing_key_file=_path(env, "MEAO_AUTH_SIGNING_KEY_FILE"),
         token_ttl_s=_int("MEAO_AUTH_TOKEN_TTL_S", 3600, env),
+        client_cache_s=_float("MEAO_AUTH_CLIENT_CACHE_S", 5.0, env),
         tenant_claim=env.get("MEAO_AUTH_TENANT_CLAIM") or "tenant",
         tenant_isolation=env.get("MEAO_TENANT_ISOLATION", "").lower() in ("1", "true", "yes"),
         open_operations=opened)

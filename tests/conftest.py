@@ -28,6 +28,15 @@ ROOT = Path(__file__).resolve().parents[1]
 REDIS = ("127.0.0.1", int(os.environ.get("MEAO_TEST_REDIS_PORT", "6379")))
 POSTGRES = ("127.0.0.1", 5432)
 IN_CI = in_ci()
+# what every meao process a test starts runs with: answers checked against the OpenAPI files (production
+# turns that off by default, MEAO_VALIDATE_RESPONSES)
+TEST_DEFAULTS = {"MEAO_VALIDATE_RESPONSES": "true"}
+os.environ.update(TEST_DEFAULTS)
+
+
+def meao_free_environ() -> dict[str, str]:
+    """This process's environment without the caller's MEAO_* settings, plus the tests' defaults."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("MEAO_")}, **TEST_DEFAULTS}
 
 
 def reachable(host: str, port: int) -> bool:

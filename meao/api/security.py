@@ -57,24 +57,34 @@ def missing_token_detail(settings: Settings) -> str:
     return f"this operation needs an access token: send 'Authorization: Bearer <token>', getting the token {where}"
 
 
-def _validate(token: str) -> dict[str, Any]:
+def _validate(token: str, cached_only: bool = False) -> dict[str, Any] | None:
+    """The token's claims as Connexion keeps them; with ``cached_only``, None when that needs I/O."""
+    validator = validator_for(get_settings())
     try:
-        principal = validator_for(get_settings()).validate(token)
+        principal = validator.validate_cached(token) if cached_only else validator.validate(token)
     except InvalidToken as exc:
         raise Unauthorized(str(exc), challenge=challenge("invalid_token", str(exc))) from exc
     except TokenIssuerUnavailable as exc:
         raise ProblemError(str(exc), status=503, title="Token issuer unavailable") from exc
+    if principal is None:
+        return None
     return {"sub": principal.subject, "scope": sorted(principal.scopes), "tenant": principal.tenant}
+
+
+async def _claims(token: str) -> dict[str, Any]:
+    """Checked on the event loop when no I/O is needed (the usual case), else in the thread pool: the
+    client's registration is read from the database, or the issuer's JWKS fetched."""
+    return _validate(token, cached_only=True) or await run_in_threadpool(_validate, token)
 
 
 async def token_info(token: str) -> dict[str, Any]:
     """x-tokenInfoFunc of the ``oauth2`` scheme: the token's claims, or a 401 ProblemError."""
-    return await run_in_threadpool(_validate, token)  # may hit the database or fetch a JWKS
+    return await _claims(token)
 
 
 async def bearer_info(token: str, request: ConnexionRequest) -> dict[str, Any]:
     """x-bearerInfoFunc of the ``bearer`` scheme: as ``token_info``, plus the operation's scope check."""
-    info = await run_in_threadpool(_validate, token)
+    info = await _claims(token)
     routing = request.scope.get("extensions", {}).get("connexion_routing", {})
     check_scopes(_required_scopes.get((routing.get("api_base_path"), routing.get("operation_id")), ()),
                  info["scope"])

@@ -14,10 +14,11 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -59,6 +60,10 @@ class TokenValidator(Protocol):
     """Turns a bearer token into a Principal or raises InvalidToken."""
 
     def validate(self, token: str) -> Principal: ...
+
+    def validate_cached(self, token: str) -> Principal | None:
+        """The Principal when it can be had without I/O (else None: call ``validate`` off the event loop)."""
+        ...
 
 
 def local_issuer(settings: Settings) -> str:
@@ -143,34 +148,102 @@ def _why(exc: jwt.InvalidTokenError, issuer: str) -> str:
     return f"the access token is not valid: {exc}"
 
 
+@dataclass(frozen=True)
+class Registration:
+    """What a token check needs of a local client: since when it exists, its scopes, its tenant."""
+
+    client_id: str
+    created_s: int
+    scopes: frozenset[str]
+    tenant: str | None
+
+
+class RegistrationCache:
+    """Each client's registration as this process last read it, trusted for ``ttl_s`` seconds.
+
+    A token check then costs no database query: a deleted client's tokens, or scopes taken from a
+    client, stop working within ``ttl_s`` (MEAO_AUTH_CLIENT_CACHE_S) in every process. An unknown client
+    is remembered too, so a forged ``sub`` cannot make each request a query.
+    """
+
+    MAX_ENTRIES = 10000
+
+    def __init__(self, ttl_s: float, clock: Any = time.monotonic) -> None:
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self._entries: dict[str, tuple[float, Registration | None]] = {}
+        self._lock = threading.Lock()
+
+    def cached(self, client_id: str) -> tuple[bool, Registration | None]:
+        """(True, registration or None) when a fresh reading is at hand; (False, None) when it is not."""
+        with self._lock:
+            entry = self._entries.get(client_id)
+        if entry is None or self.clock() >= entry[0]:
+            return False, None
+        return True, entry[1]
+
+    def get(self, client_id: str) -> Registration | None:
+        """The registration, from the cache or read now."""
+        fresh, found = self.cached(client_id)
+        return found if fresh else self.read(client_id)
+
+    def read(self, client_id: str) -> Registration | None:
+        """Read the client from the database and remember it."""
+        from meao.auth.clients import get_client
+        from meao.db.session import session_scope
+
+        with session_scope() as session:
+            client = get_client(session, client_id)
+            found = None if client is None else Registration(
+                client.client_id, int(_aware(client.created_at).timestamp()), frozenset(client.scopes), client.tenant)
+        if self.ttl_s > 0:
+            with self._lock:
+                if len(self._entries) >= self.MAX_ENTRIES:
+                    self._entries.clear()
+                self._entries[client_id] = (self.clock() + self.ttl_s, found)
+        return found
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 class LocalTokens:
     """Tokens of meao's own token endpoint; the client must still exist, and keeps at most its scopes."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.key = signing_key(settings)
+        self.registrations = RegistrationCache(settings.auth.client_cache_s)
 
     def validate(self, token: str) -> Principal:
         """Check signature, expiry, issuer and audience, then the client's current registration."""
-        from meao.auth.clients import get_client
-        from meao.db.session import session_scope
+        claims = self._claims(token)
+        return self._principal(claims, self.registrations.get(str(claims["sub"])))
 
+    def validate_cached(self, token: str) -> Principal | None:
+        """As :meth:`validate` when the client's registration is cached (no I/O), else None."""
+        claims = self._claims(token)
+        fresh, registration = self.registrations.cached(str(claims["sub"]))
+        return self._principal(claims, registration) if fresh else None
+
+    def _claims(self, token: str) -> dict[str, Any]:
         issuer = local_issuer(self.settings)
         try:
-            claims = jwt.decode(token, self.key, algorithms=[LOCAL_ALGORITHM], issuer=issuer,
-                                audience=local_audience(self.settings), leeway=LEEWAY_S,
-                                options={"require": ["exp", "iat", "iss", "aud", "sub"]})
+            return jwt.decode(token, self.key, algorithms=[LOCAL_ALGORITHM], issuer=issuer,
+                              audience=local_audience(self.settings), leeway=LEEWAY_S,
+                              options={"require": ["exp", "iat", "iss", "aud", "sub"]})
         except jwt.InvalidTokenError as exc:
             raise InvalidToken(_why(exc, issuer)) from exc
-        with session_scope() as session:
-            client = get_client(session, str(claims["sub"]))
-            if client is None:
-                raise InvalidToken(f"client {claims['sub']} no longer exists")
-            created = client.created_at if client.created_at.tzinfo else client.created_at.replace(tzinfo=UTC)
-            if int(claims["iat"]) < int(created.timestamp()):  # issued to an earlier client of that name
-                raise InvalidToken(f"the access token was issued before client {client.client_id} was registered")
-            scopes = parse_scopes(claims.get("scope")) & set(client.scopes)
-            return Principal(subject=client.client_id, scopes=scopes, tenant=client.tenant)
+
+    @staticmethod
+    def _principal(claims: dict[str, Any], client: Registration | None) -> Principal:
+        if client is None:
+            raise InvalidToken(f"client {claims['sub']} no longer exists")
+        if int(claims["iat"]) < client.created_s:  # issued to an earlier client of that name
+            raise InvalidToken(f"the access token was issued before client {client.client_id} was registered")
+        return Principal(subject=client.client_id, scopes=parse_scopes(claims.get("scope")) & client.scopes,
+                         tenant=client.tenant)
 
 
 class JwksTokens:
@@ -201,6 +274,10 @@ class JwksTokens:
         subject = claims.get("sub") or claims.get("client_id") or claims.get("azp") or "unknown"
         tenant = claims.get(auth.tenant_claim)
         return Principal(subject=str(subject), scopes=scopes, tenant=str(tenant) if tenant else None)
+
+    def validate_cached(self, token: str) -> Principal | None:
+        """None: finding the key may fetch the JWKS, so the check always runs off the event loop."""
+        return None
 
 
 _validator: tuple[Settings, TokenValidator] | None = None

@@ -10,8 +10,13 @@ send, at most ten minutes) is sent again; the attempt's claim makes duplicates h
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import socket
 import threading
+import uuid
+from collections.abc import Iterator
 
 from sqlalchemy import delete, or_, select, update
 
@@ -89,11 +94,58 @@ def prune_settled() -> int:
 
 
 def kick() -> None:
-    """Send what is due now: wake this process's dispatcher, or send inline when none runs here."""
+    """Send what is due now: wake this process's dispatcher, or the one of the ``meao serve --workers N``
+    parent this process serves for (MEAO_DISPATCH_WAKE), or send inline when neither runs."""
     if _running is not None and _running.alive():
         _running.wake.set()
+    elif os.environ.get(WAKE_ENV):
+        _wake_remote(os.environ[WAKE_ENV])
     else:
         dispatch_due()
+
+
+WAKE_ENV = "MEAO_DISPATCH_WAKE"
+
+
+def _wake_remote(address: str) -> None:
+    """One datagram to the parent's :func:`wake_listener`; a lost one costs at most a dispatch interval."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.setblocking(False)
+        try:
+            sock.sendto(b"k", address.encode().replace(b"@", b"\0", 1))
+        except OSError as exc:  # full or gone: the parent's periodic pass sends the job
+            log.debug("could not wake the dispatcher at %s: %s", address, exc)
+
+
+@contextlib.contextmanager
+def wake_listener() -> Iterator[str]:
+    """A socket (Linux abstract namespace, so nothing to clean up) whose datagrams wake this process's
+    running dispatcher; yields its address for :data:`WAKE_ENV`."""
+    address = f"@meao-dispatch-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(address.encode().replace(b"@", b"\0", 1))
+    sock.settimeout(0.5)
+    stop = threading.Event()
+
+    def listen() -> None:
+        while not stop.is_set():
+            try:
+                sock.recv(64)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if _running is not None:
+                _running.wake.set()
+
+    thread = threading.Thread(target=listen, name="meao-dispatch-wake", daemon=True)
+    thread.start()
+    try:
+        yield address
+    finally:
+        stop.set()
+        thread.join(2)
+        sock.close()
 
 
 class Dispatcher:

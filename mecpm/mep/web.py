@@ -13,10 +13,7 @@ Either way the MEP keeps its state in the project's database, so a restart loses
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
-import signal
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,7 +23,7 @@ from connexion.options import SwaggerUIOptions
 
 from meao import OPENAPI_DIR
 from meao.api.security import prepare_spec
-from meao.api.validation import UVICORN_OPTIONS, document_statuses, validator_map
+from meao.api.validation import document_statuses, validator_map
 from meao.config import Settings
 from mecpm.mep import api, security
 from mecpm.mep.registry import MepScope
@@ -83,36 +80,3 @@ def create_mep_app(settings: Settings, host_id: str, public_url: str) -> FlaskAp
     add_mep_apis(app, settings, MepScope(frozenset({host_id})), public_url)
     finish_app(app)
     return app
-
-
-def serve_processes(host: str, port: int, workers: int) -> None:
-    """Run ``workers`` MEP processes on one port, each with its own SO_REUSEPORT socket: the kernel spreads
-    connections over them (one shared socket lets one busy process take most keep-alive connections).
-    SIGTERM or SIGINT stops them all; the app comes from ``app_from_environment``."""
-    ctx = multiprocessing.get_context("spawn")
-    children = [ctx.Process(target=_serve_one, args=(host, port), name=f"mep-{i}") for i in range(workers)]
-    for child in children:
-        child.start()
-
-    def stop(*_: Any) -> None:
-        for child in children:
-            if child.is_alive():
-                child.terminate()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    for child in children:
-        child.join()
-
-
-def _serve_one(host: str, port: int) -> None:
-    import uvicorn
-
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    config = uvicorn.Config("mecpm.mep.web:app_from_environment", factory=True, log_level="warning",
-                            **UVICORN_OPTIONS)
-    uvicorn.Server(config).run(sockets=[sock])

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.api.helpers import sha256
-from tests.conftest import SubscriberServer, free_port, wait_for
+from tests.conftest import SubscriberServer, free_port, meao_free_environ, wait_for
 
 
 @pytest.fixture()
 def bare_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEAO_")}
+    env = meao_free_environ()
     env.update({"PYTHONUNBUFFERED": "1", "MEAO_AUTH": "none"})
     return env
 
@@ -90,3 +90,49 @@ def test_embedded_restart_resumes_onboarding_lost_with_the_memory_queue(
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+def test_serve_workers_answers_from_several_processes_and_runs_jobs_once_in_the_parent(
+        tmp_path: Path, bare_env: dict[str, str], subscriber: SubscriberServer) -> None:
+    """``meao serve --workers 2``: two web processes on one port; a job a web process writes is run by
+    the parent's embedded worker, woken at once: the periodic dispatch is set to 10 minutes, so only the
+    wake can send it, and a web process that sent it itself (to its own in-memory queue, which no worker
+    reads) would leave it unsent. A web process that dies is replaced while the other answers."""
+    import psutil
+
+    from descriptors.examples.build import build_package
+
+    pkgs = [build_package("mec-minimal", tmp_path / f"pkgs{i}", appd_id=str(uuid.uuid4())) for i in range(4)]
+    for i, pkg in enumerate(pkgs):
+        subscriber.files[f"/embedded/workers{i}.csar"] = str(pkg)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/app_pkgm/v1"
+    env = {**bare_env, "MEAO_JOB_DISPATCH_INTERVAL_S": "600"}
+    log = (tmp_path / "serve.log").open("ab")
+    proc = subprocess.Popen([sys.executable, "-m", "meao.cli", "serve", "--port", str(port), "--workers", "2"],
+                            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    parent = psutil.Process(proc.pid)
+
+    def web_processes() -> list[psutil.Process]:
+        return [c for c in parent.children() if "spawn_main" in " ".join(c.cmdline())]
+
+    try:
+        wait_for(lambda: _up(base) and len(web_processes()) == 2, 60, 0.2, "two web processes to answer")
+        created = [httpx.post(f"{base}/app_packages", json={  # over both web processes
+            "appPkgName": f"w{i}", "appPkgVersion": "1", "appPkgPath": f"{subscriber.url}/embedded/workers{i}.csar",
+            "checksum": {"algorithm": "SHA-256", "hash": sha256(pkg)}}).json() for i, pkg in enumerate(pkgs)]
+        for pkg_info in created:
+            wait_for(lambda p=pkg_info: httpx.get(f"{base}/app_packages/{p['id']}").json()["onboardingState"]
+                     == "ONBOARDED", 30, what="onboarding by the parent's worker, woken by a web process")
+
+        victim = web_processes()[0]
+        victim.kill()
+        victim.wait(10)
+        wait_for(lambda: len(web_processes()) == 2 and victim.pid not in {c.pid for c in web_processes()}, 30,
+                 0.2, "the dead web process to be replaced")
+        assert all(httpx.get(f"{base}/app_packages").status_code == 200 for _ in range(20))
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert not [c for c in psutil.process_iter(["ppid"]) if c.info["ppid"] == proc.pid], "no orphans"
+

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import zipfile
@@ -12,7 +11,7 @@ import httpx
 import pytest
 
 from tests.api.helpers import create_from_file, onboard, remove, sha256, wait_outcome
-from tests.conftest import Stack, free_port, wait_for
+from tests.conftest import Stack, free_port, meao_free_environ, wait_for
 
 
 def _sign(tmp: Path, pki: Path, name: str = "mec-minimal", **kw) -> Path:
@@ -78,7 +77,7 @@ def test_operator_requiring_signatures_refuses_unsigned_packages(tmp_path: Path,
     root = tmp_path / "pkgs"
     unsigned = build_package("mec-minimal", root)
     signed = _sign(root / "signed", pki_dir)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEAO_")}
+    env = meao_free_environ()
     env.update({"MEAO_REQUIRE_SIGNED_PACKAGES": "true", "MEAO_TRUSTED_CA_FILE": str(pki_dir / "ca.pem"),
                 "MEAO_PKG_FILE_ROOT": str(root), "MEAO_DATA_DIR": str(tmp_path / "var"), "MEAO_AUTH": "none"})
     port = free_port()

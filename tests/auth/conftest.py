@@ -22,6 +22,7 @@ from tests.conftest import (
     _pg_database,
     free_port,
     launch_stack,
+    meao_free_environ,
     require_service,
     wait_for,
 )
@@ -96,7 +97,8 @@ def auth_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     else:
         db_url = f"sqlite:///{base_dir / 'meao.db'}"
     stack = launch_stack(base_dir, db_url, AUTH_REDIS_DB[backend],
-                         {"MEAO_AUTH": "local", "MEAO_TENANT_ISOLATION": "true"})
+                         {"MEAO_AUTH": "local", "MEAO_TENANT_ISOLATION": "true",
+                          "MEAO_AUTH_CLIENT_CACHE_S": "1"})
     try:
         yield AuthStack(stack)
     finally:
@@ -128,7 +130,7 @@ class Served:
 
 def bare_env(data_dir: Path, **extra: str) -> dict[str, str]:
     """An environment with no MEAO_* from the caller: zero configuration plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEAO_")}
+    env = meao_free_environ()
     env.update({"MEAO_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1", **extra})
     return env
 

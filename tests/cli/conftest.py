@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -14,7 +13,7 @@ import httpx
 import pytest
 
 from tests.cli.helpers import client_env, run_meao
-from tests.conftest import free_port, wait_for
+from tests.conftest import free_port, meao_free_environ, wait_for
 
 
 @dataclass
@@ -52,7 +51,7 @@ def serve(base: Path, **extra_env: str) -> Iterator[CliServer]:
         directory.mkdir()
     port = free_port()
     server.endpoint = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEAO_")}
+    env = meao_free_environ()
     env.update({"MEAO_DATA_DIR": str(base / "var"), "MEAO_PKG_FILE_ROOT": str(server.pkg_root),
                 "MEAO_AUTH": "none", "PYTHONUNBUFFERED": "1", **extra_env})
     log_path = base / "serve.log"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from tests.conftest import meao_free_environ
 
 ROOT = Path(__file__).resolve().parents[2]
 # The console script `pip install` made from pyproject.toml's [project.scripts], next to this Python:
@@ -17,7 +18,7 @@ MEAO_SCRIPT = Path(sys.executable).parent / "meao"
 
 def client_env(endpoint: str | None, config_home: Path, **extra: str) -> dict[str, str]:
     """The environment of a CLI run: no MEAO_* leaking in from the caller, a private config directory."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEAO_")}
+    env = meao_free_environ()
     env.update({"XDG_CONFIG_HOME": str(config_home), "PYTHONWARNINGS": "ignore", "PYTHONUNBUFFERED": "1"})
     if endpoint:
         env["MEAO_ENDPOINT"] = endpoint

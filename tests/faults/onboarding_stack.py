@@ -13,7 +13,6 @@ Fault points (``meao.faults``) hold a process at a known place so the test can S
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -29,7 +28,15 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import POSTGRES, REDIS, _pg_database, free_port, require_service, wait_for
+from tests.conftest import (
+    POSTGRES,
+    REDIS,
+    _pg_database,
+    free_port,
+    meao_free_environ,
+    require_service,
+    wait_for,
+)
 
 FAULTS_REDIS_DB = 7
 # a vanished worker is given up after 2 s; live ones stamp 6 times in that while
@@ -162,7 +169,7 @@ def meao_under(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Calla
         faults = tmp_path / "faults"
         faults.mkdir()
         (tmp_path / "pkgsrc").mkdir()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MEAO_")}
+        env = meao_free_environ()
         env.update({"PYTHONUNBUFFERED": "1", "MEAO_AUTH": "none", "MEAO_LOG_LEVEL": "INFO",
                     "MEAO_DATA_DIR": str(tmp_path / "data"), "MEAO_TEST_FAULT_DIR": str(faults),
                     "MEAO_PKG_FILE_ROOT": str(tmp_path / "pkgsrc"), **FAST_REAPING})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,13 +11,13 @@ import httpx
 import psutil
 import yaml
 
-from tests.conftest import free_port, wait_for
+from tests.conftest import free_port, meao_free_environ, wait_for
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
     hosts = tmp_path / "hosts.yaml"
     hosts.write_text(yaml.safe_dump({"mec_hosts": [{"id": "pop-x", "cloud": "nowhere"}]}))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEAO_")}
+    env = meao_free_environ()
     return {**env, "MEAO_DATA_DIR": str(tmp_path / "var"), "MEAO_MEC_HOSTS_FILE": str(hosts), "MEAO_AUTH": "none",
             "MEAO_VIM_DRIVER": "fake", "PYTHONUNBUFFERED": "1"}
 
