@@ -5,11 +5,14 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
+import orjson
 from connexion import FlaskApp
 from connexion.exceptions import OAuthProblem, ProblemException
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
+from flask.json.provider import DefaultJSONProvider
 from starlette.exceptions import HTTPException
 
 from meao import OPENAPI_DIR
@@ -100,9 +103,22 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
     return app
 
 
+class WireJSON(DefaultJSONProvider):
+    """Flask's JSON provider with answers encoded by orjson, several times faster than the standard
+    library on a page of resources; what orjson refuses (an integer beyond 64 bits in a free-form
+    attribute) is encoded as before. Request bodies are still parsed by the standard library."""
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        try:
+            return orjson.dumps(obj, default=self.default, option=orjson.OPT_NON_STR_KEYS).decode()
+        except orjson.JSONEncodeError:
+            return super().dumps(obj, **kwargs)
+
+
 def finish_app(app: FlaskApp) -> None:
     """What every meao web app has: request metrics, the request-target guard, path lookups before body
     validation (``meao.api.existence``), 406 for an unacceptable Accept, ProblemDetails for errors."""
+    app.app.json = WireJSON(app.app)
     app.add_middleware(HttpMetricsMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(CanonicalHeaders, position=MiddlewarePosition.BEFORE_EXCEPTION)
     if get_settings().validate_responses:
