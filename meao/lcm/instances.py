@@ -23,7 +23,7 @@ from meao.catalogue.packages import find_by_appd_id
 from meao.config import get_settings
 from meao.db.keyset import ALL, Window, window
 from meao.db.models import AppInstance, AppLcmOpOcc, AppPackage, MecHost
-from meao.db.session import session_scope
+from meao.db.session import read_scope, session_scope
 from meao.jobs import dispatcher
 from meao.lcm import lifecycle, op_occ
 from meao.lcm.hosts import host_preference, list_hosts
@@ -61,14 +61,14 @@ def _load_op(session: Session, op_id: str, tenant: str | None = None) -> AppLcmO
 
 def get_instance(instance_id: str, tenant: str | None = None) -> InstanceOnHost:
     """One instance with its host, or NotFound."""
-    with session_scope() as session:
+    with read_scope() as session:  # a read: no transaction, no BEGIN/COMMIT round trips
         inst = _load_instance(session, instance_id, tenant)
         return InstanceOnHost(inst, session.get(MecHost, inst.mec_host_id) if inst.mec_host_id else None)
 
 
 def get_op(op_id: str, tenant: str | None = None) -> AppLcmOpOcc:
     """One operation occurrence, or NotFound."""
-    with session_scope() as session:
+    with read_scope() as session:  # a read: no transaction, no BEGIN/COMMIT round trips
         return _load_op(session, op_id, tenant)
 
 
@@ -98,7 +98,9 @@ def create_instance(body: dict[str, Any], tenant: str | None = None) -> Instance
                            app_name=pkg.app_name or "", app_soft_version=pkg.app_software_version or "",
                            appd_version=pkg.appd_version or "", tenant=pkg.tenant)
         session.add(inst)
-        session.execute(update(AppPackage).where(AppPackage.id == pkg.id).values(usage_state="IN_USE"))
+        # only the first instance writes the package row: creates from one package do not queue on its lock
+        session.execute(update(AppPackage).where(AppPackage.id == pkg.id, AppPackage.usage_state != "IN_USE")
+                        .values(usage_state="IN_USE"))
         session.flush()
         emit_identifier_notification(session, inst, created=True)
         return InstanceOnHost(inst, None)
@@ -106,7 +108,7 @@ def create_instance(body: dict[str, Any], tenant: str | None = None) -> Instance
 
 def list_instances(tenant: str | None = None, win: Window = ALL) -> list[InstanceOnHost]:
     """The instances (of ``tenant``) in ``win`` with their hosts, oldest first."""
-    with session_scope() as session:
+    with read_scope() as session:  # a read: no transaction, no BEGIN/COMMIT round trips
         found = list(session.scalars(window(select(AppInstance).where(visible(AppInstance.tenant, tenant)),
                                             AppInstance, win)))
         host_ids = {inst.mec_host_id for inst in found if inst.mec_host_id}
@@ -259,7 +261,7 @@ def terminate(instance_id: str, body: dict[str, Any], tenant: str | None = None)
 
 def list_ops(tenant: str | None = None, win: Window = ALL) -> list[AppLcmOpOcc]:
     """The occurrences (of ``tenant``'s instances) in ``win``, oldest first."""
-    with session_scope() as session:
+    with read_scope() as session:  # a read: no transaction, no BEGIN/COMMIT round trips
         stmt = select(AppLcmOpOcc)
         if tenant is not None:
             stmt = stmt.join(AppInstance, AppInstance.id == AppLcmOpOcc.app_instance_id).where(
