@@ -144,8 +144,9 @@ def onboard(api: httpx.Client, work: Path) -> str:
     return pkg["appDId"]
 
 
-def top_up(db_url: str, total: int) -> int:
-    """INSERT instances like the last created one until there are ``total``; how many were added."""
+def top_up(db_url: str, total: int) -> tuple[int, int]:
+    """INSERT instances like the last created one until there are ``total``: (how many there are, how many
+    were added)."""
     from sqlalchemy import create_engine, func, insert, select
     from sqlalchemy.orm import Session
 
@@ -160,7 +161,7 @@ def top_up(db_url: str, total: int) -> int:
         for chunk in range(0, len(rows), 2000):
             session.execute(insert(AppInstance), rows[chunk:chunk + 2000])
     engine.dispose()
-    return len(rows)
+    return have + len(rows), len(rows)
 
 
 def next_links(api: httpx.Client, first: str, limit: int) -> tuple[list[str], float, int]:
@@ -224,8 +225,8 @@ def main() -> int:
                         work, method="POST", body=body)
             model = api.post(f"{LCM}/app_instances", json={"appDId": appd_id, "appInstanceName": "bench"})
             model.raise_for_status()  # the row top_up copies
-            added = top_up(db_url, args.instances)
-            print(f"\n{args.instances} instances in the database ({added} inserted directly)")
+            count, added = top_up(db_url, args.instances)
+            print(f"\n{count} instances in the database ({added} inserted directly)")
             ids = [i["id"] for i in api.get(f"{LCM}/app_instances", params={"fields": "id"}).json()]
             if "one" in only:
                 print("\n== GET /app_lcm/v1/app_instances/{id}")

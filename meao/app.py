@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
     @contextlib.asynccontextmanager
     async def lifespan(_app: FlaskApp) -> AsyncIterator[None]:
         with serve_duties(settings, bool(embedded_worker)) if duties else contextlib.nullcontext():
+            settle_heap()
             yield
 
     app = FlaskApp(__name__, specification_dir=str(OPENAPI_DIR), lifespan=lifespan,
@@ -101,6 +103,15 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
     add_mep_apis(app, settings)  # the MEP of every host without a mep_url of its own, in process
     finish_app(app)
     return app
+
+
+def settle_heap() -> None:
+    """Once the app is built: move what start-up made (parsed specs, validators, routes: most of the heap)
+    out of the garbage collector's reach, so that a full collection while serving walks only what
+    requests made, not hundreds of thousands of objects that live as long as the process (a pause of
+    tens of milliseconds in a request's latency otherwise)."""
+    gc.collect()
+    gc.freeze()
 
 
 class WireJSON(DefaultJSONProvider):

@@ -52,15 +52,17 @@ def collect(fetch: Callable[[Window], Sequence[T]], render: Callable[[T], Any],
     after, items = _requested_key(), []
     while True:
         rows = fetch(Window(after, size + 1))
+        examined = None  # the last row examined; its key is computed once, when it is needed
         for row in rows:
             item = render(row)
             if keep is None or keep(item):
                 if len(items) == size:
-                    return Page(items, after)
+                    return Page(items, after if examined is None else key(examined))
                 items.append(item)
-            after = key(row)
+            examined = row
         if len(rows) <= size:
             return Page(items, None)
+        after = key(examined) if examined is not None else after
 
 
 def link_header(page: Page, base: str) -> dict[str, str]:

@@ -215,6 +215,7 @@ class LocalTokens:
         self.settings = settings
         self.key = signing_key(settings)
         self.registrations = RegistrationCache(settings.auth.client_cache_s)
+        self._verified: dict[str, dict[str, Any]] = {}  # token → its claims, once verified
 
     def validate(self, token: str) -> Principal:
         """Check signature, expiry, issuer and audience, then the client's current registration."""
@@ -228,13 +229,22 @@ class LocalTokens:
         return self._principal(claims, registration) if fresh else None
 
     def _claims(self, token: str) -> dict[str, Any]:
+        """The claims of a token whose signature, issuer and audience verify and which has not expired;
+        a token checked before is not decoded again (a client sends the same one until it expires)."""
+        claims = self._verified.get(token)
+        if claims is not None and time.time() < claims["exp"] + LEEWAY_S:
+            return claims
         issuer = local_issuer(self.settings)
         try:
-            return jwt.decode(token, self.key, algorithms=[LOCAL_ALGORITHM], issuer=issuer,
-                              audience=local_audience(self.settings), leeway=LEEWAY_S,
-                              options={"require": ["exp", "iat", "iss", "aud", "sub"]})
+            claims = jwt.decode(token, self.key, algorithms=[LOCAL_ALGORITHM], issuer=issuer,
+                                audience=local_audience(self.settings), leeway=LEEWAY_S,
+                                options={"require": ["exp", "iat", "iss", "aud", "sub"]})
         except jwt.InvalidTokenError as exc:
             raise InvalidToken(_why(exc, issuer)) from exc
+        if len(self._verified) >= RegistrationCache.MAX_ENTRIES:
+            self._verified.clear()
+        self._verified[token] = claims
+        return claims
 
     @staticmethod
     def _principal(claims: dict[str, Any], client: Registration | None) -> Principal:

@@ -68,11 +68,12 @@ def app_from_environment() -> FlaskApp:
 
 def create_mep_app(settings: Settings, host_id: str, public_url: str) -> FlaskApp:
     """The MEP of one PoP, on its own (``meao mep serve``)."""
-    from meao.app import finish_app
+    from meao.app import finish_app, settle_heap
     from meao.auth.tokens import check_settings
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FlaskApp) -> AsyncIterator[None]:
+        settle_heap()
         yield
 
     app = FlaskApp(__name__, specification_dir=str(OPENAPI_DIR), lifespan=lifespan, validator_map=validator_map())

@@ -104,3 +104,21 @@ def test_a_token_issued_before_its_client_was_registered_again_is_refused(databa
         tokens.validate(old)
     with pytest.raises(InvalidToken, match="issued before"):
         tokens.validate_cached(old)
+
+
+def test_a_token_checked_before_is_still_refused_once_it_expires(database: str) -> None:
+    """Verified tokens are remembered (not decoded again), but never past their expiry."""
+    from meao.auth.tokens import LEEWAY_S, LOCAL_ALGORITHM, signing_key
+
+    with session_scope() as session:
+        create_client(session, "brief", ["ops:read"])
+    now = int(time.time())
+    ends = now + 2  # at least a second from now: the moment the token stops being accepted (exp + leeway)
+    token = jwt.encode({"iss": "meao", "aud": "meao", "sub": "brief", "iat": now, "exp": ends - LEEWAY_S,
+                        "scope": "ops:read"}, signing_key(get_settings()), algorithm=LOCAL_ALGORITHM)
+    tokens, _ = _tokens(Clock(), 5.0)
+    assert tokens.validate(token).subject == "brief"
+    assert tokens.validate_cached(token) is not None
+    time.sleep(max(0.0, ends + 0.05 - time.time()))
+    with pytest.raises(InvalidToken, match="expired"):
+        tokens.validate_cached(token)
