@@ -8,6 +8,7 @@ from meao.api.responses import Reply, accepted, base_url, created, listing, no_c
 from meao.api.security import request_tenant
 from meao.api.subscriptions import SubscriptionHandlers
 from meao.db import keyset
+from meao.db.models import AppInstance
 from meao.lcm import instances
 from meao.problems import BadRequest
 from meao.wire.lcm import app_instance_info, app_lcm_op_occ
@@ -23,7 +24,7 @@ def list_app_instances(**_: Any) -> Reply:
     """GET /app_instances (vimConnectionInfo and the task links excluded by default)."""
     base, tenant = base_url(), request_tenant()
     return listing(lambda win: instances.list_instances(tenant, win), lambda i: app_instance_info(*i, base),
-                   SPEC, "AppInstanceInfo", APP_INSTANCE_DEFAULT_EXCLUDED, key=lambda i: keyset.key(i.instance))
+                   SPEC, "AppInstanceInfo", APP_INSTANCE_DEFAULT_EXCLUDED, key=lambda i: keyset.key(i.instance, AppInstance))
 
 
 def create_app_instance(body: dict[str, Any]) -> Reply:

@@ -70,7 +70,8 @@ def window(stmt: Select[Any], model: type[Base], win: Window, order: tuple[str, 
     return stmt if win.limit is None else stmt.limit(win.limit)
 
 
-def key(row: Base) -> Key:
-    """The key of ``row`` in its model's list order, as JSON values."""
-    values = (getattr(row, name) for name in row.list_order)  # type: ignore[attr-defined]
+def key(row: Any, model: type[Base] | None = None) -> Key:
+    """The key of ``row`` (an object of ``model``, or a row of its table) in the model's list order, as
+    JSON values."""
+    values = (getattr(row, name) for name in (model or row).list_order)  # type: ignore[attr-defined]
     return tuple(v.isoformat() if isinstance(v, datetime) else v for v in values)

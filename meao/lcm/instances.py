@@ -34,7 +34,11 @@ from meao.problems import BadRequest, Conflict, NotFound, ProblemError, problem
 log = logging.getLogger(__name__)
 
 class InstanceOnHost(NamedTuple):
-    """An application instance with the MEC host it is placed on (None while it is not)."""
+    """An application instance with the MEC host it is placed on (None while it is not).
+
+    A list's instance is a row of the ``app_instance`` table rather than an ORM object: it has the same
+    attributes, which is all the wire rendering reads.
+    """
 
     instance: AppInstance
     host: MecHost | None
@@ -109,8 +113,9 @@ def create_instance(body: dict[str, Any], tenant: str | None = None) -> Instance
 def list_instances(tenant: str | None = None, win: Window = ALL) -> list[InstanceOnHost]:
     """The instances (of ``tenant``) in ``win`` with their hosts, oldest first."""
     with read_scope() as session:  # a read: no transaction, no BEGIN/COMMIT round trips
-        found = list(session.scalars(window(select(AppInstance).where(visible(AppInstance.tenant, tenant)),
-                                            AppInstance, win)))
+        # rows, not ORM objects: a page of them is read several times faster (see InstanceOnHost)
+        found = list(session.execute(window(select(*AppInstance.__table__.c).where(
+            visible(AppInstance.tenant, tenant)), AppInstance, win)))
         host_ids = {inst.mec_host_id for inst in found if inst.mec_host_id}
         hosts = {h.id: h for h in session.scalars(select(MecHost).where(MecHost.id.in_(host_ids)))}
         return [InstanceOnHost(inst, hosts.get(inst.mec_host_id or "")) for inst in found]
