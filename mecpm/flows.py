@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -250,11 +250,19 @@ def _port_names(ctx: FlowContext) -> list[str]:
 
 
 def _undo_ports(ctx: FlowContext) -> None:
-    for port_id in (ctx.resources.get("ports") or {}).values():
-        ctx.pop.vim.delete_port(port_id)
-    # also those created before their id was recorded, tagged or not yet
-    for port in ctx.pop.vim.find_ports(ctx.op.instance_id, _port_names(ctx)):
-        ctx.pop.vim.delete_port(port.id)
+    """Delete the instance's ports, all at once: the recorded ones, and any an earlier attempt made before
+    it could record them (found by tag or name, looked up meanwhile). None depends on another."""
+    recorded = set((ctx.resources.get("ports") or {}).values())
+
+    def run(fn: Callable[..., Any], *args: Any) -> Future:
+        return pool.submit(contextvars.copy_context().run, fn, *args)
+
+    with ThreadPoolExecutor(max_workers=len(recorded) + 2) as pool:
+        lookup = run(ctx.pop.vim.find_ports, ctx.op.instance_id, _port_names(ctx))
+        deletes = [run(ctx.pop.vim.delete_port, port_id) for port_id in recorded]
+        deletes += [run(ctx.pop.vim.delete_port, port.id) for port in lookup.result() if port.id not in recorded]
+        for done in deletes:
+            done.result()
     ctx.record(ports={})
 
 
@@ -404,9 +412,8 @@ STOP = (Step("stop", _stop),)
 TERMINATE = (
     Step("graceful_stop", _terminate_stop),
     Step("app_rules", _undo_rules),
-    Step("server", _undo_server),
-    Step("ports", _undo_ports),
-    Step("flavor", _release_flavor),
+    Step("server", _undo_server),  # returns once the server is gone and its ports are released
+    (Step("ports", _undo_ports), Step("flavor", _release_flavor)),
 )
 
 
