@@ -100,20 +100,19 @@ class ServerWatch:
     def event(self, server_id: str, status: str | None, record: Any = None) -> None:
         """A notification about ``server_id``: wake its waiters when ``status`` settles them.
 
-        ``record`` stands for the server (``None``: :class:`Gone` for ``DELETED``). A status that settles
-        no waiter (or ``None``: the event says something changed, not what) makes the poll look now.
+        ``record`` stands for the server (``None``: :class:`Gone` for ``DELETED``). Status ``None`` (the
+        event says that something changed, not to what, e.g. an ``*.error``) makes the poll look now.
         """
         with self._lock:
             waiters = self._waiters.get(server_id)
             if not waiters:
                 return
-            settled = False
-            if status is not None:
-                server = record if record is not None else Gone(server_id)
-                for waiter in waiters:
-                    settled |= self._settle(waiter, server)
-            if not settled:
+            if status is None:
                 self._kick.set()
+                return
+            server = record if record is not None else Gone(server_id)
+            for waiter in waiters:
+                self._settle(waiter, server)
 
     @staticmethod
     def _settle(waiter: _Waiter, server: Any) -> bool:

@@ -166,7 +166,7 @@ class Compute(CloudParts):
         # Gone means the API answers 404 (or Nova said instance.delete.end, which follows the row's
         # deletion). A poll may show status DELETED a moment before that, so it is checked with a GET.
         deadline = time.monotonic() + timeout
-        pause = self.poll_min_s
+        pause = 0.02  # status DELETED to 404 is the last write of Nova's delete: short pauses
         while True:
             left = deadline - time.monotonic()
             reached, server = self._watch.wait(
@@ -178,7 +178,7 @@ class Compute(CloudParts):
             if time.monotonic() > deadline:
                 raise os_exc.ResourceTimeout(f"server {server_id} still exists after {timeout:.0f} s")
             time.sleep(pause)
-            pause = min(pause * 2, self.poll_s)
+            pause = min(pause * 2, 0.5)
 
     def _wait_ports_released(self, server_id: str, timeout: float) -> None:
         """Until Neutron binds no port to the (deleted) server, so its ports can be deleted or reused.

@@ -42,6 +42,11 @@ class OpenStackVim(Images, Compute, Network, SecurityGroups, Inventory, Vim):
             self._admin = connect(admin_cloud, config_file) if admin_cloud else self._conn
         self._network_ids = {}  # network name or id -> id, dropped when a port create 404s
 
+    def close(self) -> None:
+        """Stop reading the cloud's notifications (the connections close with the process)."""
+        if self._events is not None:
+            self._events.stop()
+
     @property
     def project_id(self) -> str:
         """The project this entry's credentials are scoped to."""

@@ -96,8 +96,8 @@ class NovaNotifications:
         return self
 
     def stop(self) -> None:
+        """Ask the thread to end (within a second: it drains with a one-second timeout)."""
         self._stop.set()
-        self._thread.join(5)
 
     @property
     def live(self) -> bool:
@@ -124,7 +124,7 @@ class NovaNotifications:
             message.ack()
 
     def _run(self) -> None:
-        from kombu import Connection, Consumer, Exchange, Queue
+        from kombu import Connection, Consumer, Exchange, Queue, binding
 
         backoff = 0.5
         queue_name = f"meao-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -134,9 +134,11 @@ class NovaNotifications:
                     conn.ensure_connection(max_retries=1)
                     # passive: Nova declared it (durable or not, as its deployment chose); we only bind
                     exchange = Exchange(EXCHANGE, type="topic", passive=True)
-                    queues = [Queue(queue_name, exchange, routing_key=f"{TOPIC}.{priority}", exclusive=True,
-                                    auto_delete=True, durable=False) for priority in ("info", "error")]
-                    with Consumer(conn, queues=queues, callbacks=[self._handle], accept=["json"]):
+                    # one queue, bound twice (kombu keeps one binding per Queue object of a name)
+                    queue = Queue(queue_name, bindings=[binding(exchange, routing_key=f"{TOPIC}.{priority}")
+                                                        for priority in ("info", "error")],
+                                  exclusive=True, auto_delete=True, durable=False)
+                    with Consumer(conn, queues=[queue], callbacks=[self._handle], accept=["json"]):
                         self._live.set()
                         backoff = 0.5
                         log.info("cloud %s: reading Nova's notifications on %s", self._name,
