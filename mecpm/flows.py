@@ -294,15 +294,21 @@ def _server(ctx: FlowContext) -> None:
     ctx.record(server_id=server_id)
 
 
-def _undo_server(ctx: FlowContext) -> None:
+def _delete_server(ctx: FlowContext) -> None:
+    """Delete the instance's server(s); returns once Nova no longer has them and their ports are released."""
     server_id = ctx.resources.get("server_id")
     if server_id:
         ctx.pop.vim.delete_server(server_id, wait=True)
     for srv in ctx.pop.vim.find_servers(ctx.op.instance_id):
         ctx.pop.vim.delete_server(srv.id, wait=True)
+    ctx.record(server_id=None)
+
+
+def _undo_server(ctx: FlowContext) -> None:
+    _delete_server(ctx)
     if ctx.resources.get("mp1_client"):  # issued for the boot, and not withdrawn with the app's rules
         ctx.pop.mep.deregister(ctx.op.instance_id)
-    ctx.record(server_id=None, mp1_client=None)
+    ctx.record(mp1_client=None)
 
 
 def _wait_active(ctx: FlowContext) -> None:
@@ -411,9 +417,10 @@ START = (Step("start", _start),)
 STOP = (Step("stop", _stop),)
 TERMINATE = (
     Step("graceful_stop", _terminate_stop),
-    Step("app_rules", _undo_rules),
-    Step("server", _undo_server),  # returns once the server is gone and its ports are released
-    (Step("ports", _undo_ports), Step("flavor", _release_flavor)),
+    # the MEP withdraws the app (rules, services, its Mp1 client) while Nova deletes the server: the
+    # rules live on the ports, which outlive the server; the Mp1 client goes with the rules
+    (Step("app_rules", _undo_rules), Step("server", _delete_server)),
+    (Step("ports", _undo_ports), Step("flavor", _release_flavor)),  # the server is gone, its ports free
 )
 
 
