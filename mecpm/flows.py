@@ -297,10 +297,13 @@ def _server(ctx: FlowContext) -> None:
 def _delete_server(ctx: FlowContext) -> None:
     """Delete the instance's server(s); returns once Nova no longer has them and their ports are released."""
     server_id = ctx.resources.get("server_id")
-    if server_id:
-        ctx.pop.vim.delete_server(server_id, wait=True)
-    for srv in ctx.pop.vim.find_servers(ctx.op.instance_id):
-        ctx.pop.vim.delete_server(srv.id, wait=True)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # any made before it was recorded: looked up meanwhile
+        strays = pool.submit(contextvars.copy_context().run, ctx.pop.vim.find_servers, ctx.op.instance_id)
+        if server_id:
+            ctx.pop.vim.delete_server(server_id, wait=True)
+        for srv in strays.result():
+            if srv.id != server_id:
+                ctx.pop.vim.delete_server(srv.id, wait=True)
     ctx.record(server_id=None)
 
 
