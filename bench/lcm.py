@@ -91,7 +91,9 @@ def main() -> int:
     n = args.count
     servers = 2 * (n + args.singles) + 1  # both sides, and meao's warm-up instance
     admin.set_compute_quotas(project, instances=servers + 10, cores=servers + 20, ram=servers * 1024 + 51200)
-    admin.set_network_quotas(project, port=servers * 2 + 20)  # two external CPs each
+    # two external CPs each, and the security group (with its rules) the MEP makes per app for Mp1
+    admin.set_network_quotas(project, port=servers * 2 + 20, security_group=servers + 20,
+                             security_group_rule=servers * 10 + 200)
     tag = uuid.uuid4().hex[:6]
     net = conn.network.create_network(name=f"bench-{tag}")
     conn.network.create_subnet(network_id=net.id, ip_version=4, cidr="10.99.0.0/16", name=f"bench-{tag}")
