@@ -124,13 +124,14 @@ def main() -> int:
         log = (work / "meao.log").open("ab")
         procs.append(subprocess.Popen([sys.executable, "-m", "meao.cli", "serve", "--port", str(port),
                                        "--no-embedded-worker"], env=env, stdout=log, stderr=log))
+        base = f"http://127.0.0.1:{port}"
+        api = httpx.Client(base_url=base, timeout=120)
+        _wait(lambda: _try(api, "/app_pkgm/v1/app_packages"), 60)
+        # the worker once the API has loaded the inventory (both would insert the same MEC host at once);
         # as many job threads as the direct side has boot threads (a deployment sizes this per PoP)
         metrics_port = port + 1  # the worker's Prometheus endpoint: time per step, printed at the end
         procs.append(subprocess.Popen([sys.executable, "-m", "meao.cli", "worker", "-c", str(max(n, 4)),
                                        "--metrics-port", str(metrics_port)], env=env, stdout=log, stderr=log))
-        base = f"http://127.0.0.1:{port}"
-        api = httpx.Client(base_url=base, timeout=120)
-        _wait(lambda: _try(api, "/app_pkgm/v1/app_packages"), 60)
         from descriptors.examples.build import build_package
 
         pkg_file = build_package("mec-vm-app", work)
