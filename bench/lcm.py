@@ -287,6 +287,11 @@ def _cleanup(conn, admin, net, api: httpx.Client, direct_servers: list[tuple[str
         for p in admin.network.ports(network_id=net.id):  # admin: ports still bound need it
             admin.network.delete_port(p, ignore_missing=True)
         admin.network.delete_network(net, ignore_missing=True)
+        # meao kept its private flavor at terminate while the direct side's servers used it too
+        for flavor in admin.compute.flavors(is_public=None):
+            if flavor.name.startswith("meao-") and not flavor.is_public \
+                    and next(iter(admin.compute.servers(all_projects=True, flavor=flavor.id)), None) is None:
+                admin.compute.delete_flavor(flavor, ignore_missing=True)
     except Exception as exc:  # noqa: BLE001 — report what is left, and let the caller stop the processes
         print(f"bench: cleanup incomplete ({exc}); remove what is left of network {net.name} and "
               "servers named bench-direct-* / meao-* by hand", file=sys.stderr)
