@@ -101,6 +101,7 @@ def main() -> int:
     procs: list[subprocess.Popen] = []
     instances: list[str] = []
     direct_servers: list[tuple[str, str]] = []
+    shared_flavors: list[str] = []  # meao's flavor, which the direct side boots too
     api = httpx.Client(timeout=120)
     ended = _EndedOps()
     try:
@@ -177,6 +178,7 @@ def main() -> int:
         image = conn.image.get_image(server.image["id"])
         flavor = admin.compute.find_flavor(server.flavor.get("id") or server.flavor["original_name"],
                                            ignore_missing=False)
+        shared_flavors.append(flavor.id)
 
         direct_split: list[tuple[float, float, float]] = []  # ports, server, wait_active
 
@@ -267,13 +269,14 @@ def main() -> int:
     finally:
         ended.close()
         try:
-            _cleanup(conn, admin, net, api, direct_servers)
+            _cleanup(conn, admin, net, api, direct_servers, shared_flavors)
         finally:  # never leave the bench's meao processes behind, whatever the cleanup met
             for proc in procs:
                 proc.terminate()
 
 
-def _cleanup(conn, admin, net, api: httpx.Client, direct_servers: list[tuple[str, str]]) -> None:
+def _cleanup(conn, admin, net, api: httpx.Client, direct_servers: list[tuple[str, str]],
+             shared_flavors: list[str]) -> None:
     """Delete the direct servers and their ports, meao's instances, then the bench network."""
     try:
         for srv_id, _port in direct_servers:
@@ -288,10 +291,9 @@ def _cleanup(conn, admin, net, api: httpx.Client, direct_servers: list[tuple[str
             admin.network.delete_port(p, ignore_missing=True)
         admin.network.delete_network(net, ignore_missing=True)
         # meao kept its private flavor at terminate while the direct side's servers used it too
-        for flavor in admin.compute.flavors(is_public=None):
-            if flavor.name.startswith("meao-") and not flavor.is_public \
-                    and next(iter(admin.compute.servers(all_projects=True, flavor=flavor.id)), None) is None:
-                admin.compute.delete_flavor(flavor, ignore_missing=True)
+        for flavor_id in shared_flavors:
+            if next(iter(admin.compute.servers(all_projects=True, flavor=flavor_id)), None) is None:
+                admin.compute.delete_flavor(flavor_id, ignore_missing=True)
     except Exception as exc:  # noqa: BLE001 — report what is left, and let the caller stop the processes
         print(f"bench: cleanup incomplete ({exc}); remove what is left of network {net.name} and "
               "servers named bench-direct-* / meao-* by hand", file=sys.stderr)
