@@ -98,8 +98,8 @@ def test_without_notifications_the_adaptive_poll_ends_the_waits(
 
 def test_delete_of_a_server_returns_only_once_neutron_released_its_ports(
         vim: OpenStackVim, member: openstack.connection.Connection, network: str, instance_id: str) -> None:
-    """A server deleted while it was being scheduled is gone from Nova before the compute host that was
-    building it unbinds its ports; meanwhile Neutron refuses the member to delete them (403)."""
+    """A port Nova still binds to a server it no longer has (a compute host that unbinds late) cannot be
+    deleted by the member (403): the delete of the server waits until Neutron shows it released."""
     port_id = vim.create_port(network, instance_id, "cp1")
     gone_server = str(uuid.uuid4())  # as Nova leaves it: no such server, its port still bound to it
     member.network.update_port(port_id, device_id=gone_server, device_owner="compute:nova")
@@ -112,7 +112,7 @@ def test_delete_of_a_server_returns_only_once_neutron_released_its_ports(
     try:
         assert not returned.wait(1.0), "delete_server returned while a port was still bound to the server"
     finally:
-        member.network.update_port(port_id, device_id="", device_owner="")  # nova-compute's late unbind
+        member.network.update_port(port_id, device_id="", device_owner="")  # the compute host's late unbind
         deleting.join(30)
     assert returned.is_set()
     vim.delete_port(port_id)

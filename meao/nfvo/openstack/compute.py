@@ -149,11 +149,32 @@ class Compute(CloudParts):
     def delete_server(self, server_id: str, wait: bool = True, timeout: float = 120) -> None:
         with self._do(f"deleting server {server_id}"):
             deadline = time.monotonic() + timeout
+            self._wait_claimed(server_id, timeout)
             self._conn.compute.delete_server(server_id, ignore_missing=True)
             if wait:
                 self._wait_gone(server_id, timeout)
                 # the ports' release may lag the server's removal (see there): its own fair deadline
                 self._wait_ports_released(server_id, max(30.0, deadline - time.monotonic()))
+
+    def _wait_claimed(self, server_id: str, timeout: float) -> None:
+        """Until a compute host has claimed a server still being scheduled (or ``timeout``), so that its delete
+        is the compute host's: that one unbinds the ports before the server disappears.
+
+        Deleted while no host has claimed it, a server is removed by nova-api at once (404), yet the
+        compute host the conductor has already sent it to claims it, binds its ports
+        (``device_owner=compute:nova``) and unbinds them only when it notices the server is gone, a few
+        hundred ms later; a member's delete of such a port meanwhile is refused (403).
+        """
+        deadline = time.monotonic() + timeout
+        pause = 0.02
+        while True:
+            server = self._read_server(server_id)
+            if server is None or server.status != "BUILD" or server.task_state not in (None, "scheduling"):
+                return
+            if time.monotonic() > deadline:
+                return  # stuck in scheduling: delete it anyway; the ports' release is still waited for
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.5)
 
     def _read_server(self, server_id: str) -> Any:
         """The server now, or None when Nova answers 404 (one GET; find_server would list by name too)."""
@@ -183,11 +204,9 @@ class Compute(CloudParts):
     def _wait_ports_released(self, server_id: str, timeout: float) -> None:
         """Until Neutron binds no port to the (deleted) server, so its ports can be deleted or reused.
 
-        Nova unbinds the ports it did not create (device_id and device_owner cleared) while it deletes
-        the server, normally before the server disappears. But a server deleted while it was still being
-        scheduled is removed by nova-api at once, and the compute host that was already building it
-        unbinds the ports it bound only when it notices, later: meanwhile the port still says
-        ``device_owner=compute:…``, and Neutron's policy refuses a member to delete such a port (403).
+        Nova's compute host unbinds the ports it did not create (device_id and device_owner cleared)
+        before the server disappears; :meth:`_wait_claimed` makes sure the delete is the compute host's.
+        This is the check that it happened (a compute host that could not reach Neutron leaves them bound).
         """
         deadline = time.monotonic() + timeout
         pause = self.poll_min_s
