@@ -75,8 +75,8 @@ class JobSettings:
     resend_after_s: float = 60.0  # a sent job no worker claimed is sent again after this (then doubling)
     dispatch_interval_s: float = 1.0  # how often each process's dispatcher looks for jobs to send
     fail_wait_s: float = 120.0  # how long POST …/fail waits for its rollback job before answering 409
-    # A worker runs meao with the MEAO's database, so it decides its grant in its own process (no HTTP
-    # hop); true: it POSTs the GrantRequest to the granting API with its client credentials (Mm3)
+    # The embedded worker (meao serve without a broker) decides its grants in the MEAO's process, no HTTP
+    # hop to itself; true: it POSTs them to the granting API too, as a separate worker always does
     grant_over_http: bool = False
     # Tests only: a directory of fault-injection triggers (meao.faults); unset in production, and inert
     fault_dir: Path | None = None

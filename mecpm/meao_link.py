@@ -67,12 +67,13 @@ class JobRecords:
                 AppInstance.resources["flavor_id"].as_string() == flavor_id)))
 
     def request_grant(self, body: dict[str, Any]) -> dict[str, Any]:
-        """The MEAO's Grant: decided here, in the worker's process, which holds the MEAO's database (the
-        same function the granting API calls, no HTTP round trip); over the granting API (see
-        :func:`request_grant`) when MEAO_GRANT_OVER_HTTP is set."""
-        if get_settings().jobs.grant_over_http:
-            return request_grant(body, self.api_base)
-        return grants.create_grant(body, self.api_base)
+        """The MEAO's Grant: decided in this process when the worker is the MEAO's embedded one (the same
+        function the granting API calls, no HTTP round trip to itself), else over the granting API (see
+        :func:`request_grant`); MEAO_GRANT_OVER_HTTP forces the API."""
+        settings = get_settings()
+        if settings.embedded_broker and not settings.jobs.grant_over_http:
+            return grants.create_grant(body, self.api_base)
+        return request_grant(body, self.api_base)
 
     def vim_for(self, cloud: str) -> Vim:
         """The VIM driver of a cloud a grant names."""
