@@ -3,15 +3,19 @@
 Run by hand against the running test bed (`deploy/testbed/up.sh`) and a running meao whose inventory
 has a host on it (the script starts both meao processes itself, on PostgreSQL and Redis):
 
-    .venv/bin/python bench/lcm.py [--count 50] [--cloud demo]
+    .venv/bin/python bench/lcm.py [--count 50] [--singles 7] [--cloud demo] [--raw-interval 0.05]
 
 It measures, in one run:
-1. one instantiate through Mm1 (POST instantiate → occurrence COMPLETED) vs one direct
-   create-port + boot + wait-ACTIVE with openstacksdk (same image, flavor, network);
-2. ``--count`` concurrent instantiations vs ``--count`` concurrent direct boots.
-It prints both ratios (targets <= 1.15x and <= 1.3x). ``--watch notify`` (the default) learns that an
-occurrence ended from its AppLcmOpOccNotification, as an OSS subscribed through Mm1 does; ``--watch
-poll`` asks GET /app_lcm_op_occs/{id} every 0.25 s instead, as the direct side asks Nova.
+1. ``--singles`` rounds, interleaved so a drift of the test bed hits both sides alike, each of: one
+   instantiate through Mm1 (POST instantiate → occurrence COMPLETED), one direct create-ports + boot +
+   wait-ACTIVE with openstacksdk (same image, flavor, network), one terminate through Mm1 (FORCEFUL →
+   COMPLETED) and one direct delete-server + wait-gone + delete-ports. The direct side polls Nova every
+   ``--raw-interval`` seconds (openstacksdk's own waiters). It prints the median and spread of each
+   (targets: instantiate <= 1.10x raw, terminate <= 1.15x raw);
+2. ``--count`` concurrent instantiations vs ``--count`` concurrent direct boots (target <= 1.0x).
+``--watch notify`` (the default) learns that an occurrence ended from its AppLcmOpOccNotification, as
+an OSS subscribed through Mm1 does; ``--watch poll`` asks GET /app_lcm_op_occs/{id} every 0.25 s
+instead, as an OSS without a subscription does.
 The concurrent part needs room for ``--count`` small servers: it raises the demo project's quotas for
 the run (as admin) and uses a 1 vCPU / 64 MB override, so start the test bed with enough fake
 capacity, e.g. ``deploy/testbed/down.sh`` then
@@ -69,7 +73,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=50)
     parser.add_argument("--cloud", default="demo")
-    parser.add_argument("--singles", type=int, default=5, help="single instantiations per side (median)")
+    parser.add_argument("--singles", type=int, default=7, help="interleaved single rounds per side (median)")
+    parser.add_argument("--raw-interval", type=float, default=0.05,
+                        help="seconds between the direct side's polls of Nova (openstacksdk waiters)")
+    parser.add_argument("--redis-url", default=os.environ.get("MEAO_BENCH_REDIS_URL", "redis://127.0.0.1:6379/6"))
     parser.add_argument("--watch", choices=("notify", "poll"), default="notify",
                         help="how the meao side learns that an occurrence ended (see above)")
     parser.add_argument("--database-url", default=os.environ.get(
@@ -84,7 +91,9 @@ def main() -> int:
     n = args.count
     servers = 2 * (n + args.singles) + 1  # both sides, and meao's warm-up instance
     admin.set_compute_quotas(project, instances=servers + 10, cores=servers + 20, ram=servers * 1024 + 51200)
-    admin.set_network_quotas(project, port=servers * 2 + 20)  # two external CPs each
+    # two external CPs each, and the security group (with its rules) the MEP makes per app for Mp1
+    admin.set_network_quotas(project, port=servers * 2 + 20, security_group=servers + 20,
+                             security_group_rule=servers * 10 + 200)
     tag = uuid.uuid4().hex[:6]
     net = conn.network.create_network(name=f"bench-{tag}")
     conn.network.create_subnet(network_id=net.id, ip_version=4, cidr="10.99.0.0/16", name=f"bench-{tag}")
@@ -92,6 +101,7 @@ def main() -> int:
     procs: list[subprocess.Popen] = []
     instances: list[str] = []
     direct_servers: list[tuple[str, str]] = []
+    shared_flavors: list[str] = []  # meao's flavor, which the direct side boots too
     api = httpx.Client(timeout=120)
     ended = _EndedOps()
     try:
@@ -107,7 +117,7 @@ def main() -> int:
                                 "served_areas": ["cell-1"], "latency_ms": {"cell-1": 1}}]}
         (work / "hosts.yaml").write_text(yaml.safe_dump(hosts))
         port = 18555
-        env = {**os.environ, "MEAO_DATABASE_URL": args.database_url, "MEAO_BROKER_URL": "redis://127.0.0.1:6379/6",
+        env = {**os.environ, "MEAO_DATABASE_URL": args.database_url, "MEAO_BROKER_URL": args.redis_url,
                "MEAO_DATA_DIR": str(work / "data"), "MEAO_PKG_FILE_ROOT": str(work), "MEAO_LOG_LEVEL": "INFO",
                "MEAO_AUTH": "none",
                "MEAO_MEC_HOSTS_FILE": str(work / "hosts.yaml"), "OS_CLIENT_CONFIG_FILE": str(clouds),
@@ -115,13 +125,14 @@ def main() -> int:
         log = (work / "meao.log").open("ab")
         procs.append(subprocess.Popen([sys.executable, "-m", "meao.cli", "serve", "--port", str(port),
                                        "--no-embedded-worker"], env=env, stdout=log, stderr=log))
+        base = f"http://127.0.0.1:{port}"
+        api = httpx.Client(base_url=base, timeout=120)
+        _wait(lambda: _try(api, "/app_pkgm/v1/app_packages"), 60)
+        # the worker once the API has loaded the inventory (both would insert the same MEC host at once);
         # as many job threads as the direct side has boot threads (a deployment sizes this per PoP)
         metrics_port = port + 1  # the worker's Prometheus endpoint: time per step, printed at the end
         procs.append(subprocess.Popen([sys.executable, "-m", "meao.cli", "worker", "-c", str(max(n, 4)),
                                        "--metrics-port", str(metrics_port)], env=env, stdout=log, stderr=log))
-        base = f"http://127.0.0.1:{port}"
-        api = httpx.Client(base_url=base, timeout=120)
-        _wait(lambda: _try(api, "/app_pkgm/v1/app_packages"), 60)
         from descriptors.examples.build import build_package
 
         pkg_file = build_package("mec-vm-app", work)
@@ -167,6 +178,7 @@ def main() -> int:
         image = conn.image.get_image(server.image["id"])
         flavor = admin.compute.find_flavor(server.flavor.get("id") or server.flavor["original_name"],
                                            ignore_missing=False)
+        shared_flavors.append(flavor.id)
 
         direct_split: list[tuple[float, float, float]] = []  # ports, server, wait_active
 
@@ -179,11 +191,36 @@ def main() -> int:
             srv = conn.compute.create_server(name=f"bench-direct-{uuid.uuid4().hex[:6]}", flavor_id=flavor.id,
                                              image_id=image.id, networks=[{"port": p.id} for p in made])
             t2 = time.perf_counter()
-            conn.compute.wait_for_server(srv, status="ACTIVE", wait=600, interval=0.25)
+            conn.compute.wait_for_server(srv, status="ACTIVE", wait=600, interval=args.raw_interval)
             t3 = time.perf_counter()
             direct_servers.extend((srv.id, p.id) for p in made)
             direct_split.append((t1 - t0, t2 - t1, t3 - t2))
             return t3 - t0
+
+        def meao_terminate(iid: str) -> float:
+            t0 = time.perf_counter()
+            r = api.post(f"/app_lcm/v1/app_instances/{iid}/terminate", json={"terminationType": "FORCEFUL"})
+            op = r.headers["Location"].rsplit("/", 1)[-1]
+            st = op_state(op)
+            elapsed = time.perf_counter() - t0
+            if st != "COMPLETED":
+                raise SystemExit(f"bench: terminate ended {st}: {api.get(f'/app_lcm/v1/app_lcm_op_occs/{op}').json()}")
+            instances.remove(iid)
+            return elapsed
+
+        def direct_terminate() -> float:
+            srv_id = direct_servers[-1][0]
+            ports = [p for s, p in direct_servers if s == srv_id]
+            t0 = time.perf_counter()
+            conn.compute.delete_server(srv_id)
+            # gone = 404, polled as openstacksdk's waiter polls (it also returns on status DELETED)
+            while conn.compute.find_server(srv_id, ignore_missing=True) is not None:
+                time.sleep(args.raw_interval)
+            for port_id in ports:
+                conn.network.delete_port(port_id)
+            elapsed = time.perf_counter() - t0
+            direct_servers[:] = [(s, p) for s, p in direct_servers if s != srv_id]
+            return elapsed
 
         def print_direct_split(label: str) -> None:
             means = [statistics.mean(x[i] for x in direct_split) for i in range(3)]
@@ -192,16 +229,24 @@ def main() -> int:
             direct_split.clear()
 
         # interleaved, so a drift in the test bed's load hits both sides alike
-        singles_meao, singles_direct = [], []
+        singles = {"instantiate": ([], []), "terminate": ([], [])}  # (meao, direct) seconds
         for _ in range(args.singles):
-            singles_meao.append(via_meao())
-            singles_direct.append(direct())
-        print(f"singles (s): meao {[round(x, 2) for x in singles_meao]} direct {[round(x, 2) for x in singles_direct]}")
+            singles["instantiate"][0].append(via_meao())
+            singles["instantiate"][1].append(direct())
+            singles["terminate"][0].append(meao_terminate(instances[-1]))
+            singles["terminate"][1].append(direct_terminate())
         print_direct_split("singles")
         _print_steps(metrics_port, {}, "singles, with the warm-up")
+        _print_steps(metrics_port, {}, "singles", "TERMINATE")
+        targets = {"instantiate": 1.10, "terminate": 1.15}
+        for what, (meao_s, direct_s) in singles.items():
+            print(f"{what} (s): meao {[round(x, 2) for x in meao_s]} direct {[round(x, 2) for x in direct_s]}")
+            m1, d1 = statistics.median(meao_s), statistics.median(direct_s)
+            print(f"one {what}: meao {m1:.2f} s (spread {min(meao_s):.2f}-{max(meao_s):.2f}) vs direct openstacksdk "
+                  f"{d1:.2f} s (spread {min(direct_s):.2f}-{max(direct_s):.2f}), median of {len(meao_s)} -> "
+                  f"{m1 / d1:.2f}x (target <= {targets[what]:.2f}x); raw polls every {args.raw_interval:g} s, "
+                  f"meao's OSS learns by {args.watch}")
         if n == 0:
-            m1, d1 = statistics.median(singles_meao), statistics.median(singles_direct)
-            print(f"one instantiate: meao {m1:.2f} s vs direct openstacksdk {d1:.2f} s -> {m1 / d1:.2f}x")
             return 0
         before, cpu0 = _step_totals(metrics_port), _cpu_s(procs)
         t0 = time.perf_counter()
@@ -217,21 +262,21 @@ def main() -> int:
             list(pool.map(lambda _: direct(), range(n)))
         burst_direct = time.perf_counter() - t0
         print_direct_split(f"{n} concurrent")
-        m1, d1 = statistics.median(singles_meao), statistics.median(singles_direct)
-        print(f"one instantiate: meao {m1:.2f} s vs direct openstacksdk {d1:.2f} s -> {m1 / d1:.2f}x (target <= 1.15x)")
         print(f"{n} concurrent: meao {burst_meao:.2f} s vs direct {burst_direct:.2f} s -> "
-              f"{burst_meao / burst_direct:.2f}x (target <= 1.3x)")
+              f"{burst_meao / burst_direct:.2f}x (target <= 1.0x); raw polls every {args.raw_interval:g} s, "
+              f"meao's OSS learns by {args.watch}")
         return 0
     finally:
         ended.close()
         try:
-            _cleanup(conn, admin, net, api, direct_servers)
+            _cleanup(conn, admin, net, api, direct_servers, shared_flavors)
         finally:  # never leave the bench's meao processes behind, whatever the cleanup met
             for proc in procs:
                 proc.terminate()
 
 
-def _cleanup(conn, admin, net, api: httpx.Client, direct_servers: list[tuple[str, str]]) -> None:
+def _cleanup(conn, admin, net, api: httpx.Client, direct_servers: list[tuple[str, str]],
+             shared_flavors: list[str]) -> None:
     """Delete the direct servers and their ports, meao's instances, then the bench network."""
     try:
         for srv_id, _port in direct_servers:
@@ -245,6 +290,10 @@ def _cleanup(conn, admin, net, api: httpx.Client, direct_servers: list[tuple[str
         for p in admin.network.ports(network_id=net.id):  # admin: ports still bound need it
             admin.network.delete_port(p, ignore_missing=True)
         admin.network.delete_network(net, ignore_missing=True)
+        # meao kept its private flavor at terminate while the direct side's servers used it too
+        for flavor_id in shared_flavors:
+            if next(iter(admin.compute.servers(all_projects=True, flavor=flavor_id)), None) is None:
+                admin.compute.delete_flavor(flavor_id, ignore_missing=True)
     except Exception as exc:  # noqa: BLE001 — report what is left, and let the caller stop the processes
         print(f"bench: cleanup incomplete ({exc}); remove what is left of network {net.name} and "
               "servers named bench-direct-* / meao-* by hand", file=sys.stderr)
@@ -319,7 +368,7 @@ def _cpu_s(procs: list[subprocess.Popen]) -> list[float]:
     return out
 
 
-def _step_totals(metrics_port: int) -> dict[str, tuple[float, float]]:
+def _step_totals(metrics_port: int, operation: str = "INSTANTIATE") -> dict[str, tuple[float, float]]:
     """(sum of seconds, count) per instantiate step, from the worker's Prometheus histogram."""
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -329,7 +378,7 @@ def _step_totals(metrics_port: int) -> dict[str, tuple[float, float]]:
         if family.name != "meao_job_step_duration_seconds":
             continue
         for sample in family.samples:
-            if sample.labels.get("operation") != "INSTANTIATE":
+            if sample.labels.get("operation") != operation:
                 continue
             slot = totals.setdefault(sample.labels["step"], [0.0, 0.0])
             if sample.name.endswith("_sum"):
@@ -339,9 +388,10 @@ def _step_totals(metrics_port: int) -> dict[str, tuple[float, float]]:
     return {step: (s, c) for step, (s, c) in totals.items()}
 
 
-def _print_steps(metrics_port: int, before: dict[str, tuple[float, float]], label: str) -> None:
+def _print_steps(metrics_port: int, before: dict[str, tuple[float, float]], label: str,
+                 operation: str = "INSTANTIATE") -> None:
     try:
-        after = _step_totals(metrics_port)
+        after = _step_totals(metrics_port, operation)
     except httpx.HTTPError as exc:
         print(f"bench: no step timings from the worker ({exc})", file=sys.stderr)
         return
@@ -350,7 +400,7 @@ def _print_steps(metrics_port: int, before: dict[str, tuple[float, float]], labe
         total0, count0 = before.get(step, (0.0, 0.0))
         if count > count0:
             parts.append(f"{step} {(total - total0) / (count - count0):.2f}")
-    print(f"mean seconds per step ({label}): " + ", ".join(parts))
+    print(f"mean seconds per {operation.lower()} step ({label}): " + ", ".join(parts))
 
 
 def _try(api: httpx.Client, path: str) -> bool:

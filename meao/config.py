@@ -79,6 +79,9 @@ class JobSettings:
     resend_after_s: float = 60.0  # a sent job no worker claimed is sent again after this (then doubling)
     dispatch_interval_s: float = 1.0  # how often each process's dispatcher looks for jobs to send
     fail_wait_s: float = 120.0  # how long POST …/fail waits for its rollback job before answering 409
+    # The embedded worker (meao serve without a broker) decides its grants in the MEAO's process, no HTTP
+    # hop to itself; true: it POSTs them to the granting API too, as a separate worker always does
+    grant_over_http: bool = False
     # Tests only: a directory of fault-injection triggers (meao.faults); unset in production, and inert
     fault_dir: Path | None = None
 
@@ -88,7 +91,8 @@ class VimSettings:
     """The VIM adapter: which driver, how it polls, how long capacity readings are reused."""
 
     driver: str = "openstack"  # openstack | fake (in memory, for tests and demos without a cloud)
-    poll_s: float = 0.25  # every wait on OpenStack costs half of this on average
+    poll_s: float = 1.0  # the longest round of a wait's adaptive poll (a tenth of the wait's age, at least poll_min_s)
+    poll_min_s: float = 0.05  # the first rounds of a wait's poll
     capacity_cache_s: float = 5.0
     # One uploader per (cloud, image checksum): how long the others wait for it, and how long its claim
     # lives without a heartbeat before another caller takes the upload over (a crashed worker's claim).
@@ -191,6 +195,7 @@ def load_settings(**overrides: str) -> Settings:
                          resend_after_s=_float("MEAO_JOB_RESEND_AFTER_S", 60.0, env),
                          dispatch_interval_s=_float("MEAO_JOB_DISPATCH_INTERVAL_S", 1.0, env),
                          fail_wait_s=_float("MEAO_FAIL_WAIT_S", 120.0, env),
+                         grant_over_http=(env.get("MEAO_GRANT_OVER_HTTP") or "").lower() in ("1", "true", "yes"),
                          fault_dir=_path(env, "MEAO_TEST_FAULT_DIR")),
         vim=_vim_settings(env),
         mep=MepSettings(dns_api_url=(env.get("MEAO_MEP_DNS_API_URL") or "").rstrip("/") or None,
@@ -237,7 +242,8 @@ def _vim_settings(env: dict[str, str]) -> VimSettings:
     driver = (env.get("MEAO_VIM_DRIVER") or "openstack").strip().lower()
     if driver not in VIM_DRIVERS:
         raise SystemExit(f"meao: MEAO_VIM_DRIVER={driver!r} is not one of {', '.join(VIM_DRIVERS)}")
-    return VimSettings(driver=driver, poll_s=_float("MEAO_VIM_POLL_S", 0.25, env),
+    return VimSettings(driver=driver, poll_s=_float("MEAO_VIM_POLL_S", 1.0, env),
+                       poll_min_s=_float("MEAO_VIM_POLL_MIN_S", 0.05, env),
                        capacity_cache_s=_float("MEAO_CAPACITY_CACHE_S", 5.0, env),
                        image_wait_s=_float("MEAO_IMAGE_UPLOAD_WAIT_S", 1800.0, env),
                        image_lease_s=_float("MEAO_IMAGE_UPLOAD_LEASE_S", 60.0, env))

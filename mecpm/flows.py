@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -250,11 +250,19 @@ def _port_names(ctx: FlowContext) -> list[str]:
 
 
 def _undo_ports(ctx: FlowContext) -> None:
-    for port_id in (ctx.resources.get("ports") or {}).values():
-        ctx.pop.vim.delete_port(port_id)
-    # also those created before their id was recorded, tagged or not yet
-    for port in ctx.pop.vim.find_ports(ctx.op.instance_id, _port_names(ctx)):
-        ctx.pop.vim.delete_port(port.id)
+    """Delete the instance's ports, all at once: the recorded ones, and any an earlier attempt made before
+    it could record them (found by tag or name, looked up meanwhile). None depends on another."""
+    recorded = set((ctx.resources.get("ports") or {}).values())
+
+    def run(fn: Callable[..., Any], *args: Any) -> Future:
+        return pool.submit(contextvars.copy_context().run, fn, *args)
+
+    with ThreadPoolExecutor(max_workers=len(recorded) + 2) as pool:
+        lookup = run(ctx.pop.vim.find_ports, ctx.op.instance_id, _port_names(ctx))
+        deletes = [run(ctx.pop.vim.delete_port, port_id) for port_id in recorded]
+        deletes += [run(ctx.pop.vim.delete_port, port.id) for port in lookup.result() if port.id not in recorded]
+        for done in deletes:
+            done.result()
     ctx.record(ports={})
 
 
@@ -286,15 +294,24 @@ def _server(ctx: FlowContext) -> None:
     ctx.record(server_id=server_id)
 
 
-def _undo_server(ctx: FlowContext) -> None:
+def _delete_server(ctx: FlowContext) -> None:
+    """Delete the instance's server(s); returns once Nova no longer has them and their ports are released."""
     server_id = ctx.resources.get("server_id")
-    if server_id:
-        ctx.pop.vim.delete_server(server_id, wait=True)
-    for srv in ctx.pop.vim.find_servers(ctx.op.instance_id):
-        ctx.pop.vim.delete_server(srv.id, wait=True)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # any made before it was recorded: looked up meanwhile
+        strays = pool.submit(contextvars.copy_context().run, ctx.pop.vim.find_servers, ctx.op.instance_id)
+        if server_id:
+            ctx.pop.vim.delete_server(server_id, wait=True)
+        for srv in strays.result():
+            if srv.id != server_id:
+                ctx.pop.vim.delete_server(srv.id, wait=True)
+    ctx.record(server_id=None)
+
+
+def _undo_server(ctx: FlowContext) -> None:
+    _delete_server(ctx)
     if ctx.resources.get("mp1_client"):  # issued for the boot, and not withdrawn with the app's rules
         ctx.pop.mep.deregister(ctx.op.instance_id)
-    ctx.record(server_id=None, mp1_client=None)
+    ctx.record(mp1_client=None)
 
 
 def _wait_active(ctx: FlowContext) -> None:
@@ -403,10 +420,10 @@ START = (Step("start", _start),)
 STOP = (Step("stop", _stop),)
 TERMINATE = (
     Step("graceful_stop", _terminate_stop),
-    Step("app_rules", _undo_rules),
-    Step("server", _undo_server),
-    Step("ports", _undo_ports),
-    Step("flavor", _release_flavor),
+    # the MEP withdraws the app (rules, services, its Mp1 client) while Nova deletes the server: the
+    # rules live on the ports, which outlive the server; the Mp1 client goes with the rules
+    (Step("app_rules", _undo_rules), Step("server", _delete_server)),
+    (Step("ports", _undo_ports), Step("flavor", _release_flavor)),  # the server is gone, its ports free
 )
 
 

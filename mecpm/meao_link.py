@@ -16,6 +16,7 @@ from meao.catalogue import vim_images
 from meao.config import get_settings
 from meao.db.models import AppInstance
 from meao.db.session import session_scope
+from meao.lcm import grants
 from meao.lcm.lifecycle import Lease
 from meao.nfvo import image_claims
 from meao.nfvo.drivers import get_vim
@@ -66,7 +67,12 @@ class JobRecords:
                 AppInstance.resources["flavor_id"].as_string() == flavor_id)))
 
     def request_grant(self, body: dict[str, Any]) -> dict[str, Any]:
-        """POST the GrantRequest to the MEAO's granting API (see :func:`request_grant`)."""
+        """The MEAO's Grant: decided in this process when the worker is the MEAO's embedded one (the same
+        function the granting API calls, no HTTP round trip to itself), else over the granting API (see
+        :func:`request_grant`); MEAO_GRANT_OVER_HTTP forces the API."""
+        settings = get_settings()
+        if settings.embedded_broker and not settings.jobs.grant_over_http:
+            return grants.create_grant(body, self.api_base)
         return request_grant(body, self.api_base)
 
     def vim_for(self, cloud: str) -> Vim:

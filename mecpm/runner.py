@@ -33,6 +33,7 @@ from meao.lcm import lifecycle
 from meao.logs import bind_op
 from meao.metrics import JOB_STEP_SECONDS, JOBS
 from meao.nfvo.drivers import get_vim
+from meao.notify import delivery
 from meao.notify.lcm_events import emit_instance_state_notification
 from meao.problems import ProblemError, problem
 from mecpm import flows
@@ -109,6 +110,7 @@ def run_operation(op_id: str, attempt: int) -> None:
     """
     with bind_op(op_id):
         lease = lifecycle.claim(op_id, attempt, WORKER_ID)
+        delivery.wake()  # the claim's PROCESSING notification
         if lease is None:
             log.info("op %s attempt %s: already claimed or not runnable; nothing to do", op_id, attempt)
             return
@@ -146,6 +148,7 @@ def _run_steps(lease: lifecycle.Lease) -> None:
         lease.boundary(finished, None)
         faults.point("lcm:before-complete")
         lease.complete(_outcome(operation, ctx), emit_instance_state_notification)
+        delivery.wake()
         outcome = "completed"
         log.info("op %s (%s) COMPLETED", op_id, operation)
     except lifecycle.Superseded as exc:
@@ -179,7 +182,9 @@ def _fail_temp(lease: lifecycle.Lease, error: dict[str, Any]) -> None:
     log.warning("op %s attempt %s %s: %s", lease.op_id, lease.attempt,
                 "rollback stopped" if lease.kind == lifecycle.ROLLBACK else "FAILED_TEMP", error.get("detail"))
     try:
-        if not lease.fail_temp(error):
+        if lease.fail_temp(error):
+            delivery.wake()
+        else:
             log.warning("op %s attempt %s: lease already lost; outcome not written", lease.op_id, lease.attempt)
     except Exception:
         log.exception("op %s: could not record the failure; the reaper gives the attempt up", lease.op_id)
@@ -195,6 +200,7 @@ def _roll_back(lease: lifecycle.Lease) -> None:
             flows.rollback(ctx, flows.INSTANTIATE, before_undo=lambda step: _before_undo(lease, step))
             values = {"resources": {}, "instantiation_state": "NOT_INSTANTIATED", "operational_state": None}
         lease.rolled_back(values)
+        delivery.wake()
         outcome = "rolled_back"
         log.info("op %s (%s) rolled back: FAILED", op_id, operation)
     except lifecycle.Superseded as exc:

@@ -128,6 +128,11 @@ if ! { rabbitctl add_vhost "$RABBIT_VHOST" || rabbitctl list_vhosts | grep -qx "
     RABBIT_VHOST=""
 fi
 TRANSPORT_URL="rabbit://guest:guest@$HOST_IP:$RABBIT_PORT/$RABBIT_VHOST"
+# Nova publishes every notification to the queue versioned_notifications.info whether or not anyone
+# reads it: bound it, so an idle test bed does not grow the broker (meao binds queues of its own).
+rabbitctl set_policy ${RABBIT_VHOST:+-p "$RABBIT_VHOST"} --apply-to queues meaotb-notifications \
+    '^(versioned_)?notifications\.' '{"message-ttl":60000,"max-length":1000}' >>"$LOG/rabbitmqctl.log" 2>&1 \
+    || say "cannot bound the notification queues (RabbitMQ policy); carrying on"
 
 ensure_venv
 say "infrastructure ready after $(elapsed)s"
@@ -263,6 +268,12 @@ discover_hosts_in_cells_interval = -1
 enabled = false
 [oslo_concurrency]
 lock_path = $STATE/lock
+# Versioned notifications (instance.create.end, instance.delete.end, ...) on the bus: meao's VIM
+# adapter learns from them that a server is ACTIVE or gone (clouds.yaml key meao_notification_url).
+[notifications]
+notification_format = versioned
+[oslo_messaging_notifications]
+driver = messagingv2
 $(authtoken nova)
 $(service_auth placement nova)
 $(service_auth neutron nova)
@@ -303,7 +314,8 @@ cat >"$ETC/neutron/plugins/ml2/ml2_conf.ini" <<EOF
 type_drivers = flat,vlan,vxlan
 tenant_network_types = vxlan
 mechanism_drivers = meao_bind_all
-extension_drivers = port_security
+# tag_ports_during_bulk_creation: tags in the POST of a port (else Neutron drops them silently)
+extension_drivers = port_security,tag_ports_during_bulk_creation
 [ml2_type_vxlan]
 vni_ranges = 1:1000
 [ml2_type_flat]
@@ -374,6 +386,7 @@ export PATH="$VENV/bin:$PATH"
 uwsgi_app keystone "$PORT_KEYSTONE" keystone.wsgi.api:application OS_KEYSTONE_CONFIG_DIR="$ETC/keystone"
 wait_port keystone "$PORT_KEYSTONE"
 "$VENV/bin/python" "$TESTBED_DIR/bootstrap.py" identity --state "$STATE" --password "$SERVICE_PASSWORD" \
+    --notification-url "$TRANSPORT_URL" \
     >>"$LOG/bootstrap.log" 2>&1 || die "identity bootstrap failed, see $LOG/bootstrap.log"
 say "keystone ready after $(elapsed)s"
 

@@ -40,4 +40,8 @@ def get_vim(cloud_name: str, config_file: str | None = None) -> Vim:
 def forget_vims() -> None:
     """Drop the cached drivers (after clouds.yaml changed, and between tests)."""
     with _vims_lock:
+        for vim in _vims.values():
+            close = getattr(vim, "close", None)  # the OpenStack driver's notification reader
+            if close is not None:
+                close()
         _vims.clear()

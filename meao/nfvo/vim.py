@@ -425,7 +425,8 @@ class Vim(abc.ABC):
 
     @abc.abstractmethod
     def delete_server(self, server_id: str, wait: bool = True, timeout: float = 120) -> None:
-        """Delete a server (gone already is fine); with ``wait``, until Nova no longer lists it."""
+        """Delete a server (gone already is fine); with ``wait``, until Nova no longer has it and no port is
+        bound to it any more (its ports can then be deleted)."""
 
     # capacity and ownership
     @abc.abstractmethod

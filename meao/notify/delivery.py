@@ -25,6 +25,12 @@ from meao.notify.callback_auth import CallbackAuthenticator
 
 log = logging.getLogger(__name__)
 LEASE_S = 120  # a claimed message is retried after this if its deliverer died mid-POST
+_due = threading.Event()  # set by wake(): this process committed a notification; look now, not at the next poll
+
+
+def wake() -> None:
+    """Tell this process's deliverer that a notification was just committed (it looks at once)."""
+    _due.set()
 
 
 def backoff_s(attempts: int, settings: Settings) -> float:
@@ -54,6 +60,7 @@ class Deliverer:
     def stop(self) -> None:
         """Stop polling; in-flight POSTs finish or time out."""
         self._stop.set()
+        _due.set()
         self._thread.join(timeout=5)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
@@ -63,7 +70,8 @@ class Deliverer:
                 self.run_once()
             except Exception:  # the database may be briefly unavailable; keep going
                 log.exception("outbox poll failed")
-            self._stop.wait(self.poll_s)
+            _due.wait(self.poll_s)
+            _due.clear()
 
     def run_once(self) -> int:
         """Claim due messages and hand them to the POST pool; returns how many were claimed."""

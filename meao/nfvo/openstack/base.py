@@ -20,6 +20,7 @@ class CloudParts:
 
     cloud_name: str
     poll_s: float
+    poll_min_s: float
     _conn: Any
     _admin: Any
     _watch: ServerWatch

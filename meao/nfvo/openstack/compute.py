@@ -11,6 +11,7 @@ from typing import Any
 from openstack import exceptions as os_exc
 
 from meao.nfvo.openstack.base import ALL_FLAVORS, CloudParts
+from meao.nfvo.server_watch import GONE, Gone
 from meao.nfvo.vim import (
     FLAVOR_PREFIX,
     INSTANCE_METADATA_KEY,
@@ -97,8 +98,9 @@ class Compute(CloudParts):
 
     def _wait_status(self, server_id: str, status: str, timeout: float, action: str) -> ServerInfo:
         with self._do(action):
-            reached, server = self._watch.wait(self._conn.compute.get_server(server_id), {status},
-                                               {"ERROR", "DELETED"}, timeout)
+            reached, server = self._watch.wait(
+                server_id, lambda: self._read_server(server_id),
+                {status}, {"ERROR", "DELETED"}, timeout)
             if not reached:
                 current = self._conn.compute.get_server(server_id)
                 raise VimTimeout(f"{action} at VIM '{self.cloud_name}': server {server_id} still "
@@ -146,18 +148,76 @@ class Compute(CloudParts):
 
     def delete_server(self, server_id: str, wait: bool = True, timeout: float = 120) -> None:
         with self._do(f"deleting server {server_id}"):
-            server = self._conn.compute.find_server(server_id, ignore_missing=True)
-            if server is None:
-                return
-            self._conn.compute.delete_server(server, ignore_missing=True)
+            deadline = time.monotonic() + timeout
+            self._wait_claimed(server_id, timeout)
+            self._conn.compute.delete_server(server_id, ignore_missing=True)
             if wait:
                 self._wait_gone(server_id, timeout)
+                # the ports' release may lag the server's removal (see there): its own fair deadline
+                self._wait_ports_released(server_id, max(30.0, deadline - time.monotonic()))
+
+    def _wait_claimed(self, server_id: str, timeout: float) -> None:
+        """Until a compute host has claimed a server still being scheduled (or ``timeout``), so that its delete
+        is the compute host's: that one unbinds the ports before the server disappears.
+
+        Deleted while no host has claimed it, a server is removed by nova-api at once (404), yet the
+        compute host the conductor has already sent it to claims it, binds its ports
+        (``device_owner=compute:nova``) and unbinds them only when it notices the server is gone, a few
+        hundred ms later; a member's delete of such a port meanwhile is refused (403).
+        """
+        deadline = time.monotonic() + timeout
+        pause = 0.02
+        while True:
+            server = self._read_server(server_id)
+            if server is None or server.status != "BUILD" or server.task_state not in (None, "scheduling"):
+                return
+            if time.monotonic() > deadline:
+                return  # stuck in scheduling: delete it anyway; the ports' release is still waited for
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.5)
+
+    def _read_server(self, server_id: str) -> Any:
+        """The server now, or None when Nova answers 404 (one GET; find_server would list by name too)."""
+        try:
+            return self._conn.compute.get_server(server_id)
+        except os_exc.NotFoundException:
+            return None
 
     def _wait_gone(self, server_id: str, timeout: float) -> None:
-        # openstacksdk's wait_for_delete also returns on status DELETED, which Nova reports for a moment
-        # before the record disappears; "deleted" here means the API answers 404.
+        # Gone means the API answers 404 (or Nova said instance.delete.end, which follows the row's
+        # deletion). A poll may show status DELETED a moment before that, so it is checked with a GET.
         deadline = time.monotonic() + timeout
-        while self._conn.compute.find_server(server_id, ignore_missing=True) is not None:
+        pause = 0.02  # status DELETED to 404 is the last write of Nova's delete: short pauses
+        while True:
+            left = deadline - time.monotonic()
+            reached, server = self._watch.wait(
+                server_id, lambda: self._read_server(server_id),
+                {GONE}, set(), max(0.0, left))
+            if reached and (isinstance(server, Gone)
+                            or self._read_server(server_id) is None):
+                return
             if time.monotonic() > deadline:
                 raise os_exc.ResourceTimeout(f"server {server_id} still exists after {timeout:.0f} s")
-            time.sleep(self.poll_s)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
+
+    def _wait_ports_released(self, server_id: str, timeout: float) -> None:
+        """Until Neutron binds no port to the (deleted) server, so its ports can be deleted or reused.
+
+        Nova's compute host unbinds the ports it did not create (device_id and device_owner cleared)
+        before the server disappears; :meth:`_wait_claimed` makes sure the delete is the compute host's.
+        This is the check that it happened (a compute host that could not reach Neutron leaves them bound).
+        """
+        deadline = time.monotonic() + timeout
+        pause = self.poll_min_s
+        while True:
+            with self._do(f"listing the ports of deleted server {server_id}"):
+                bound = [p.id for p in self._conn.network.ports(device_id=server_id)]
+            if not bound:
+                return
+            if time.monotonic() > deadline:
+                raise VimTimeout(f"server {server_id} at VIM '{self.cloud_name}' is deleted but Neutron still binds "
+                                 f"port(s) {', '.join(bound)} to it after {timeout:.0f} s: nova-compute did not "
+                                 "release them; retry later, or ask the PoP operator to check nova-compute.")
+            time.sleep(pause)
+            pause = min(pause * 1.5, self.poll_s)

@@ -125,7 +125,7 @@ class Images(CloudParts):
                            title="Image checksum mismatch")
         with self._do(f"waiting for image {name}"):
             active = self._conn.image.wait_for_status(
-                self._conn.image.get_image(created.id), "active", failures=["killed", "deleted"], interval=self.poll_s, wait=120)
+                self._conn.image.get_image(created.id), "active", failures=["killed", "deleted"], interval=min(self.poll_s, 0.25), wait=120)
         return active.id
 
     def release_image(self, image_id: str, package_id: str) -> bool:
