@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ import pytest
 import yaml
 
 from tests.ci import in_ci
+from tests.databases import pg_database
 
 ROOT = Path(__file__).resolve().parents[1]
 # MEAO_TEST_REDIS_PORT lets two checkouts run their suites side by side on separate Redis servers.
@@ -112,17 +112,7 @@ class Stack:
 
 
 def _pg_database() -> Iterator[str]:
-    import psycopg
-
-    name = f"meao_test_{uuid.uuid4().hex[:8]}"
-    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield from pg_database("meao_test")
 
 
 @contextmanager
