@@ -53,6 +53,15 @@ def configure_celery(settings: Settings) -> Celery:
     return celery_app
 
 
+def prepare_jobs(settings: Settings) -> Celery:
+    """Configure the Celery app and register every task with it: what a process that sends or runs jobs
+    does once before it starts."""
+    configure_celery(settings)
+    import meao.catalogue.tasks  # noqa: F401 — importing registers the tasks
+    import mecpm.tasks  # noqa: F401
+    return celery_app
+
+
 def start_embedded_worker(settings: Settings, queues: list[str], concurrency: int = 2):
     """Run a thread-pool Celery worker inside this process (zero-setup mode); returns it."""
     from celery.worker import WorkController

@@ -94,13 +94,11 @@ def _serve_processes(settings: Settings, host: str, port: int, workers: int, emb
     """``meao serve --workers N``: the duties here, once; the web processes build their apps from the
     environment, and wake this process's job dispatcher instead of sending jobs themselves."""
     from meao.app import serve_duties
-    from meao.celery_app import configure_celery
+    from meao.celery_app import prepare_jobs
     from meao.jobs.dispatcher import wake_listener
     from meao.serving import ServeFailed, serve_processes
 
-    configure_celery(settings)
-    import meao.catalogue.tasks  # noqa: F401 — the embedded worker runs them
-    import mecpm.tasks  # noqa: F401
+    prepare_jobs(settings)  # the embedded worker runs here
 
     with serve_duties(settings, embedded), wake_listener() as wake_address:
         os.environ.update(env, MEAO_SERVE_EMBEDDED_WORKER="true" if embedded else "false",
@@ -130,15 +128,13 @@ def worker(queues: str | None, concurrency: int, node_name: str | None, metrics_
     from celery.signals import worker_ready, worker_shutdown
 
     from meao.background import Background
-    from meao.celery_app import celery_app, configure_celery
+    from meao.celery_app import celery_app, prepare_jobs
 
     settings = get_settings()
     if settings.embedded_broker:
         raise click.ClickException("a standalone worker needs a shared broker: set MEAO_BROKER_URL "
                                    "(e.g. redis://127.0.0.1:6379/0); `meao serve` alone runs jobs in-process")
-    configure_celery(settings)
-    import meao.catalogue.tasks  # noqa: F401
-    import mecpm.tasks  # noqa: F401
+    prepare_jobs(settings)
     from meao.celery_app import all_queues
     from meao.lcm.hosts import load_configured_hosts
 
