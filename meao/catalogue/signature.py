@@ -3,7 +3,8 @@
 - Option 1 (signed manifest): the manifest ends with a PEM ``-----BEGIN CMS-----`` block, a detached
   CMS signature over the rest of the manifest. The signing certificate is inside the CMS structure or
   in the file named by ``ETSI-Entry-Certificate`` in TOSCA.meta (MEC 037 clause 6.2.3). Once the
-  signature holds, the digests in the manifest vouch for every file (``csar.verify_manifest_digests``).
+  signature holds, the digests in the manifest vouch for every file (``csar.verify_manifest_digests``),
+  so every file must be listed there (``csar.unlisted_members``, refused by :func:`policy_check`).
 - Option 2 (signed archive): the upload is a zip holding ``<base>.csar`` (or ``.zip``), the detached CMS
   signature ``<base>.cms`` over the CSAR bytes and, unless the certificate is in the signature,
   ``<base>.cert`` (MEC 037 clause 6.2.3). It is verified before the CSAR is opened.
