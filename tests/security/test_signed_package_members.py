@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import uuid
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from descriptors.examples.build import build_package
-from descriptors.examples.sign import Pki, sign_manifest
+from descriptors.examples.sign import Pki, cms_pem, cms_sign, sign_manifest
 from meao.catalogue.csar import CsarLayout, Manifest, ManifestEntry, parse_manifest, unlisted_members
 from meao.catalogue.signature import OPTION_1, SignatureError, SignatureResult, policy_check
 from tests.api.helpers import create_from_file, onboard, remove, sha256, wait_outcome
@@ -97,6 +98,21 @@ def test_signed_package_re_pointed_at_another_appd_is_refused(stack: Stack, tmp_
 
     detail = _refusal(stack, _package(tmp_path, pki_dir, unlisted=(META,), after=re_point))
     assert f"does not list 2 files with a digest (Definitions/evil.yaml, {META})" in detail
+
+
+def test_option2_envelope_whose_inner_manifest_omits_tosca_meta_is_refused(stack: Stack, tmp_path: Path,
+                                                                          pki_dir: Path) -> None:
+    """The CSAR signature covers every byte, but MEC 037 clause 6.2.2 still has the manifest list all
+    files, and meao holds both security options to one rule."""
+    inner = _package(tmp_path / "inner", pki_dir, unlisted=(META,), signed=False)
+    cert, key = Pki(pki_dir).signer()
+    envelope = tmp_path / "envelope.zip"
+    with zipfile.ZipFile(envelope, "w") as zf:
+        zf.writestr(f"{NAME}.csar", inner.read_bytes())
+        zf.writestr(f"{NAME}.cms", cms_pem(cms_sign(inner.read_bytes(), cert, key, include_certificate=False)))
+        zf.writestr(f"{NAME}.cert", cert.public_bytes(Encoding.PEM))
+    detail = _refusal(stack, envelope)
+    assert f"the package is signed, but its manifest {MANIFEST} does not list 1 file with a digest ({META})" in detail
 
 
 def test_signed_package_listing_every_member_still_onboards(stack: Stack, tmp_path: Path, pki_dir: Path) -> None:
