@@ -10,6 +10,7 @@ import click
 
 from meao.config import get_settings, log_environment
 from meao.db.migrate import db_upgrade
+from meao.redaction import mask_url
 
 if TYPE_CHECKING:
     from meao.config import Settings
@@ -37,7 +38,7 @@ def db() -> None:
 def db_upgrade_cmd() -> None:
     """Create or migrate the database schema to the latest version."""
     db_upgrade()
-    click.echo(f"database at {get_settings().database_url} is up to date")
+    click.echo(f"database at {mask_url(get_settings().database_url)} is up to date")
 
 
 @main.command()
@@ -77,9 +78,9 @@ def serve(host: str, port: int, embedded_worker: bool | None, certfile: str | No
 
     hosts = load_configured_hosts()
     embedded = embedded_worker if embedded_worker is not None else settings.embedded_broker
-    mode = "embedded worker, memory broker" if embedded else settings.broker_url
+    mode = "embedded worker, memory broker" if embedded else mask_url(settings.broker_url)
     click.echo(f"meao serving Mm1 on {public}/app_pkgm/v1 (Swagger UI: {public}/app_pkgm/v1/ui/); "
-               f"database {settings.database_url}; jobs: {mode}; {hosts} MEC host(s) loaded; "
+               f"database {mask_url(settings.database_url)}; jobs: {mode}; {hosts} MEC host(s) loaded; "
                f"auth: {settings.auth.mode}; {workers} process(es)", err=True)
     if workers == 1:
         uvicorn.run(create_app(settings, embedded_worker=embedded), host=host, port=port, log_level="warning",
@@ -205,7 +206,7 @@ def mep_serve(host_id: str, host: str, port: int, workers: int, insecure_no_auth
     dns = settings.mep.dns_api_url or "none (DNS rules stay unrealised; set MEAO_MEP_DNS_API_URL)"
     click.echo(f"MEP of MEC host {host_id} serving Mp1 on {url}/mec_app_support/v1 and "
                f"{url}/mec_service_mgmt/v1, Mm5 on {url}/mm5/v1 ({workers} process(es)); database "
-               f"{settings.database_url}; DNS server {dns}", err=True)
+               f"{mask_url(settings.database_url)}; DNS server {mask_url(dns)}", err=True)
     if workers > 1:  # each process builds its app from the environment
         from meao.serving import serve_processes
 
