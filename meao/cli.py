@@ -37,7 +37,9 @@ def db() -> None:
 def db_upgrade_cmd() -> None:
     """Create or migrate the database schema to the latest version."""
     db_upgrade()
-    click.echo(f"database at {get_settings().database_url} is up to date")
+    from meao.transport import shown_database_url
+
+    click.echo(f"database at {shown_database_url(get_settings().database_url)} is up to date")
 
 
 @main.command()
@@ -65,6 +67,7 @@ def serve(host: str, port: int, embedded_worker: bool | None, certfile: str | No
     from meao.auth.startup import prepare_auth
     from meao.config import load_settings, serve_public_url, set_settings
     from meao.tls import uvicorn_ssl_options
+    from meao.transport import check_broker, shown_broker_url, shown_database_url
 
     tls_given = {"MEAO_TLS_CERTFILE": certfile, "MEAO_TLS_KEYFILE": keyfile, "MEAO_TLS_CLIENT_CA": client_ca}
     ssl_options = uvicorn_ssl_options(load_settings(**tls_given).tls)
@@ -77,9 +80,11 @@ def serve(host: str, port: int, embedded_worker: bool | None, certfile: str | No
 
     hosts = load_configured_hosts()
     embedded = embedded_worker if embedded_worker is not None else settings.embedded_broker
-    mode = "embedded worker, memory broker" if embedded else settings.broker_url
+    if not settings.embedded_broker:
+        check_broker(settings)
+    mode = "embedded worker, memory broker" if embedded else shown_broker_url(settings.broker_url)
     click.echo(f"meao serving Mm1 on {public}/app_pkgm/v1 (Swagger UI: {public}/app_pkgm/v1/ui/); "
-               f"database {settings.database_url}; jobs: {mode}; {hosts} MEC host(s) loaded; "
+               f"database {shown_database_url(settings.database_url)}; jobs: {mode}; {hosts} MEC host(s) loaded; "
                f"auth: {settings.auth.mode}; {workers} process(es)", err=True)
     if workers == 1:
         uvicorn.run(create_app(settings, embedded_worker=embedded), host=host, port=port, log_level="warning",
@@ -131,6 +136,7 @@ def worker(queues: str | None, concurrency: int, node_name: str | None, metrics_
 
     from meao.background import Background
     from meao.celery_app import celery_app, configure_celery
+    from meao.transport import check_broker
 
     settings = get_settings()
     if settings.embedded_broker:
@@ -143,6 +149,7 @@ def worker(queues: str | None, concurrency: int, node_name: str | None, metrics_
     from meao.lcm.hosts import load_configured_hosts
 
     db_upgrade()
+    check_broker(settings)
     load_configured_hosts()
     if metrics_port:
         from prometheus_client import start_http_server
@@ -183,6 +190,7 @@ def mep_serve(host_id: str, host: str, port: int, workers: int, insecure_no_auth
     from meao.db.models import MecHost
     from meao.db.session import session_scope
     from meao.lcm.hosts import load_configured_hosts
+    from meao.transport import shown_database_url
     from mecpm.mep.web import create_mep_app
 
     settings = load_settings()
@@ -209,7 +217,7 @@ def mep_serve(host_id: str, host: str, port: int, workers: int, insecure_no_auth
     dns = settings.mep.dns_api_url or "none (DNS rules stay unrealised; set MEAO_MEP_DNS_API_URL)"
     click.echo(f"MEP of MEC host {host_id} serving Mp1 on {url}/mec_app_support/v1 and "
                f"{url}/mec_service_mgmt/v1, Mm5 on {url}/mm5/v1 ({workers} process(es)); database "
-               f"{settings.database_url}; DNS server {dns}", err=True)
+               f"{shown_database_url(settings.database_url)}; DNS server {dns}", err=True)
     if workers > 1:  # each process builds its app from the environment
         from meao.serving import serve_processes
 
