@@ -121,12 +121,13 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 @dataclass(frozen=True)
 class TlsRedis:
     port: int
-    password: str
+    password: str  # of the default user (requirepass) and of the ACL user ``meao``
 
 
 @pytest.fixture(scope="module")
 def tls_redis(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsRedis]:
-    """``redis-server`` on a TLS port only, client certificates required, a password on the default user."""
+    """``redis-server`` on a TLS port only, client certificates required, passwords on the default user
+    (``requirepass``) and on an ACL user ``meao``."""
     import redis
 
     server = shutil.which("redis-server")
@@ -136,7 +137,7 @@ def tls_redis(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tl
     port = free_port()
     # the password goes in through a config file, never the command line (ps would show it)
     conf = folder / "redis.conf"
-    conf.write_text(f"requirepass {_REDIS_PASSWORD}\n")
+    conf.write_text(f"requirepass {_REDIS_PASSWORD}\nuser meao on >{_REDIS_PASSWORD} ~* &* +@all\n")
     conf.chmod(0o600)
     log = (folder / "redis.log").open("ab")
     proc = subprocess.Popen([server, str(conf), "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
@@ -246,14 +247,15 @@ def tls_postgres(pki: Pki) -> Iterator[TlsPostgres]:
 
 
 # ----------------------------------------------------------------------------------------------- meao
-def _meao_env(pki: Pki, redis_: TlsRedis, pg: TlsPostgres, folder: Path, **override: str) -> dict[str, str]:
+def _meao_env(pki: Pki, redis_: TlsRedis, pg: TlsPostgres, folder: Path, redis_user: str = "",
+              **override: str) -> dict[str, str]:
     pkg_root = folder / "pkgsrc"
     pkg_root.mkdir(exist_ok=True)
     return {**meao_free_environ(), "PYTHONUNBUFFERED": "1", "MEAO_AUTH": "none", "MEAO_LOG_LEVEL": "INFO",
             "MEAO_DATA_DIR": str(folder / "data"), "MEAO_PKG_FILE_ROOT": str(pkg_root),
             "MEAO_DATABASE_URL": (f"postgresql+psycopg://{pg.user}:{pg.password}@localhost:{pg.port}/{pg.database}"
                                   f"?sslmode=verify-full&sslrootcert={pki.ca}"),
-            "MEAO_BROKER_URL": f"rediss://:{redis_.password}@localhost:{redis_.port}/0",
+            "MEAO_BROKER_URL": f"rediss://{redis_user}:{redis_.password}@localhost:{redis_.port}/0",
             "MEAO_BROKER_CA_FILE": str(pki.ca), "MEAO_BROKER_CERTFILE": str(pki.client_cert),
             "MEAO_BROKER_KEYFILE": str(pki.client_key), **override}
 
@@ -284,7 +286,7 @@ def test_api_and_worker_onboard_a_package_over_verified_tls_to_redis_and_postgre
         pki: Pki, tls_redis: TlsRedis, tls_postgres: TlsPostgres, tmp_path: Path) -> None:
     from descriptors.examples.build import build_package
 
-    env = _meao_env(pki, tls_redis, tls_postgres, tmp_path)
+    env = _meao_env(pki, tls_redis, tls_postgres, tmp_path, redis_user="meao")  # an ACL user, not the default
     upgraded = _meao(env, "db", "upgrade")
     assert upgraded.returncode == 0, upgraded.stderr
     assert tls_postgres.password not in upgraded.stdout + upgraded.stderr, "the password must not be shown"
