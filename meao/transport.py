@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import ssl
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
@@ -92,7 +93,7 @@ def redis_ssl_options(settings: Settings) -> dict[str, Any] | None:
 
 
 def check_broker(settings: Settings) -> None:
-    """At start: PING a Redis broker once; TransportError when TLS, the password or the scheme is wrong.
+    """At start: PING a Redis broker; TransportError when TLS, the password or the scheme is wrong.
 
     A broker that refuses connections or does not answer is only logged: the worker waits for it and
     the API keeps jobs in its outbox until it is back.
@@ -106,16 +107,28 @@ def check_broker(settings: Settings) -> None:
     client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5,
                                   **(redis_ssl_options(settings) or {}))
     try:
-        client.ping()
-    except redis.AuthenticationError as exc:  # also NOAUTH: a password the URL does not carry
-        raise TransportError(f"the broker at {shown} refused meao's credentials ({_cause(exc)}); set the "
-                             "password (and ACL user) in MEAO_BROKER_URL, rediss://USER:PASSWORD@HOST:PORT/DB, "
-                             "to the server's") from exc
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        fatal = _broker_misconfigured(shown, url, settings, exc)
-        if fatal:
-            raise TransportError(fatal) from exc
-        log.warning("the broker at %s does not answer yet (%s); jobs wait until it does", shown, _cause(exc))
+        for attempt in (1, 2):
+            try:
+                client.ping()
+                return
+            except redis.AuthenticationError as exc:  # also NOAUTH: a password the URL does not carry
+                raise TransportError(f"the broker at {shown} refused meao's credentials ({_cause(exc)}); set "
+                                     "the password (and ACL user) in MEAO_BROKER_URL, "
+                                     "rediss://USER:PASSWORD@HOST:PORT/DB, to the server's") from exc
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if isinstance(exc.__cause__ or exc.__context__, ssl.SSLError):
+                    raise TransportError(_tls_failure(shown, settings, exc)) from exc
+                if url.startswith("redis://") and _closed_at_first_command(exc):
+                    if attempt == 2:  # twice in a row: not a server going down as we came
+                        raise TransportError(
+                            f"the broker at {shown} closed the connection at the first command "
+                            f"({_cause(exc)}): that is what a TLS port does to plain redis://; use rediss:// "
+                            "with MEAO_BROKER_CA_FILE") from exc
+                    time.sleep(1)
+                    continue
+                log.warning("the broker at %s does not answer yet (%s); jobs wait until it does", shown,
+                            _cause(exc))
+                return
     finally:
         client.close()
 
@@ -126,8 +139,13 @@ def _cause(exc: BaseException) -> str:
     return f"{type(inner).__name__}: {inner}"
 
 
-def _broker_misconfigured(shown: str, url: str, settings: Settings, exc: Exception) -> str | None:
-    """What is wrong when no retry can help, else None (the broker is only down or slow)."""
+def _closed_at_first_command(exc: Exception) -> bool:
+    inner = exc.__cause__ or exc.__context__
+    return isinstance(inner, ConnectionResetError | BrokenPipeError) or "closed by server" in str(exc).lower()
+
+
+def _tls_failure(shown: str, settings: Settings, exc: Exception) -> str:
+    """What a failed TLS handshake with the broker means, and what to change."""
     inner = exc.__cause__ or exc.__context__
     if isinstance(inner, ssl.SSLCertVerificationError):
         ca = settings.broker_tls.ca_file
@@ -136,14 +154,9 @@ def _broker_misconfigured(shown: str, url: str, settings: Settings, exc: Excepti
         return (f"TLS verification of the broker at {shown} failed: certificate verify failed, {why} "
                 f"(checked against {trusted}); set MEAO_BROKER_CA_FILE to the CA that signed the Redis server's "
                 "certificate, and use a host name that certificate holds")
-    if isinstance(inner, ssl.SSLError) or (url.startswith("rediss://") and "handshake" in str(inner)):
-        return (f"the TLS handshake with the broker at {shown} failed ({_cause(exc)}); if that port serves "
-                "plain Redis use redis://, else check its TLS settings (and MEAO_BROKER_CERTFILE/KEYFILE if "
-                "it wants a client certificate)")
-    if url.startswith("redis://") and isinstance(inner, ConnectionResetError | BrokenPipeError):
-        return (f"the broker at {shown} closed the connection at the first command ({_cause(exc)}): that "
-                "is what a TLS port does to plain redis://; use rediss:// with MEAO_BROKER_CA_FILE")
-    return None
+    return (f"the TLS handshake with the broker at {shown} failed ({_cause(exc)}); if that port serves plain "
+            "Redis use redis://, else check its TLS settings (and MEAO_BROKER_CERTFILE/KEYFILE if it wants a "
+            "client certificate)")
 
 
 def check_database_url(url: str) -> None:

@@ -399,3 +399,13 @@ def test_tls_options_in_the_broker_url_are_refused_for_the_one_setting(
     result = _meao(env, "worker", "-c", "1")
     assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
     assert "ssl_cert_reqs" in result.stderr and "MEAO_BROKER_CA_FILE" in result.stderr, result.stderr
+
+
+def test_without_the_client_certificate_redis_wants_the_worker_stops_naming_it(
+        pki: Pki, tls_redis: TlsRedis, tls_postgres: TlsPostgres, tmp_path: Path) -> None:
+    env = _meao_env(pki, tls_redis, tls_postgres, tmp_path)
+    del env["MEAO_BROKER_CERTFILE"], env["MEAO_BROKER_KEYFILE"]
+    result = _meao(env, "worker", "-c", "1")
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    assert "TLS handshake with the broker" in result.stderr and "MEAO_BROKER_CERTFILE" in result.stderr, \
+        result.stderr
