@@ -197,7 +197,13 @@ def tls_postgres(pki: Pki) -> Iterator[TlsPostgres]:
     bindir = _pg_bin()
     if bindir is None:
         _unavailable("PostgreSQL's initdb is not installed; `bash tests/run.sh` installs it")
-    owner = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+    owner = None
+    if os.geteuid() == 0:
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            _unavailable("running as root, but there is no postgres user to own the test cluster (initdb "
+                         "refuses root); install PostgreSQL with `bash tests/run.sh`")
     # not under pytest's tmp: that is private to this user, and the cluster's owner must reach it
     folder = Path(tempfile.mkdtemp(prefix="meao-tls-pg-"))
     data = folder / "data"
