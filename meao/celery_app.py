@@ -26,10 +26,16 @@ celery_app = Celery("meao", include=["meao.catalogue.tasks", "mecpm.tasks"])
 
 
 def configure_celery(settings: Settings) -> Celery:
-    """Point the Celery app at the configured broker, with crash-safe delivery settings."""
+    """Point the Celery app at the configured broker, with crash-safe delivery settings.
+
+    A ``rediss://`` broker gets verified TLS from the settings (:func:`meao.transport.redis_ssl_options`).
+    """
+    from meao.transport import redis_ssl_options
+
     broker = settings.broker_url or "memory://"
     celery_app.conf.update(
         broker_url=broker,
+        broker_use_ssl=redis_ssl_options(settings),
         result_backend=None,
         task_ignore_result=True,
         task_acks_late=True,

@@ -66,6 +66,7 @@ def serve(host: str, port: int, embedded_worker: bool | None, certfile: str | No
     from meao.auth.startup import prepare_auth
     from meao.config import load_settings, serve_public_url, set_settings
     from meao.tls import uvicorn_ssl_options
+    from meao.transport import check_broker
 
     tls_given = {"MEAO_TLS_CERTFILE": certfile, "MEAO_TLS_KEYFILE": keyfile, "MEAO_TLS_CLIENT_CA": client_ca}
     ssl_options = uvicorn_ssl_options(load_settings(**tls_given).tls)
@@ -78,6 +79,8 @@ def serve(host: str, port: int, embedded_worker: bool | None, certfile: str | No
 
     hosts = load_configured_hosts()
     embedded = embedded_worker if embedded_worker is not None else settings.embedded_broker
+    if not settings.embedded_broker:
+        check_broker(settings)
     mode = "embedded worker, memory broker" if embedded else mask_url(settings.broker_url)
     click.echo(f"meao serving Mm1 on {public}/app_pkgm/v1 (Swagger UI: {public}/app_pkgm/v1/ui/); "
                f"database {mask_url(settings.database_url)}; jobs: {mode}; {hosts} MEC host(s) loaded; "
@@ -130,6 +133,7 @@ def worker(queues: str | None, concurrency: int, node_name: str | None, metrics_
 
     from meao.background import Background
     from meao.celery_app import celery_app, prepare_jobs
+    from meao.transport import check_broker
 
     settings = get_settings()
     if settings.embedded_broker:
@@ -140,6 +144,7 @@ def worker(queues: str | None, concurrency: int, node_name: str | None, metrics_
     from meao.lcm.hosts import load_configured_hosts
 
     db_upgrade()
+    check_broker(settings)
     load_configured_hosts()
     if metrics_port:
         from prometheus_client import start_http_server

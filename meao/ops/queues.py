@@ -71,7 +71,10 @@ class _RedisQueues:
     def __init__(self, url: str) -> None:
         import redis
 
-        self.client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        from meao.transport import redis_ssl_options
+
+        self.client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5,
+                                           **(redis_ssl_options(get_settings()) or {}))
 
     @staticmethod
     def _keys(queue: str) -> list[str]:
