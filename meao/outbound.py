@@ -242,8 +242,11 @@ class OutboundGate:
         return candidates
 
     def client(self, **kwargs: typing.Any) -> httpx.Client:
-        """An httpx client whose every connection goes through this gate (environment proxies ignored:
-        a proxy would open connections the gate never sees)."""
+        """An httpx client whose every connection goes through this gate.
+
+        Environment proxies (``HTTP_PROXY``, …) are not used: a proxy would open connections the gate never
+        sees (httpx mounts none once a transport is given, and ``trust_env=False`` says so again).
+        """
         return httpx.Client(transport=GatedTransport(self), trust_env=False, **kwargs)
 
 
@@ -273,7 +276,9 @@ class GatedTransport(httpx.HTTPTransport):
     URI's host name, while the TCP connection goes to the address the gate checked."""
 
     def __init__(self, gate: OutboundGate, **kwargs: typing.Any) -> None:
-        super().__init__(trust_env=False, **kwargs)
+        if kwargs.get("proxy") or kwargs.get("uds"):  # the gate would check the proxy, not the destination
+            raise ValueError("meao's policed outbound requests go direct, without a proxy or a Unix socket")
+        super().__init__(**kwargs)  # SSL_CERT_FILE / SSL_CERT_DIR still name the CAs to trust
         pool = self._pool
         # httpx has no parameter for httpcore's network backend: set it on the pool it built. Should a
         # new httpx build its pool otherwise, fail here rather than connect unchecked.

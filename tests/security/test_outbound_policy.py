@@ -340,3 +340,22 @@ def test_redirect_hop_is_checked_like_the_first_request(sockets: Sockets, tripwi
     assert "redirects to a non-public address" in detail and SETTINGS_HINT in detail, detail
     assert "sneaky" not in detail  # the Location came from an internal server: not the caller's to read
     assert pending(tripwire) == 0 and {a for a, _ in sockets.attempts} == {"127.0.0.2"}
+
+
+def test_environment_proxies_are_not_used_they_would_connect_unchecked(
+        sockets: Sockets, tripwire: socket.socket, echo: ThreadingHTTPServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proxy from the environment would connect where the gate cannot see: meao's clients go direct."""
+    with pytest.raises(ValueError, match="without a proxy"):
+        GatedTransport(OutboundGate(OutboundPolicy()), proxy="http://127.0.0.1:9")
+    proxy = f"http://127.0.0.1:{tripwire.getsockname()[1]}"
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.setenv(name, proxy)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    gate = OutboundGate(OutboundPolicy.from_entries(["127.0.0.1"], "X"),
+                        stub_resolver({"metadata.test": ["169.254.169.254"], "pkg.test": ["127.0.0.1"]}))
+    with gate.client() as http:
+        with pytest.raises(OutboundRefused):
+            http.get("http://metadata.test/latest/meta-data/")
+        assert http.get(f"http://pkg.test:{echo.server_address[1]}/").status_code == 200  # directly
+    assert pending(tripwire) == 0
