@@ -120,7 +120,7 @@ def _remote_failure(gate: OutboundGate, uri: str, detail: str) -> OnboardingErro
 def _refusal_detail(gate: OutboundGate, uri: str, exc: OutboundRefused) -> str:
     """What the outbound policy refused: the appPkgPath's own host, or a redirect hop (named only when no
     server on an allowed internal network sent it: its Location is that server's answer)."""
-    if exc.host == (urlparse(uri).hostname or "").lower():
+    if exc.host == httpx.URL(uri).raw_host.decode("ascii"):  # as httpcore names it: lower case, IDNA
         return f"appPkgPath {uri} was not fetched: {exc}"
     if not gate.reached_internal:
         return f"appPkgPath {uri} was not fetched: it redirects, and {exc}"

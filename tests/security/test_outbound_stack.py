@@ -27,7 +27,8 @@ import pytest
 from sqlalchemy import create_engine, select
 
 from meao.db.models import OutboxMessage
-from tests.conftest import free_port, meao_free_environ, wait_for
+from tests.conftest import POSTGRES, free_port, meao_free_environ, require_service, wait_for
+from tests.databases import pg_database
 
 PACKAGES_HINT = "MEAO_OUTBOUND_ALLOW or MEAO_OUTBOUND_ALLOW_PACKAGES"
 NOTIFY_HINT = "MEAO_OUTBOUND_ALLOW or MEAO_OUTBOUND_ALLOW_NOTIFY"
@@ -156,13 +157,20 @@ class Meao:
         return info["onboardingFailureDetails"]["detail"]
 
 
-@pytest.fixture(scope="module")
-def meao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Meao]:
-    """``meao serve`` (embedded worker, SQLite) allowed to reach 127.0.0.2 only."""
-    work = tmp_path_factory.mktemp("outbound")
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def meao(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Meao]:
+    """``meao serve`` (embedded worker, on SQLite and on PostgreSQL) allowed to reach 127.0.0.2 only."""
+    work = tmp_path_factory.mktemp(f"outbound-{request.param}")
+    db = None
+    if request.param == "postgresql":
+        require_service("PostgreSQL", POSTGRES)
+        db = pg_database("meao_outbound")
+        db_url = next(db)
+    else:
+        db_url = f"sqlite:///{work / 'meao.db'}"
     repo, tripwire = Repository(), Tripwire()
     threading.Thread(target=repo.serve_forever, daemon=True).start()
-    env = {**meao_free_environ(), "PYTHONUNBUFFERED": "1", "MEAO_AUTH": "none",
+    env = {**meao_free_environ(), "PYTHONUNBUFFERED": "1", "MEAO_AUTH": "none", "MEAO_DATABASE_URL": db_url,
            "MEAO_OUTBOUND_ALLOW": "127.0.0.2",  # replaces the tests' default allowance of the whole loopback
            "MEAO_NOTIFY_MAX_ATTEMPTS": "1", "MEAO_FETCH_DEADLINE_S": "10"}
     port = free_port()
@@ -181,13 +189,15 @@ def meao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Meao]:
 
     try:
         wait_for(up, 60, 0.2, "meao serve to answer")
-        yield Meao(base, f"sqlite:///{work / 'var' / 'meao.db'}", repo, tripwire, log)
+        yield Meao(base, db_url, repo, tripwire, log)
     finally:
         proc.terminate()
         proc.wait(15)
         repo.shutdown()
         repo.server_close()
         tripwire.close()
+        if db is not None:
+            next(db, None)
 
 
 @pytest.fixture()
