@@ -121,7 +121,9 @@ def main() -> int:
                "MEAO_DATA_DIR": str(work / "data"), "MEAO_PKG_FILE_ROOT": str(work), "MEAO_LOG_LEVEL": "INFO",
                "MEAO_AUTH": "none",
                "MEAO_MEC_HOSTS_FILE": str(work / "hosts.yaml"), "OS_CLIENT_CONFIG_FILE": str(clouds),
-               "MEAO_PUBLIC_URL": f"http://127.0.0.1:{port}", "MEAO_CAPACITY_CACHE_S": "30"}
+               "MEAO_PUBLIC_URL": f"http://127.0.0.1:{port}", "MEAO_CAPACITY_CACHE_S": "30",
+               # --watch notify: the notifications go to this process's listener on the loopback
+               "MEAO_OUTBOUND_ALLOW": "127.0.0.1"}
         log = (work / "meao.log").open("ab")
         procs.append(subprocess.Popen([sys.executable, "-m", "meao.cli", "serve", "--port", str(port),
                                        "--no-embedded-worker"], env=env, stdout=log, stderr=log))

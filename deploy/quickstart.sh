@@ -22,6 +22,8 @@ if ! .venv/bin/python -c 'import meao, connexion' 2>/dev/null || [ pyproject.tom
   say "installing meao into .venv (about a minute the first time)"
   .venv/bin/pip install -q --upgrade pip >/dev/null && .venv/bin/pip install -q -e . && touch .venv/.installed
 fi
+# the examples are onboarded from file: URIs below this directory, so the quickstart needs no
+# MEAO_OUTBOUND_ALLOW (http(s) appPkgPath or callbackUri on loopback or private addresses would)
 export MEAO_PKG_FILE_ROOT=${MEAO_PKG_FILE_ROOT:-$PWD/var/examples}
 say "building the example packages into $MEAO_PKG_FILE_ROOT"
 .venv/bin/python descriptors/examples/build.py --out "$MEAO_PKG_FILE_ROOT" mec-vm-app mec-minimal mec-json-appd >&2

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from meao.outbound import ALLOW, ALLOW_NOTIFY, ALLOW_PACKAGES, parse_allowance
+
 GIB = 1024**3
 MIB = 1024**2
 MAX_PAGE_SIZE = 1000  # the most items one page of a list may hold (MEAO_PAGE_SIZE is checked against it)
@@ -117,6 +119,18 @@ VIM_DRIVERS = ("openstack", "fake")
 
 
 @dataclass(frozen=True)
+class OutboundSettings:
+    """The non-public destinations meao may reach for callers (``meao.outbound``): CIDRs and host names.
+
+    Empty by default: package fetches and notifications go to public addresses only.
+    """
+
+    allow: tuple[str, ...] = ()  # MEAO_OUTBOUND_ALLOW: package fetches and notifications
+    allow_packages: tuple[str, ...] = ()  # MEAO_OUTBOUND_ALLOW_PACKAGES: appPkgPath fetches too
+    allow_notify: tuple[str, ...] = ()  # MEAO_OUTBOUND_ALLOW_NOTIFY: callbackUri and tokenEndpoint too
+
+
+@dataclass(frozen=True)
 class MepSettings:
     """The MEC platform (MEP): where it realises DNS rules, how long its Mp1 tokens live."""
 
@@ -156,6 +170,7 @@ class Settings:
     jobs: JobSettings = field(default_factory=JobSettings)
     vim: VimSettings = field(default_factory=VimSettings)
     mep: MepSettings = field(default_factory=MepSettings)
+    outbound: OutboundSettings = field(default_factory=OutboundSettings)
     mec_hosts_file: Path | None = None  # YAML inventory of MEC hosts loaded at start
     host_selection: str = "request"  # request: prefer the fitting hosts of selectedMECHostInfo | meao: ignore them
     worker_metrics_port: int | None = None
@@ -219,6 +234,7 @@ def load_settings(**overrides: str) -> Settings:
                         dns_api_key_file=_path(env, "MEAO_MEP_DNS_API_KEY_FILE"),
                         dns_ns=env.get("MEAO_MEP_DNS_NS") or "ns.mep.invalid.",
                         token_ttl_s=_int("MEAO_MEP_TOKEN_TTL_S", 3600, env)),
+        outbound=_outbound_settings(env),
         mec_hosts_file=_path(env, "MEAO_MEC_HOSTS_FILE"),
         host_selection=(env.get("MEAO_HOST_SELECTION") or "request").lower(),
         worker_metrics_port=_int("MEAO_WORKER_METRICS_PORT", 0, env) or None,
@@ -264,6 +280,14 @@ def _vim_settings(env: dict[str, str]) -> VimSettings:
                        capacity_cache_s=_float("MEAO_CAPACITY_CACHE_S", 5.0, env),
                        image_wait_s=_float("MEAO_IMAGE_UPLOAD_WAIT_S", 1800.0, env),
                        image_lease_s=_float("MEAO_IMAGE_UPLOAD_LEASE_S", 60.0, env))
+
+
+def _outbound_settings(env: dict[str, str]) -> OutboundSettings:
+    try:
+        return OutboundSettings(*(parse_allowance(env.get(name) or "", name)
+                                  for name in (ALLOW, ALLOW_PACKAGES, ALLOW_NOTIFY)))
+    except ValueError as exc:  # a typo would otherwise surface as every fetch refused
+        raise SystemExit(f"meao: {exc}; fix or unset it") from exc
 
 
 def _path(env: dict[str, str], name: str) -> Path | None:

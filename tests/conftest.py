@@ -29,8 +29,10 @@ REDIS = ("127.0.0.1", int(os.environ.get("MEAO_TEST_REDIS_PORT", "6379")))
 POSTGRES = ("127.0.0.1", 5432)
 IN_CI = in_ci()
 # what every meao process a test starts runs with: answers checked against the OpenAPI files (production
-# turns that off by default, MEAO_VALIDATE_RESPONSES)
-TEST_DEFAULTS = {"MEAO_VALIDATE_RESPONSES": "true"}
+# turns that off by default, MEAO_VALIDATE_RESPONSES), and the loopback allowed to outbound requests, where
+# the tests serve packages and receive notifications (meao refuses it by default, meao.outbound); the tests
+# of the outbound policy set their own allowance
+TEST_DEFAULTS = {"MEAO_VALIDATE_RESPONSES": "true", "MEAO_OUTBOUND_ALLOW": "127.0.0.0/8,::1"}
 os.environ.update(TEST_DEFAULTS)
 
 

@@ -314,8 +314,8 @@ def verify_manifest_digests(root: Path, manifest: Manifest, sha256: dict[str, st
         else:
             actual = digest_file(root / source, entry.algorithm)
         if not same_digest(actual, entry.hash):
-            raise OnboardingError(f"{where}: digest mismatch for file {source!r}: manifest says "
-                                  f"{entry.hash}, the file has {actual} ({entry.algorithm})")
+            raise OnboardingError(f"{where}: digest mismatch for file {source!r}: its {entry.algorithm} digest is "
+                                  f"not the {entry.hash} the manifest says; fix the manifest or the file")
 
 
 def unlisted_members(layout: CsarLayout, manifest: Manifest, members: Iterable[str]) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,8 +13,12 @@ import httpx
 
 from meao.catalogue.integrity import CHUNK, new_hasher
 from meao.config import Settings
+from meao.outbound import OutboundGate, OutboundPolicy, OutboundRefused, Resolver
 from meao.problems import BadRequest, OnboardingError, UploadInterrupted
 from meao.redaction import mask_url
+
+log = logging.getLogger(__name__)
+MAX_REDIRECTS = 5  # each hop is checked by the outbound policy like the first request
 
 
 def check_source_uri(uri: str, settings: Settings) -> None:
@@ -23,6 +28,7 @@ def check_source_uri(uri: str, settings: Settings) -> None:
     if parsed.scheme in ("http", "https"):
         if not parsed.netloc:
             raise BadRequest(f"appPkgPath {shown!r} has no host")
+        OutboundPolicy.for_packages(settings).refuse_literal(uri, "appPkgPath")
         return
     if parsed.scheme == "file":
         if settings.pkg_file_root is None:
@@ -48,12 +54,13 @@ def _local_path(uri: str, settings: Settings) -> Path:
 
 
 def fetch_to(uri: str, dest: Path, algorithm: str, settings: Settings,
-             on_chunk: Callable[[], None] | None = None) -> tuple[str, int]:
+             on_chunk: Callable[[], None] | None = None, resolver: Resolver | None = None) -> tuple[str, int]:
     """Copy the package at ``uri`` to ``dest``; return (hex digest, size). Streams, memory stays flat.
 
     ``on_chunk`` runs after every chunk (the onboarding job stops there once its claim is lost). The whole
     fetch must end within ``MEAO_FETCH_DEADLINE_S``: a source that sends a byte now and then would
-    otherwise keep a worker, and the package, busy for ever.
+    otherwise keep a worker, and the package, busy for ever. http(s) connections, redirect hops included,
+    go only where the outbound policy allows (``meao.outbound``; ``resolver`` stubs DNS in tests).
     """
     hasher = new_hasher(algorithm)
     size = 0
@@ -61,6 +68,8 @@ def fetch_to(uri: str, dest: Path, algorithm: str, settings: Settings,
     limit = settings.max_package_bytes
     deadline_s = settings.fetch_deadline_s
     deadline = time.monotonic() + deadline_s
+    read_timeout_s = min(settings.fetch_timeout_s, deadline_s)
+    gate = OutboundGate(OutboundPolicy.for_packages(settings), resolver)
 
     def _account(chunk: bytes) -> None:
         nonlocal size
@@ -68,9 +77,10 @@ def fetch_to(uri: str, dest: Path, algorithm: str, settings: Settings,
         if size > limit:
             raise OnboardingError(f"the package at {shown} is larger than the {limit}-byte limit "
                                   "(MEAO_MAX_PACKAGE_BYTES)")
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline:  # how much arrived is told only of a public server
+            arrived = "" if gate.reached_internal else f"; {size} bytes had arrived"
             raise OnboardingError(f"fetching appPkgPath {shown} did not finish within {deadline_s:g} s "
-                                  f"(MEAO_FETCH_DEADLINE_S; {size} bytes had arrived): publish the package "
+                                  f"(MEAO_FETCH_DEADLINE_S{arrived}): publish the package "
                                   "on a faster server or upload it with PUT package_content, or ask the "
                                   "operator to raise MEAO_FETCH_DEADLINE_S")
         hasher.update(chunk)
@@ -79,24 +89,50 @@ def fetch_to(uri: str, dest: Path, algorithm: str, settings: Settings,
 
     try:
         with open(dest, "wb") as out:
-            for chunk in _read_source(uri, settings, min(settings.fetch_timeout_s, deadline_s)):
+            for chunk in _read_source(uri, settings, read_timeout_s, gate):
                 _account(chunk)
                 out.write(chunk)
+    except OutboundRefused as exc:
+        dest.unlink(missing_ok=True)
+        raise OnboardingError(_refusal_detail(gate, uri, exc)) from exc
     except httpx.TimeoutException as exc:
         dest.unlink(missing_ok=True)
-        raise OnboardingError(f"fetching appPkgPath {shown} timed out: no data for "
-                              f"{min(settings.fetch_timeout_s, deadline_s):g} s; check that the server "
-                              "publishing the package is up and reachable from meao") from exc
+        raise _remote_failure(gate, uri, f"fetching appPkgPath {shown} timed out: no data for {read_timeout_s:g} s; "
+                              "check that the server publishing the package is up and reachable from meao") from exc
     except httpx.HTTPError as exc:
         dest.unlink(missing_ok=True)
-        raise OnboardingError(f"fetching appPkgPath {shown} failed: {exc}") from exc
+        raise _remote_failure(gate, uri, f"fetching appPkgPath {shown} failed: {exc}") from exc
     except BaseException:
         dest.unlink(missing_ok=True)
         raise
     return hasher.hexdigest(), size
 
 
-def _read_source(uri: str, settings: Settings, read_timeout_s: float) -> Iterator[bytes]:
+def _remote_failure(gate: OutboundGate, uri: str, detail: str) -> OnboardingError:
+    """The failure of a fetch that reached a server: as it happened for a public server; for one on a
+    network only the operator's allowance opens, the caller learns neither its answer nor the error
+    (meao would be a port scanner and a content oracle of those networks); the operator's log has them."""
+    if not gate.reached_internal:
+        return OnboardingError(detail)
+    log.warning("fetch from a server the outbound allowance opens failed: %s", detail)
+    return OnboardingError(f"fetching appPkgPath {uri} failed. Its server is on a network that only the "
+                           f"operator's outbound allowance ({gate.policy.settings_hint}) opens to meao, so meao "
+                           "does not tell what it answered: the operator finds the reason in meao's log, or "
+                           "upload the package with PUT package_content")
+
+
+def _refusal_detail(gate: OutboundGate, uri: str, exc: OutboundRefused) -> str:
+    """What the outbound policy refused: the appPkgPath's own host, or a redirect hop (named only when no
+    server on an allowed internal network sent it: its Location is that server's answer)."""
+    if exc.host == httpx.URL(uri).raw_host.decode("ascii"):  # as httpcore names it: lower case, IDNA
+        return f"appPkgPath {uri} was not fetched: {exc}"
+    if not gate.reached_internal:
+        return f"appPkgPath {uri} was not fetched: it redirects, and {exc}"
+    return (f"appPkgPath {uri} was not fetched: it redirects to a non-public address, which meao reaches only "
+            f"where the operator allows it in {gate.policy.settings_hint} (CIDRs or host names)")
+
+
+def _read_source(uri: str, settings: Settings, read_timeout_s: float, gate: OutboundGate) -> Iterator[bytes]:
     """The bytes at ``uri`` as they arrive (no read waits longer than ``read_timeout_s``)."""
     shown = mask_url(uri)
     if urlparse(uri).scheme == "file":
@@ -110,9 +146,10 @@ def _read_source(uri: str, settings: Settings, read_timeout_s: float) -> Iterato
             while chunk := src.read(CHUNK):
                 yield chunk
         return
-    with httpx.stream("GET", uri, timeout=httpx.Timeout(read_timeout_s), follow_redirects=True) as resp:
+    with gate.client(timeout=httpx.Timeout(read_timeout_s), follow_redirects=True,
+                     max_redirects=MAX_REDIRECTS) as http, http.stream("GET", uri) as resp:
         if resp.status_code != 200:
-            raise OnboardingError(f"fetching appPkgPath {shown} answered HTTP {resp.status_code}; "
+            raise _remote_failure(gate, uri, f"fetching appPkgPath {shown} answered HTTP {resp.status_code}; "
                                   "check the URI and that the package is published there")
         yield from resp.iter_bytes()  # as received: the deadline is checked after every read
 

@@ -173,9 +173,13 @@ def _fetch(held: Claim, pkg: AppPackage, work: Path, beat: Heartbeat, settings: 
     uri = pkg.app_pkg_path or ""
     digest, size = fetch_to(uri, part, pkg.checksum_algorithm, settings, on_chunk=beat.check)
     if not same_digest(digest, pkg.checksum_hash):
-        raise OnboardingError(f"the package fetched from {mask_url(uri)} has {pkg.checksum_algorithm} digest {digest}, "
-                              f"not the checksum given at creation ({pkg.checksum_hash}); fix the checksum or "
-                              "the file")
+        # the digest meao computed is not shown: it would tell the caller about content it may not otherwise
+        # see (a server only meao can reach, a file under MEAO_PKG_FILE_ROOT); the operator's log has it
+        log.warning("package %s: %s digest of %s is %s, not %s", held.pkg_id, pkg.checksum_algorithm, uri,
+                    digest, pkg.checksum_hash)
+        raise OnboardingError(f"the {pkg.checksum_algorithm} digest of the package fetched from {mask_url(uri)} is not the "
+                              f"checksum given at creation ({pkg.checksum_hash}); compute the checksum of the "
+                              "published file again, or publish the file the checksum belongs to")
     faults.point("onboard:fetched")
     with session_scope() as session:  # the stamp locks the row: nobody supersedes us before the move
         held.stamp(session, onboarding_state="PROCESSING", package_size=size)
@@ -271,8 +275,8 @@ def _image_info(img: Any, root: Path, known: dict[str, Any], sha256: dict[str, s
         algo = img.checksum.algorithm
         actual = sha256[img.file] if hashlib_name(algo) == "sha256" else digest_file(root / img.file, algo)
         if not same_digest(actual, img.checksum.hash):
-            raise OnboardingError(f"software image {img.file!r} (VDU {img.vdu_id}): its {algo} digest is "
-                                  f"{actual}, but the AppD declares {img.checksum.hash}")
+            raise OnboardingError(f"software image {img.file!r} (VDU {img.vdu_id}): its {algo} digest is not "
+                                  f"the {img.checksum.hash} the AppD declares; fix the AppD's checksum or the image")
     return sw_image_info(img, utcnow())
 
 

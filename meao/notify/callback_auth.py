@@ -20,6 +20,8 @@ from typing import Any
 import httpx
 
 from meao.auth.client_credentials import ClientCredentials, ClientCredentialsAuth
+from meao.config import get_settings
+from meao.outbound import OutboundPolicy
 from meao.problems import BadRequest
 
 BASIC = "BASIC"
@@ -42,6 +44,8 @@ def from_request(doc: dict[str, Any] | None) -> dict[str, Any] | None:
                              "paramsOauth2ClientCredentials (clientId, clientPassword, tokenEndpoint)")
         if not str(params["tokenEndpoint"]).startswith(("http://", "https://")):
             raise BadRequest("paramsOauth2ClientCredentials.tokenEndpoint must be an http or https URI")
+        OutboundPolicy.for_notifications(get_settings()).refuse_literal(
+            str(params["tokenEndpoint"]), "paramsOauth2ClientCredentials.tokenEndpoint")
         return {"type": OAUTH2_CLIENT_CREDENTIALS, "client_id": params["clientId"],
                 "client_secret": params["clientPassword"], "token_endpoint": params["tokenEndpoint"]}
     if BASIC in types:

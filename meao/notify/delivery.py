@@ -22,6 +22,7 @@ from meao.db.models import OutboxMessage, Subscription, utcnow
 from meao.db.session import session_scope
 from meao.metrics import NOTIFY_FAILURES
 from meao.notify.callback_auth import CallbackAuthenticator
+from meao.outbound import OutboundGate, OutboundPolicy, Resolver
 from meao.redaction import redact
 
 log = logging.getLogger(__name__)
@@ -43,12 +44,15 @@ def backoff_s(attempts: int, settings: Settings) -> float:
 class Deliverer:
     """Polls the outbox and delivers due notifications."""
 
-    def __init__(self, settings: Settings, poll_s: float = 0.2, parallel: int = 4) -> None:
+    def __init__(self, settings: Settings, poll_s: float = 0.2, parallel: int = 4,
+                 resolver: Resolver | None = None) -> None:
         self.settings = settings
         self.poll_s = poll_s
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="meao-notify")
-        self._client = httpx.Client(timeout=settings.notify_timeout_s, follow_redirects=False)
+        # callbackUri and tokenEndpoint connections only where the outbound policy allows (resolver: tests)
+        self._client = OutboundGate(OutboundPolicy.for_notifications(settings), resolver).client(
+            timeout=settings.notify_timeout_s, follow_redirects=False)
         self._callback_auth = CallbackAuthenticator()  # the subscriptions' credentials; tokens cached
         self._thread = threading.Thread(target=self._loop, name="meao-deliverer", daemon=True)
         self._inflight: set[int] = set()

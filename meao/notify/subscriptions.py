@@ -13,10 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from meao.auth.tenancy import notified, owns, visible
+from meao.config import get_settings
 from meao.db.keyset import ALL, Window, window
 from meao.db.models import Subscription
 from meao.db.session import session_scope
 from meao.notify import callback_auth
+from meao.outbound import OutboundPolicy
 from meao.problems import BadRequest, NotFound
 from meao.wire.links import APP_LCM, APP_PKGM  # Subscription.api is the name of the API
 
@@ -31,6 +33,7 @@ _LCM_FILTER_KEYS = ("appInstanceState", "appInstanceSubscriptionFilter", "appLcm
 def _check_callback(callback_uri: str) -> None:
     if not callback_uri.startswith(("http://", "https://")):
         raise BadRequest(f"callbackUri {callback_uri!r} must be an http or https URI")
+    OutboundPolicy.for_notifications(get_settings()).refuse_literal(callback_uri, "callbackUri")
 
 
 def _pkg_subscription(body: dict[str, Any], tenant: str | None) -> Subscription:
