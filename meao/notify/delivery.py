@@ -1,9 +1,21 @@
-"""At-least-once delivery of outbox notifications to subscribers' callbackUri.
+"""At-least-once delivery of outbox notifications to subscribers' callbackUri, one subscriber isolated from another.
 
 A background thread in every worker process claims due messages (compare-and-swap on ``attempts``,
 so several processes can deliver side by side), POSTs them in parallel with a short timeout, and
 reschedules failures with exponential backoff. A dead subscriber costs a timeout on one delivery
-thread, never a lifecycle or onboarding job.
+thread, never a lifecycle or onboarding job, and never another subscriber's notifications:
+
+- a process claims only as many messages as it has free POST threads (``notify_parallel``), so a claimed
+  message starts at once and its lease covers only its POST;
+- one subscription holds at most ``notify_per_subscription`` messages in flight across every process
+  (``outbox.claimed_until`` marks them; the claim counts them in SQL, under a per-subscription lock);
+- ``notify_circuit_failures`` consecutive failures (timeouts, refused connections, HTTP 5xx or 429) open
+  the subscription's circuit (``notify_circuit``) for a backoff that grows, capped and jittered: its
+  messages wait without losing attempts, then one probe goes; its answer closes the circuit, its
+  failure opens it again for longer.
+
+The claim query ranks due messages per subscription and keeps, per subscription, only as many as it has
+room for, so 500 due messages of one blocked subscriber never fill the query's LIMIT.
 """
 
 from __future__ import annotations
@@ -12,19 +24,24 @@ import logging
 import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import Select, case, delete, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, aliased
 
 from meao.config import Settings
-from meao.db.models import OutboxMessage, Subscription, utcnow
+from meao.db.models import NotifyCircuit, OutboxMessage, Subscription, utcnow
 from meao.db.session import session_scope
-from meao.metrics import NOTIFY_FAILURES
+from meao.metrics import NOTIFY_CIRCUIT_OPENED, NOTIFY_FAILURES
 from meao.notify.callback_auth import CallbackAuthenticator
 
 log = logging.getLogger(__name__)
 LEASE_S = 120  # a claimed message is retried after this if its deliverer died mid-POST
+PENDING = "PENDING"
+CLAIM_LOCK = 7401933  # pg_advisory_xact_lock(CLAIM_LOCK, hashtext(subscription id)): claims of one subscription take turns
 _due = threading.Event()  # set by wake(): this process committed a notification; look now, not at the next poll
 
 
@@ -39,63 +56,150 @@ def backoff_s(attempts: int, settings: Settings) -> float:
     return base * random.uniform(0.8, 1.2)
 
 
-class Deliverer:
-    """Polls the outbox and delivers due notifications."""
+def claimable(now: datetime, limit: int, settings: Settings) -> Select:
+    """Due messages this process may claim now: (id, attempts, subscription id), oldest first, at most ``limit``.
 
-    def __init__(self, settings: Settings, poll_s: float = 0.2, parallel: int = 4) -> None:
+    Leaves out messages in flight (lease not expired), subscriptions whose circuit is open, and keeps per
+    subscription only its room: ``notify_per_subscription`` (one probe when its circuit is half-open) less
+    what it has in flight.
+    """
+    held = (select(OutboxMessage.subscription_id, func.count().label("n"))
+            .where(OutboxMessage.status == PENDING, OutboxMessage.claimed_until > now)
+            .group_by(OutboxMessage.subscription_id).subquery("held"))
+    room = (case((NotifyCircuit.failures >= settings.notify_circuit_failures, 1),
+                 else_=settings.notify_per_subscription) - func.coalesce(held.c.n, 0))
+    ranked = (select(OutboxMessage.id, OutboxMessage.attempts, OutboxMessage.subscription_id, room.label("room"),
+                     func.row_number().over(partition_by=OutboxMessage.subscription_id,
+                                            order_by=OutboxMessage.id).label("rank"))
+              .outerjoin(NotifyCircuit, NotifyCircuit.subscription_id == OutboxMessage.subscription_id)
+              .outerjoin(held, held.c.subscription_id == OutboxMessage.subscription_id)
+              .where(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now,
+                     or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= now),
+                     or_(NotifyCircuit.blocked_until.is_(None), NotifyCircuit.blocked_until <= now),
+                     room > 0)
+              .subquery("ranked"))
+    return (select(ranked.c.id, ranked.c.attempts, ranked.c.subscription_id)
+            .where(ranked.c.rank <= ranked.c.room).order_by(ranked.c.id).limit(limit))
+
+
+def _claim(session: Session, msg_id: int, attempts: int, subscription_id: str, now: datetime,
+           settings: Settings) -> bool:
+    """Take one message if nobody did since it was read and its subscription still has room (CAS)."""
+    if session.get_bind().dialect.name == "postgresql":
+        # READ COMMITTED: after this lock the UPDATE below sees the other claims of this subscription committed
+        session.execute(text(f"SELECT pg_advisory_xact_lock({CLAIM_LOCK}, hashtext(:sub))"), {"sub": subscription_id})
+    other = aliased(OutboxMessage)
+    held = (select(func.count()).select_from(other)
+            .where(other.subscription_id == subscription_id, other.status == PENDING, other.claimed_until > now)
+            .scalar_subquery())
+    circuit = select(NotifyCircuit.failures, NotifyCircuit.blocked_until).where(
+        NotifyCircuit.subscription_id == subscription_id)
+    state = session.execute(circuit).first()
+    if state is not None and state.blocked_until is not None and _aware(state.blocked_until) > now:
+        return False
+    room = 1 if state is not None and state.failures >= settings.notify_circuit_failures \
+        else settings.notify_per_subscription
+    lease = now + timedelta(seconds=LEASE_S)
+    return session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == msg_id, OutboxMessage.attempts == attempts, OutboxMessage.status == PENDING,
+               or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= now), held < room)
+        .values(attempts=attempts + 1, claimed_until=lease, next_attempt_at=lease)).rowcount == 1
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands DateTime(timezone=True) back naive; it was stored as UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=utcnow().tzinfo)
+
+
+def _circuit_failure(session: Session, subscription_id: str, url: str, now: datetime, settings: Settings) -> None:
+    """Count one more consecutive failure; from the threshold on, block the subscription (longer each time)."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    failures = session.execute(
+        insert(NotifyCircuit).values(subscription_id=subscription_id, failures=1)
+        .on_conflict_do_update(index_elements=[NotifyCircuit.subscription_id],
+                               set_={"failures": NotifyCircuit.failures + 1})
+        .returning(NotifyCircuit.failures)).scalar_one()
+    over = failures - settings.notify_circuit_failures
+    if over < 0:
+        return
+    until = now + timedelta(seconds=backoff_s(over + 1, settings))
+    session.execute(update(NotifyCircuit).where(NotifyCircuit.subscription_id == subscription_id)
+                    .values(blocked_until=until))
+    # its due messages wait for the circuit, not in the claim query's scan; their attempts stay as they are
+    waiting = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.subscription_id == subscription_id, OutboxMessage.status == PENDING,
+               OutboxMessage.next_attempt_at < until,
+               or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= now))
+        .values(next_attempt_at=until)).rowcount
+    NOTIFY_CIRCUIT_OPENED.inc()
+    if over == 0:
+        log.warning("notifications to subscription %s (%s) failed %d times in a row: its circuit is open, its "
+                    "%d waiting notifications keep their attempts and are retried from %s, one probe at a "
+                    "time; check that the callbackUri answers, or delete the subscription",
+                    subscription_id, url, failures, waiting, until.isoformat(timespec="seconds"))
+
+
+class Deliverer:
+    """Polls the outbox and delivers due notifications, at most ``parallel`` at a time."""
+
+    def __init__(self, settings: Settings, poll_s: float = 0.2, parallel: int | None = None) -> None:
         self.settings = settings
         self.poll_s = poll_s
+        self.parallel = parallel or settings.notify_parallel
         self._stop = threading.Event()
-        self._pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="meao-notify")
+        self._pool = ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="meao-notify")
         self._client = httpx.Client(timeout=settings.notify_timeout_s, follow_redirects=False)
         self._callback_auth = CallbackAuthenticator()  # the subscriptions' credentials; tokens cached
         self._thread = threading.Thread(target=self._loop, name="meao-deliverer", daemon=True)
         self._inflight: set[int] = set()
         self._lock = threading.Lock()
 
+    @property
+    def in_flight(self) -> int:
+        """How many of this process's POST threads are busy."""
+        with self._lock:
+            return len(self._inflight)
+
     def start(self) -> None:
         """Start the polling thread."""
         self._thread.start()
 
-    def stop(self) -> None:
-        """Stop polling; in-flight POSTs finish or time out."""
+    def stop(self, wait: bool = False) -> None:
+        """Stop polling; in-flight POSTs finish or time out (``wait``: before this returns)."""
         self._stop.set()
         _due.set()
-        self._thread.join(timeout=5)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        self._pool.shutdown(wait=wait, cancel_futures=True)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            _due.clear()  # before the poll: a wake-up during it is not lost
             try:
                 self.run_once()
             except Exception:  # the database may be briefly unavailable; keep going
                 log.exception("outbox poll failed")
             _due.wait(self.poll_s)
-            _due.clear()
 
     def run_once(self) -> int:
-        """Claim due messages and hand them to the POST pool; returns how many were claimed."""
+        """Claim as many due messages as there are free POST threads and start them; returns how many."""
+        free = self.parallel - self.in_flight
+        if free <= 0:
+            return 0
         now = utcnow()
         with session_scope() as session:
-            due = session.execute(
-                select(OutboxMessage.id, OutboxMessage.attempts)
-                .where(OutboxMessage.status == "PENDING", OutboxMessage.next_attempt_at <= now)
-                .order_by(OutboxMessage.id).limit(50)).all()
+            due = session.execute(claimable(now, free, self.settings)).all()
         claimed = 0
-        for msg_id, attempts in due:
-            with self._lock:
-                if msg_id in self._inflight:
-                    continue
+        for msg_id, attempts, subscription_id in due:
             with session_scope() as session:
-                n = session.execute(
-                    update(OutboxMessage).where(OutboxMessage.id == msg_id, OutboxMessage.attempts == attempts,
-                                                OutboxMessage.status == "PENDING")
-                    .values(attempts=attempts + 1, next_attempt_at=now + timedelta(seconds=LEASE_S))).rowcount
-                if n != 1:
-                    continue
+                if not _claim(session, msg_id, attempts, subscription_id, now, self.settings):
+                    continue  # another deliverer took it, or took the subscription's last slot
                 msg = session.get(OutboxMessage, msg_id)
                 sub = session.get(Subscription, msg.subscription_id)
-                job = (msg.id, msg.callback_uri, msg.payload, attempts + 1, sub.authentication if sub else None)
+                job = (msg.id, msg.callback_uri, msg.payload, attempts + 1, sub.authentication if sub else None,
+                       msg.subscription_id)
             with self._lock:
                 self._inflight.add(msg_id)
             self._pool.submit(self._deliver, *job)
@@ -103,20 +207,27 @@ class Deliverer:
         return claimed
 
     def _deliver(self, msg_id: int, url: str, payload: dict, attempts: int,
-                 authentication: dict | None = None) -> None:
+                 authentication: dict | None = None, subscription_id: str = "") -> None:
         error = None  # never holds a credential: httpx and CredentialsError messages name only URLs and ids
+        unreachable = False  # the subscriber did not answer, or answered it cannot take it now: its circuit counts
         try:
             resp = self._client.post(url, json=payload, auth=self._callback_auth.auth_for(authentication))
             if not 200 <= resp.status_code < 300:
                 error = f"subscriber answered HTTP {resp.status_code}"
+                unreachable = resp.status_code >= 500 or resp.status_code == 429
                 NOTIFY_FAILURES.labels(f"http_{resp.status_code}").inc()
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"
+            unreachable = True
             NOTIFY_FAILURES.labels("transport").inc()
+        except Exception as exc:  # noqa: BLE001 — an unforeseen error must still release the lease below
+            error = f"{type(exc).__name__}: {exc}"
+            NOTIFY_FAILURES.labels("internal").inc()
         try:
             with session_scope() as session:
+                now = utcnow()
                 if error is None:
-                    values = {"status": "DELIVERED", "delivered_at": utcnow(), "last_error": None}
+                    values = {"status": "DELIVERED", "delivered_at": now, "last_error": None}
                 elif attempts >= self.settings.notify_max_attempts:
                     values = {"status": "FAILED", "last_error": error}
                     NOTIFY_FAILURES.labels("gave_up").inc()
@@ -124,8 +235,14 @@ class Deliverer:
                                 attempts, error)
                 else:
                     values = {"last_error": error,
-                              "next_attempt_at": utcnow() + timedelta(seconds=backoff_s(attempts, self.settings))}
-                session.execute(update(OutboxMessage).where(OutboxMessage.id == msg_id).values(**values))
+                              "next_attempt_at": now + timedelta(seconds=backoff_s(attempts, self.settings))}
+                session.execute(update(OutboxMessage).where(OutboxMessage.id == msg_id)
+                                .values(claimed_until=None, **values))
+                if unreachable:
+                    _circuit_failure(session, subscription_id, url, now, self.settings)
+                else:  # it answered: whatever its circuit counted is over
+                    session.execute(delete(NotifyCircuit).where(NotifyCircuit.subscription_id == subscription_id))
         finally:
             with self._lock:
                 self._inflight.discard(msg_id)
+            _due.set()  # a POST thread is free: claim the next message now
