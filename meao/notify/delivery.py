@@ -40,6 +40,7 @@ from meao.notify.callback_auth import CallbackAuthenticator
 
 log = logging.getLogger(__name__)
 LEASE_S = 120  # a claimed message is retried after this if its deliverer died mid-POST
+RENEW_S = LEASE_S / 4  # a live deliverer renews the leases of its POSTs this often: a slow POST keeps its claim
 PENDING = "PENDING"
 CLAIM_LOCK = 7401933  # pg_advisory_xact_lock(CLAIM_LOCK, hashtext(subscription id)): claims of one subscription take turns
 _due = threading.Event()  # set by wake(): this process committed a notification; look now, not at the next poll
@@ -153,7 +154,8 @@ class Deliverer:
         self._client = httpx.Client(timeout=settings.notify_timeout_s, follow_redirects=False)
         self._callback_auth = CallbackAuthenticator()  # the subscriptions' credentials; tokens cached
         self._thread = threading.Thread(target=self._loop, name="meao-deliverer", daemon=True)
-        self._inflight: set[int] = set()
+        self._inflight: dict[int, int] = {}  # message id → its attempts as claimed (the CAS of a renewal)
+        self._renew_at: datetime | None = None
         self._lock = threading.Lock()
 
     @property
@@ -185,14 +187,18 @@ class Deliverer:
 
     def run_once(self) -> int:
         """Claim as many due messages as there are free POST threads and start them; returns how many."""
+        now = utcnow()
+        self._renew_leases(now)
         free = self.parallel - self.in_flight
         if free <= 0:
             return 0
-        now = utcnow()
         with session_scope() as session:
             due = session.execute(claimable(now, free, self.settings)).all()
         claimed = 0
         for msg_id, attempts, subscription_id in due:
+            with self._lock:
+                if msg_id in self._inflight:  # its lease ran out under our own slow POST: never POST it twice
+                    continue
             with session_scope() as session:
                 if not _claim(session, msg_id, attempts, subscription_id, now, self.settings):
                     continue  # another deliverer took it, or took the subscription's last slot
@@ -201,10 +207,28 @@ class Deliverer:
                 job = (msg.id, msg.callback_uri, msg.payload, attempts + 1, sub.authentication if sub else None,
                        msg.subscription_id)
             with self._lock:
-                self._inflight.add(msg_id)
+                self._inflight[msg_id] = attempts + 1
             self._pool.submit(self._deliver, *job)
             claimed += 1
         return claimed
+
+    def _renew_leases(self, now: datetime) -> None:
+        """Extend the leases of this process's POSTs, so a subscriber that answers slowly (or trickles its
+        answer past the lease) is neither POSTed twice nor given a slot more than its share."""
+        if self._renew_at is not None and now < self._renew_at:
+            return
+        self._renew_at = now + timedelta(seconds=RENEW_S)
+        with self._lock:
+            held = dict(self._inflight)
+        if not held:
+            return
+        lease = now + timedelta(seconds=LEASE_S)
+        with session_scope() as session:
+            for msg_id, attempts in held.items():
+                session.execute(update(OutboxMessage)
+                                .where(OutboxMessage.id == msg_id, OutboxMessage.attempts == attempts,
+                                       OutboxMessage.status == PENDING, OutboxMessage.claimed_until.is_not(None))
+                                .values(claimed_until=lease, next_attempt_at=lease))
 
     def _deliver(self, msg_id: int, url: str, payload: dict, attempts: int,
                  authentication: dict | None = None, subscription_id: str = "") -> None:
@@ -244,5 +268,5 @@ class Deliverer:
                     session.execute(delete(NotifyCircuit).where(NotifyCircuit.subscription_id == subscription_id))
         finally:
             with self._lock:
-                self._inflight.discard(msg_id)
+                self._inflight.pop(msg_id, None)
             _due.set()  # a POST thread is free: claim the next message now

@@ -379,6 +379,32 @@ def test_a_lease_that_expired_frees_the_subscriptions_slot(database: str, delive
         srv.close()
 
 
+def test_a_post_that_outlives_its_lease_keeps_it_while_its_deliverer_lives(
+        database: str, deliverers: list[Deliverer], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A subscriber that answers slowly is not POSTed the same message twice, nor given a slot more."""
+    srv = Subscriber()
+    srv.gate.clear()  # it answers only when the test says
+    try:
+        sub_id = _subscribe(srv.url("/slow"))
+        _queue(sub_id, srv.url("/slow"), ["s0", "s1", "s2"])
+        clock = Clock()
+        monkeypatch.setattr(delivery, "utcnow", clock)
+        first, second = Deliverer(_settings(notify_per_subscription=2)), Deliverer(_settings())
+        deliverers.extend([first, second])
+        assert first.run_once() == 2
+        wait_for(lambda: srv.current["/slow"] == 2, 10, 0.01, "both POSTs to reach the subscriber")
+        for _ in range(6):  # 6 × 30 s: one and a half leases
+            clock.advance(delivery.RENEW_S)
+            first.run_once()  # a poll of a live deliverer renews its leases
+            assert second.run_once() == 0, "the other deliverer takes neither the held messages nor a third"
+        srv.gate.set()
+        wait_for(lambda: first.in_flight == 0, 10, 0.01, "the slow answers")
+        assert _round(second) == 1
+        assert Counter(body["key"] for body in srv.requests) == {"s0": 1, "s1": 1, "s2": 1}, "each POSTed once"
+    finally:
+        srv.close()
+
+
 def test_migration_0013_goes_down_and_up(database: str) -> None:
     from alembic import command
     from alembic.config import Config
