@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy import Select, case, delete, func, or_, select, text, update
+from sqlalchemy import Select, case, delete, func, literal, or_, select, text, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
@@ -60,27 +60,29 @@ def backoff_s(attempts: int, settings: Settings) -> float:
 def claimable(now: datetime, limit: int, settings: Settings) -> Select:
     """Due messages this process may claim now: (id, attempts, subscription id), oldest first, at most ``limit``.
 
-    Leaves out messages in flight (lease not expired), subscriptions whose circuit is open, and keeps per
+    Leaves out messages in flight (lease not expired) and subscriptions whose circuit is open, and keeps per
     subscription only its room: ``notify_per_subscription`` (one probe when its circuit is half-open) less
-    what it has in flight.
+    what it has in flight. One window over the due and the in-flight messages does it, the in-flight first in
+    each subscription, so a due message's rank is its subscription's share it would take.
     """
-    held = (select(OutboxMessage.subscription_id, func.count().label("n"))
-            .where(OutboxMessage.status == PENDING, OutboxMessage.claimed_until > now)
-            .group_by(OutboxMessage.subscription_id).subquery("held"))
-    room = (case((NotifyCircuit.failures >= settings.notify_circuit_failures, 1),
-                 else_=settings.notify_per_subscription) - func.coalesce(held.c.n, 0))
-    ranked = (select(OutboxMessage.id, OutboxMessage.attempts, OutboxMessage.subscription_id, room.label("room"),
-                     func.row_number().over(partition_by=OutboxMessage.subscription_id,
-                                            order_by=OutboxMessage.id).label("rank"))
-              .outerjoin(NotifyCircuit, NotifyCircuit.subscription_id == OutboxMessage.subscription_id)
-              .outerjoin(held, held.c.subscription_id == OutboxMessage.subscription_id)
-              .where(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now,
-                     or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= now),
-                     or_(NotifyCircuit.blocked_until.is_(None), NotifyCircuit.blocked_until <= now),
-                     room > 0)
-              .subquery("ranked"))
+    leased = or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= now)
+    due = (select(OutboxMessage.id, OutboxMessage.attempts, OutboxMessage.subscription_id, literal(0).label("busy"))
+           .where(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now, leased))  # ix_outbox_due
+    busy = (select(OutboxMessage.id, OutboxMessage.attempts, OutboxMessage.subscription_id, literal(1).label("busy"))
+            .where(OutboxMessage.claimed_until > now))  # a finished POST clears claimed_until; few rows
+    both = union_all(due, busy).subquery("both")
+    # partitioned by an expression, not the column: SQLite would otherwise read the in-flight rows through
+    # ix_outbox_subscription_id, in order, which is the whole table, instead of through ix_outbox_claimed_until
+    ranked = select(both, func.row_number().over(partition_by=both.c.subscription_id + "",
+                                                 order_by=(both.c.busy.desc(), both.c.id)).label("rank")
+                    ).subquery("ranked")
+    share = case((NotifyCircuit.failures >= settings.notify_circuit_failures, 1),
+                 else_=settings.notify_per_subscription)
     return (select(ranked.c.id, ranked.c.attempts, ranked.c.subscription_id)
-            .where(ranked.c.rank <= ranked.c.room).order_by(ranked.c.id).limit(limit))
+            .outerjoin(NotifyCircuit, NotifyCircuit.subscription_id == ranked.c.subscription_id)
+            .where(ranked.c.busy == 0, ranked.c.rank <= share,
+                   or_(NotifyCircuit.blocked_until.is_(None), NotifyCircuit.blocked_until <= now))
+            .order_by(ranked.c.id).limit(limit))
 
 
 def _claim(session: Session, msg_id: int, attempts: int, subscription_id: str, now: datetime,
@@ -91,7 +93,7 @@ def _claim(session: Session, msg_id: int, attempts: int, subscription_id: str, n
         session.execute(text(f"SELECT pg_advisory_xact_lock({CLAIM_LOCK}, hashtext(:sub))"), {"sub": subscription_id})
     other = aliased(OutboxMessage)
     held = (select(func.count()).select_from(other)
-            .where(other.subscription_id == subscription_id, other.status == PENDING, other.claimed_until > now)
+            .where(other.subscription_id == subscription_id, other.claimed_until > now)
             .scalar_subquery())
     circuit = select(NotifyCircuit.failures, NotifyCircuit.blocked_until).where(
         NotifyCircuit.subscription_id == subscription_id)
@@ -116,14 +118,14 @@ def _aware(moment: datetime) -> datetime:
 def _circuit_failure(session: Session, subscription_id: str, url: str, now: datetime, settings: Settings) -> None:
     """Count one more consecutive failure; from the threshold on, block the subscription (longer each time)."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    failures = session.execute(
+    failures, blocked_until = session.execute(
         insert(NotifyCircuit).values(subscription_id=subscription_id, failures=1)
         .on_conflict_do_update(index_elements=[NotifyCircuit.subscription_id],
                                set_={"failures": NotifyCircuit.failures + 1})
-        .returning(NotifyCircuit.failures)).scalar_one()
+        .returning(NotifyCircuit.failures, NotifyCircuit.blocked_until)).one()
     over = failures - settings.notify_circuit_failures
-    if over < 0:
-        return
+    if over < 0 or (blocked_until is not None and _aware(blocked_until) > now):
+        return  # below the threshold, or a POST of before the circuit opened: it stays open as it is
     until = now + timedelta(seconds=backoff_s(over + 1, settings))
     session.execute(update(NotifyCircuit).where(NotifyCircuit.subscription_id == subscription_id)
                     .values(blocked_until=until))
