@@ -93,7 +93,9 @@ def _claim(session: Session, msg_id: int, attempts: int, subscription_id: str, n
         session.execute(text(f"SELECT pg_advisory_xact_lock({CLAIM_LOCK}, hashtext(:sub))"), {"sub": subscription_id})
     other = aliased(OutboxMessage)
     held = (select(func.count()).select_from(other)
-            .where(other.subscription_id == subscription_id, other.claimed_until > now)
+            # an expression, not the column: through ix_outbox_claimed_until (the few held), never the
+            # subscription's whole history through ix_outbox_subscription_id
+            .where(other.subscription_id + "" == subscription_id, other.claimed_until > now)
             .scalar_subquery())
     circuit = select(NotifyCircuit.failures, NotifyCircuit.blocked_until).where(
         NotifyCircuit.subscription_id == subscription_id)
