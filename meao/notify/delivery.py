@@ -234,15 +234,17 @@ class Deliverer:
                                        OutboxMessage.status == PENDING, OutboxMessage.claimed_until.is_not(None))
                                 .values(claimed_until=lease, next_attempt_at=lease))
 
-    def _deliver(self, msg_id: int, url: str, payload: dict, attempts: int,
-                 authentication: dict | None = None, subscription_id: str = "") -> None:
+    def _deliver(self, msg_id: int, url: str, payload: dict, attempts: int, authentication: dict | None,
+                 subscription_id: str) -> None:
         error = None  # never holds a credential: httpx and CredentialsError messages name only URLs and ids
         unreachable = False  # the subscriber did not answer, or answered it cannot take it now: its circuit counts
+        answered = False  # it answered something else: its circuit closes
         try:
             resp = self._client.post(url, json=payload, auth=self._callback_auth.auth_for(authentication))
+            unreachable = resp.status_code >= 500 or resp.status_code == 429
+            answered = not unreachable
             if not 200 <= resp.status_code < 300:
                 error = f"subscriber answered HTTP {resp.status_code}"
-                unreachable = resp.status_code >= 500 or resp.status_code == 429
                 NOTIFY_FAILURES.labels(f"http_{resp.status_code}").inc()
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"
@@ -264,11 +266,13 @@ class Deliverer:
                 else:
                     values = {"last_error": error,
                               "next_attempt_at": now + timedelta(seconds=backoff_s(attempts, self.settings))}
-                session.execute(update(OutboxMessage).where(OutboxMessage.id == msg_id)
-                                .values(claimed_until=None, **values))
+                mine = OutboxMessage.id == msg_id
+                if error is not None:  # a retry must not free a claim another deliverer made after our lease ran out
+                    mine = mine & (OutboxMessage.attempts == attempts)
+                session.execute(update(OutboxMessage).where(mine).values(claimed_until=None, **values))
                 if unreachable:
                     _circuit_failure(session, subscription_id, url, now, self.settings)
-                else:  # it answered: whatever its circuit counted is over
+                elif answered:  # whatever its circuit counted is over
                     session.execute(delete(NotifyCircuit).where(NotifyCircuit.subscription_id == subscription_id))
         finally:
             with self._lock:

@@ -312,6 +312,21 @@ def test_half_open_probe_goes_alone_a_failed_one_reopens_longer_and_recovery_del
         srv.close()
 
 
+def test_a_subscriber_that_answers_4xx_is_alive_and_its_circuit_stays_closed(
+        database: str, deliverers: list[Deliverer]) -> None:
+    """Refusals (a wrong credential, a gone endpoint) are the message's problem, not a dead subscriber's."""
+    srv = Subscriber(status=404)
+    try:
+        sub_id = _subscribe(srv.url("/gone"))
+        _queue(sub_id, srv.url("/gone"), ["g0", "g1", "g2", "g3"])
+        d = Deliverer(_settings(notify_per_subscription=2, notify_circuit_failures=2))
+        deliverers.append(d)
+        assert _round(d) == 2 and _round(d) == 2
+        assert len(srv.requests) == 4 and _circuit(sub_id) is None
+    finally:
+        srv.close()
+
+
 def test_per_subscription_concurrency_never_exceeds_the_limit_across_two_deliverers(
         database: str, deliverers: list[Deliverer]) -> None:
     settings = _settings(notify_parallel=8, notify_per_subscription=2)
