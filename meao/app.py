@@ -29,7 +29,7 @@ from meao.api.negotiation import AcceptGuardMiddleware
 from meao.api.security import TOKEN_PATH, prepare_spec
 from meao.api.validation import CanonicalHeaders, RequestTargetGuard, UndocumentedStatusGuard, validator_map
 from meao.auth.tokens import check_settings as check_auth_settings
-from meao.celery_app import all_queues, configure_celery
+from meao.celery_app import all_queues, prepare_jobs
 from meao.config import Settings, get_settings, set_settings
 from meao.metrics import HttpMetricsMiddleware, register_system_collector
 from meao.problems import ProblemError
@@ -76,11 +76,9 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
     """
     settings = settings or get_settings()
     set_settings(settings)
-    configure_celery(settings)
+    prepare_jobs(settings)
     if embedded_worker is None:
         embedded_worker = settings.embedded_broker
-    import meao.catalogue.tasks  # noqa: F401 — registers the tasks with the Celery app
-    import mecpm.tasks  # noqa: F401
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FlaskApp) -> AsyncIterator[None]:

@@ -26,10 +26,16 @@ celery_app = Celery("meao", include=["meao.catalogue.tasks", "mecpm.tasks"])
 
 
 def configure_celery(settings: Settings) -> Celery:
-    """Point the Celery app at the configured broker, with crash-safe delivery settings."""
+    """Point the Celery app at the configured broker, with crash-safe delivery settings.
+
+    A ``rediss://`` broker gets verified TLS from the settings (:func:`meao.transport.redis_ssl_options`).
+    """
+    from meao.transport import redis_ssl_options
+
     broker = settings.broker_url or "memory://"
     celery_app.conf.update(
         broker_url=broker,
+        broker_use_ssl=redis_ssl_options(settings),
         result_backend=None,
         task_ignore_result=True,
         task_acks_late=True,
@@ -50,6 +56,15 @@ def configure_celery(settings: Settings) -> Celery:
         from kombu.transport import memory
 
         memory.Channel.polling_interval = 0.01
+    return celery_app
+
+
+def prepare_jobs(settings: Settings) -> Celery:
+    """Configure the Celery app and register every task with it: what a process that sends or runs jobs
+    does once before it starts."""
+    configure_celery(settings)
+    import meao.catalogue.tasks  # noqa: F401 — importing registers the tasks
+    import mecpm.tasks  # noqa: F401
     return celery_app
 
 

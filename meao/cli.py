@@ -10,6 +10,7 @@ import click
 
 from meao.config import get_settings, log_environment
 from meao.db.migrate import db_upgrade
+from meao.redaction import mask_url
 
 if TYPE_CHECKING:
     from meao.config import Settings
@@ -37,7 +38,7 @@ def db() -> None:
 def db_upgrade_cmd() -> None:
     """Create or migrate the database schema to the latest version."""
     db_upgrade()
-    click.echo(f"database at {get_settings().database_url} is up to date")
+    click.echo(f"database at {mask_url(get_settings().database_url)} is up to date")
 
 
 @main.command()
@@ -65,6 +66,7 @@ def serve(host: str, port: int, embedded_worker: bool | None, certfile: str | No
     from meao.auth.startup import prepare_auth
     from meao.config import load_settings, serve_public_url, set_settings
     from meao.tls import uvicorn_ssl_options
+    from meao.transport import check_broker
 
     tls_given = {"MEAO_TLS_CERTFILE": certfile, "MEAO_TLS_KEYFILE": keyfile, "MEAO_TLS_CLIENT_CA": client_ca}
     ssl_options = uvicorn_ssl_options(load_settings(**tls_given).tls)
@@ -77,9 +79,11 @@ def serve(host: str, port: int, embedded_worker: bool | None, certfile: str | No
 
     hosts = load_configured_hosts()
     embedded = embedded_worker if embedded_worker is not None else settings.embedded_broker
-    mode = "embedded worker, memory broker" if embedded else settings.broker_url
+    if not settings.embedded_broker:
+        check_broker(settings)
+    mode = "embedded worker, memory broker" if embedded else mask_url(settings.broker_url)
     click.echo(f"meao serving Mm1 on {public}/app_pkgm/v1 (Swagger UI: {public}/app_pkgm/v1/ui/); "
-               f"database {settings.database_url}; jobs: {mode}; {hosts} MEC host(s) loaded; "
+               f"database {mask_url(settings.database_url)}; jobs: {mode}; {hosts} MEC host(s) loaded; "
                f"auth: {settings.auth.mode}; {workers} process(es)", err=True)
     if workers == 1:
         uvicorn.run(create_app(settings, embedded_worker=embedded), host=host, port=port, log_level="warning",
@@ -94,13 +98,11 @@ def _serve_processes(settings: Settings, host: str, port: int, workers: int, emb
     """``meao serve --workers N``: the duties here, once; the web processes build their apps from the
     environment, and wake this process's job dispatcher instead of sending jobs themselves."""
     from meao.app import serve_duties
-    from meao.celery_app import configure_celery
+    from meao.celery_app import prepare_jobs
     from meao.jobs.dispatcher import wake_listener
     from meao.serving import ServeFailed, serve_processes
 
-    configure_celery(settings)
-    import meao.catalogue.tasks  # noqa: F401 — the embedded worker runs them
-    import mecpm.tasks  # noqa: F401
+    prepare_jobs(settings)  # the embedded worker runs here
 
     with serve_duties(settings, embedded), wake_listener() as wake_address:
         os.environ.update(env, MEAO_SERVE_EMBEDDED_WORKER="true" if embedded else "false",
@@ -130,19 +132,19 @@ def worker(queues: str | None, concurrency: int, node_name: str | None, metrics_
     from celery.signals import worker_ready, worker_shutdown
 
     from meao.background import Background
-    from meao.celery_app import celery_app, configure_celery
+    from meao.celery_app import celery_app, prepare_jobs
+    from meao.transport import check_broker
 
     settings = get_settings()
     if settings.embedded_broker:
         raise click.ClickException("a standalone worker needs a shared broker: set MEAO_BROKER_URL "
                                    "(e.g. redis://127.0.0.1:6379/0); `meao serve` alone runs jobs in-process")
-    configure_celery(settings)
-    import meao.catalogue.tasks  # noqa: F401
-    import mecpm.tasks  # noqa: F401
+    prepare_jobs(settings)
     from meao.celery_app import all_queues
     from meao.lcm.hosts import load_configured_hosts
 
     db_upgrade()
+    check_broker(settings)
     load_configured_hosts()
     if metrics_port:
         from prometheus_client import start_http_server
@@ -209,7 +211,7 @@ def mep_serve(host_id: str, host: str, port: int, workers: int, insecure_no_auth
     dns = settings.mep.dns_api_url or "none (DNS rules stay unrealised; set MEAO_MEP_DNS_API_URL)"
     click.echo(f"MEP of MEC host {host_id} serving Mp1 on {url}/mec_app_support/v1 and "
                f"{url}/mec_service_mgmt/v1, Mm5 on {url}/mm5/v1 ({workers} process(es)); database "
-               f"{settings.database_url}; DNS server {dns}", err=True)
+               f"{mask_url(settings.database_url)}; DNS server {mask_url(dns)}", err=True)
     if workers > 1:  # each process builds its app from the environment
         from meao.serving import serve_processes
 

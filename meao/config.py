@@ -68,6 +68,19 @@ class TlsSettings:
 
 
 @dataclass(frozen=True)
+class BrokerTlsSettings:
+    """TLS to a ``rediss://`` broker (``MEAO_BROKER_CA_FILE``, ``MEAO_BROKER_CERTFILE``/``KEYFILE``).
+
+    The server's certificate is always verified, against ``ca_file`` or else the system's trusted CAs;
+    a client certificate is sent only when both of its files are set.
+    """
+
+    ca_file: Path | None = None
+    certfile: Path | None = None
+    keyfile: Path | None = None
+
+
+@dataclass(frozen=True)
 class JobSettings:
     """How long jobs may stay silent before the reaper acts (``MEAO_*_S``)."""
 
@@ -144,6 +157,7 @@ class Settings:
     require_signed: bool = False  # refuse packages without a valid SOL004 signature
     auth: AuthSettings = field(default_factory=AuthSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
+    broker_tls: BrokerTlsSettings = field(default_factory=BrokerTlsSettings)
     jobs: JobSettings = field(default_factory=JobSettings)
     vim: VimSettings = field(default_factory=VimSettings)
     mep: MepSettings = field(default_factory=MepSettings)
@@ -196,6 +210,9 @@ def load_settings(**overrides: str) -> Settings:
         tls=TlsSettings(certfile=_path(env, "MEAO_TLS_CERTFILE"), keyfile=_path(env, "MEAO_TLS_KEYFILE"),
                         client_ca=_path(env, "MEAO_TLS_CLIENT_CA"),
                         keyfile_password=env.get("MEAO_TLS_KEYFILE_PASSWORD") or None),
+        broker_tls=BrokerTlsSettings(ca_file=_path(env, "MEAO_BROKER_CA_FILE"),
+                                     certfile=_path(env, "MEAO_BROKER_CERTFILE"),
+                                     keyfile=_path(env, "MEAO_BROKER_KEYFILE")),
         jobs=JobSettings(job_stale_s=_float("MEAO_JOB_STALE_S", 600.0, env),
                          op_stale_s=_float("MEAO_OP_STALE_S", 30.0, env),
                          reap_interval_s=_float("MEAO_REAP_INTERVAL_S", 30.0, env),

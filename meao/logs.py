@@ -7,6 +7,11 @@ driver sends it to OpenStack as the global request id (``X-OpenStack-Request-ID:
 
 ``MEAO_LOG_FORMAT=json`` selects JSON lines (fields: ``ts``, ``level``, ``logger``, ``msg``, ``op_id``,
 ``process``, ``thread`` and ``exc`` when there is a traceback); the default is text.
+
+Every record's final text has credentials masked (:mod:`meao.redaction`): the database and broker
+passwords, the password in an ``appPkgPath`` or ``callbackUri``. It is done in the record itself
+(:class:`RedactedLogRecord`, installed as the process's log record factory), not by a filter on meao's
+handler, because Celery and uvicorn log through handlers of their own that such a filter would miss.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ import logging
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
+
+from meao.redaction import redact
 
 _op_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("meao_op_id", default=None)
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -54,6 +62,56 @@ class _OpIdFilter(logging.Filter):
         return True
 
 
+class RedactedLogRecord(logging.LogRecord):
+    """A log record whose message, traceback text and stack text never show a URL password.
+
+    The message is masked when it is rendered (``getMessage``), so a record a level or a filter drops
+    costs nothing. Formatters store the rendered traceback in ``exc_text``; it is masked as it is stored,
+    so every formatter that follows ``logging.Formatter``'s protocol (Celery's, uvicorn's) prints it
+    masked. The cheap pre-check lives in :func:`meao.redaction.redact`.
+    """
+
+    _exc_text: str | None = None
+    _stack_info: str | None = None
+
+    def getMessage(self) -> str:
+        return redact(super().getMessage())
+
+    @property
+    def exc_text(self) -> str | None:  # type: ignore[override]
+        return self._exc_text
+
+    @exc_text.setter
+    def exc_text(self, value: str | None) -> None:
+        self._exc_text = redact(value) if value else value
+
+    @property
+    def stack_info(self) -> str | None:  # type: ignore[override]
+        return self._stack_info
+
+    @stack_info.setter
+    def stack_info(self, value: str | None) -> None:
+        self._stack_info = redact(value) if value else value
+
+
+def _install_redaction() -> None:
+    """Make every log record of this process a masking one (once; a foreign factory is wrapped)."""
+    current = logging.getLogRecordFactory()
+    if current is RedactedLogRecord or getattr(current, "meao_redacting", False):
+        return
+    if current is logging.LogRecord:
+        logging.setLogRecordFactory(RedactedLogRecord)
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = current(*args, **kwargs)
+        record.msg, record.args = redact(record.getMessage()), None  # eager: we do not own its class
+        return record
+
+    factory.meao_redacting = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record; never raises on odd arguments."""
 
@@ -68,7 +126,9 @@ class JsonFormatter(logging.Formatter):
             "thread": record.threadName,
         }
         if record.exc_info:
-            doc["exc"] = self.formatException(record.exc_info)
+            if not record.exc_text:  # through the record, which masks it (see RedactedLogRecord)
+                record.exc_text = self.formatException(record.exc_info)
+            doc["exc"] = redact(record.exc_text)  # again: a record from a foreign factory
         return json.dumps(doc, default=str)
 
 
@@ -77,6 +137,7 @@ def setup_logging(level: str = "INFO", fmt: str | None = None) -> None:
     from meao.config import log_environment
 
     fmt = (fmt or log_environment()[1]).lower()
+    _install_redaction()
     handler = logging.StreamHandler()
     handler.addFilter(_OpIdFilter())
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from meao.redaction import redact
+
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -32,6 +34,9 @@ class ProblemError(Exception):
     def __init__(self, detail: str, *, status: int | None = None, title: str | None = None,
                  type_: str = "about:blank", instance: str | None = None,
                  extra: dict[str, Any] | None = None) -> None:
+        # every failure detail meao shows or stores goes through here: a URL password in it (an appPkgPath,
+        # a callbackUri, a broker URL, an httpx message quoting one) never leaves the process
+        detail = redact(detail)
         super().__init__(detail)
         self.detail = detail
         if status is not None:

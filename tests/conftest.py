@@ -116,6 +116,18 @@ def _pg_database() -> Iterator[str]:
 
 
 @contextmanager
+def fresh_database(backend: str, folder: Path) -> Iterator[str]:
+    """The URL of a new, empty database: ``sqlite`` a file in ``folder``, ``postgresql`` a database of
+    its own on the local server (dropped afterwards)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / 'meao.db'}"
+        return
+    require_service("PostgreSQL", POSTGRES)
+    with contextmanager(pg_database)("meao_test") as url:
+        yield url
+
+
+@contextmanager
 def fake_vim_stack(base_dir: Path, hosts: list[dict[str, Any]], redis_db: int) -> Iterator[Stack]:
     """`meao serve` and a worker on SQLite with the fake VIM driver (capacity without any cloud: no
     clouds.yaml at all, so an OpenStack driver would fail to connect) and ``hosts`` as the inventory."""
@@ -199,22 +211,14 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     """
     require_service("Redis", REDIS)
     backend = request.param
-    db_gen = None
     base_dir = tmp_path_factory.mktemp(f"stack-{backend}")
-    if backend == "postgresql":
-        require_service("PostgreSQL", POSTGRES)
-        db_gen = _pg_database()
-        db_url = next(db_gen)
-    else:
-        db_url = f"sqlite:///{base_dir / 'meao.db'}"
-    stack = launch_stack(base_dir, db_url, {"sqlite": 11, "postgresql": 12}[backend],
-                         {"MEAO_TRUSTED_CA_FILE": str(pki_dir / "ca.pem")})
-    try:
-        yield stack
-    finally:
-        stack.stop()
-        if db_gen is not None:
-            next(db_gen, None)
+    with fresh_database(backend, base_dir) as db_url:
+        stack = launch_stack(base_dir, db_url, {"sqlite": 11, "postgresql": 12}[backend],
+                             {"MEAO_TRUSTED_CA_FILE": str(pki_dir / "ca.pem")})
+        try:
+            yield stack
+        finally:
+            stack.stop()
 
 
 class _Recorder(BaseHTTPRequestHandler):
@@ -291,20 +295,12 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     from meao.db.migrate import db_upgrade
     from meao.db.session import get_engine
 
-    db_gen = None
-    if request.param == "postgresql":
-        require_service("PostgreSQL", POSTGRES)
-        db_gen = _pg_database()
-        url = next(db_gen)
-    else:
-        url = f"sqlite:///{tmp_path / 'meao.db'}"
-    before = get_settings()
-    set_settings(load_settings(MEAO_DATABASE_URL=url, MEAO_DATA_DIR=str(tmp_path / "var")))
-    db_upgrade(url)
-    try:
-        yield url
-    finally:
-        set_settings(before)
-        get_engine(url).dispose()
-        if db_gen is not None:
-            next(db_gen, None)
+    with fresh_database(request.param, tmp_path) as url:
+        before = get_settings()
+        set_settings(load_settings(MEAO_DATABASE_URL=url, MEAO_DATA_DIR=str(tmp_path / "var")))
+        db_upgrade(url)
+        try:
+            yield url
+        finally:
+            set_settings(before)
+            get_engine(url).dispose()

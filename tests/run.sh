@@ -52,6 +52,11 @@ if ! port_open 5432; then
   wait_port 5432 || { say "PostgreSQL did not start on 127.0.0.1:5432"; exit 1; }
 fi
 
+# tests/security/test_tls_transport.py starts its own TLS-only redis-server and PostgreSQL cluster (initdb,
+# run as the postgres user when we are root): the binaries must be here even when the ports above were open
+command -v redis-server >/dev/null || apt_install redis-server
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql
+
 # PowerDNS Authoritative for the MEP's DNS rules (tests/mep): DNS 127.0.0.1:5354, API 127.0.0.1:8089;
 # installs pdns-server when missing and reuses a running one
 bash deploy/pdns.sh

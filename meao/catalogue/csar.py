@@ -205,10 +205,15 @@ def read_layout(root: Path, members: Iterable[str]) -> CsarLayout:
 
 @dataclass
 class ManifestEntry:
+    """One Source block of the manifest; ``signature``/``certificate`` name the artifact's own signature
+    and certificate files when the provider signed it individually (SOL004 clause 5.3)."""
+
     source: str
     algorithm: str | None
     hash: str | None
     line: int
+    signature: str | None = None
+    certificate: str | None = None
 
 
 @dataclass
@@ -267,7 +272,7 @@ def parse_manifest(path: Path, name: str, max_bytes: int) -> Manifest:
             current = ManifestEntry(source=value, algorithm=None, hash=None, line=lineno)
             entries.append(current)
             continue
-        if key in ("Algorithm", "Hash"):
+        if key in ("Algorithm", "Hash", "Signature", "Certificate"):
             if current is None:
                 raise OnboardingError(f"manifest {name} line {lineno}: '{key}' without a preceding 'Source'")
             setattr(current, key.lower(), value)
@@ -311,3 +316,21 @@ def verify_manifest_digests(root: Path, manifest: Manifest, sha256: dict[str, st
         if not same_digest(actual, entry.hash):
             raise OnboardingError(f"{where}: digest mismatch for file {source!r}: manifest says "
                                   f"{entry.hash}, the file has {actual} ({entry.algorithm})")
+
+
+def unlisted_members(layout: CsarLayout, manifest: Manifest, members: Iterable[str]) -> list[str]:
+    """The package's files that no Source/Algorithm/Hash block of the manifest covers, sorted.
+
+    ``members`` are the files extracted (directory entries are not members). Exempt, because a digest
+    in the manifest cannot cover them or they vouch for themselves: the manifest (its signature covers
+    it), the certificate named by ``ETSI-Entry-Certificate`` in TOSCA.meta (MEC 037 clause 6.2.3; it is
+    checked against the trusted CA, and TOSCA.meta, which names it, must itself be listed), and the
+    ``Signature:`` / ``Certificate:`` files of individually signed artifacts named in the manifest's
+    blocks (SOL004 clause 5.3). Everything else, TOSCA.meta, the AppD, licenses and the change log
+    included, must be listed: an unlisted file could be swapped without breaking any signature.
+    """
+    listed = {e.source.removeprefix("./") for e in manifest.entries if "://" not in e.source}
+    exempt = {manifest.path, layout.manifest, layout.certificate}
+    for entry in manifest.entries:
+        exempt.update(f.removeprefix("./") for f in (entry.signature, entry.certificate) if f)
+    return sorted(m for m in members if m not in listed and m not in exempt)

@@ -13,14 +13,16 @@ import httpx
 from meao.catalogue.integrity import CHUNK, new_hasher
 from meao.config import Settings
 from meao.problems import BadRequest, OnboardingError, UploadInterrupted
+from meao.redaction import mask_url
 
 
 def check_source_uri(uri: str, settings: Settings) -> None:
     """Refuse, at creation time, URIs meao will never fetch (BadRequest with the reason)."""
     parsed = urlparse(uri)
+    shown = mask_url(uri)  # a password in the URI stays out of the message
     if parsed.scheme in ("http", "https"):
         if not parsed.netloc:
-            raise BadRequest(f"appPkgPath {uri!r} has no host")
+            raise BadRequest(f"appPkgPath {shown!r} has no host")
         return
     if parsed.scheme == "file":
         if settings.pkg_file_root is None:
@@ -28,18 +30,19 @@ def check_source_uri(uri: str, settings: Settings) -> None:
                              "MEAO_PKG_FILE_ROOT; use an http(s) URI or upload with PUT package_content")
         _local_path(uri, settings)
         return
-    raise BadRequest(f"appPkgPath {uri!r}: only http, https and file URIs are supported")
+    raise BadRequest(f"appPkgPath {shown!r}: only http, https and file URIs are supported")
 
 
 def _local_path(uri: str, settings: Settings) -> Path:
     parsed = urlparse(uri)
+    shown = mask_url(uri)
     if parsed.netloc not in ("", "localhost"):
-        raise BadRequest(f"appPkgPath {uri!r}: file URIs must name a local path (file:///...)")
+        raise BadRequest(f"appPkgPath {shown!r}: file URIs must name a local path (file:///...)")
     path = Path(unquote(parsed.path)).resolve()
     root = settings.pkg_file_root
     assert root is not None
     if root != path and root not in path.parents:
-        raise BadRequest(f"appPkgPath {uri!r} is outside MEAO_PKG_FILE_ROOT ({root}); copy the package "
+        raise BadRequest(f"appPkgPath {shown!r} is outside MEAO_PKG_FILE_ROOT ({root}); copy the package "
                          "there or upload it with PUT package_content")
     return path
 
@@ -54,6 +57,7 @@ def fetch_to(uri: str, dest: Path, algorithm: str, settings: Settings,
     """
     hasher = new_hasher(algorithm)
     size = 0
+    shown = mask_url(uri)  # a password in the URI stays out of the messages
     limit = settings.max_package_bytes
     deadline_s = settings.fetch_deadline_s
     deadline = time.monotonic() + deadline_s
@@ -62,10 +66,10 @@ def fetch_to(uri: str, dest: Path, algorithm: str, settings: Settings,
         nonlocal size
         size += len(chunk)
         if size > limit:
-            raise OnboardingError(f"the package at {uri} is larger than the {limit}-byte limit "
+            raise OnboardingError(f"the package at {shown} is larger than the {limit}-byte limit "
                                   "(MEAO_MAX_PACKAGE_BYTES)")
         if time.monotonic() > deadline:
-            raise OnboardingError(f"fetching appPkgPath {uri} did not finish within {deadline_s:g} s "
+            raise OnboardingError(f"fetching appPkgPath {shown} did not finish within {deadline_s:g} s "
                                   f"(MEAO_FETCH_DEADLINE_S; {size} bytes had arrived): publish the package "
                                   "on a faster server or upload it with PUT package_content, or ask the "
                                   "operator to raise MEAO_FETCH_DEADLINE_S")
@@ -80,12 +84,12 @@ def fetch_to(uri: str, dest: Path, algorithm: str, settings: Settings,
                 out.write(chunk)
     except httpx.TimeoutException as exc:
         dest.unlink(missing_ok=True)
-        raise OnboardingError(f"fetching appPkgPath {uri} timed out: no data for "
+        raise OnboardingError(f"fetching appPkgPath {shown} timed out: no data for "
                               f"{min(settings.fetch_timeout_s, deadline_s):g} s; check that the server "
                               "publishing the package is up and reachable from meao") from exc
     except httpx.HTTPError as exc:
         dest.unlink(missing_ok=True)
-        raise OnboardingError(f"fetching appPkgPath {uri} failed: {exc}") from exc
+        raise OnboardingError(f"fetching appPkgPath {shown} failed: {exc}") from exc
     except BaseException:
         dest.unlink(missing_ok=True)
         raise
@@ -94,20 +98,21 @@ def fetch_to(uri: str, dest: Path, algorithm: str, settings: Settings,
 
 def _read_source(uri: str, settings: Settings, read_timeout_s: float) -> Iterator[bytes]:
     """The bytes at ``uri`` as they arrive (no read waits longer than ``read_timeout_s``)."""
+    shown = mask_url(uri)
     if urlparse(uri).scheme == "file":
         try:
             src = _local_path(uri, settings).open("rb")
         except BadRequest as exc:
             raise OnboardingError(exc.detail) from exc
         except OSError as exc:
-            raise OnboardingError(f"cannot read appPkgPath {uri}: {exc.strerror}") from exc
+            raise OnboardingError(f"cannot read appPkgPath {shown}: {exc.strerror}") from exc
         with src:
             while chunk := src.read(CHUNK):
                 yield chunk
         return
     with httpx.stream("GET", uri, timeout=httpx.Timeout(read_timeout_s), follow_redirects=True) as resp:
         if resp.status_code != 200:
-            raise OnboardingError(f"fetching appPkgPath {uri} answered HTTP {resp.status_code}; "
+            raise OnboardingError(f"fetching appPkgPath {shown} answered HTTP {resp.status_code}; "
                                   "check the URI and that the package is published there")
         yield from resp.iter_bytes()  # as received: the deadline is checked after every read
 

@@ -30,6 +30,7 @@ from meao.catalogue.csar import (
     extract_archive,
     parse_manifest,
     read_layout,
+    unlisted_members,
     verify_manifest_digests,
 )
 from meao.catalogue.fetch import fetch_to
@@ -53,6 +54,7 @@ from meao.jobs.contract import ONBOARD_TASK
 from meao.jobs.fencing import WORKER_ID, Heartbeat, Superseded
 from meao.notify.package_events import emit_pkg_notification
 from meao.problems import OnboardingError, ProblemError, problem
+from meao.redaction import mask_url
 from meao.wire.packages import artifact_info, sw_image_info
 
 log = logging.getLogger(__name__)
@@ -171,7 +173,7 @@ def _fetch(held: Claim, pkg: AppPackage, work: Path, beat: Heartbeat, settings: 
     uri = pkg.app_pkg_path or ""
     digest, size = fetch_to(uri, part, pkg.checksum_algorithm, settings, on_chunk=beat.check)
     if not same_digest(digest, pkg.checksum_hash):
-        raise OnboardingError(f"the package fetched from {uri} has {pkg.checksum_algorithm} digest {digest}, "
+        raise OnboardingError(f"the package fetched from {mask_url(uri)} has {pkg.checksum_algorithm} digest {digest}, "
                               f"not the checksum given at creation ({pkg.checksum_hash}); fix the checksum or "
                               "the file")
     faults.point("onboard:fetched")
@@ -217,7 +219,8 @@ def process_package(archive: Path, work: Path, settings: Settings) -> dict[str, 
         sig = verify_manifest_signature(signed, cms or manifest.signature_pem,
                                         trusted_ca=_trusted_ca(settings, f"manifest {layout.manifest}"),
                                         certificate_pem=certificate, manifest_name=layout.manifest)
-    policy_check(sig, require_signed=settings.require_signed)
+    unlisted = unlisted_members(layout, manifest, sha256) if sig.signed or settings.require_signed else []
+    policy_check(sig, require_signed=settings.require_signed, unlisted=unlisted, manifest_name=layout.manifest)
     verify_manifest_digests(target, manifest, sha256)
     appd = load_appd(target, layout.entry_definitions)
     _check_metadata(manifest.metadata, manifest.path, appd)

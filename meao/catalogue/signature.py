@@ -3,7 +3,8 @@
 - Option 1 (signed manifest): the manifest ends with a PEM ``-----BEGIN CMS-----`` block, a detached
   CMS signature over the rest of the manifest. The signing certificate is inside the CMS structure or
   in the file named by ``ETSI-Entry-Certificate`` in TOSCA.meta (MEC 037 clause 6.2.3). Once the
-  signature holds, the digests in the manifest vouch for every file (``csar.verify_manifest_digests``).
+  signature holds, the digests in the manifest vouch for every file (``csar.verify_manifest_digests``),
+  so every file must be listed there (``csar.unlisted_members``, refused by :func:`policy_check`).
 - Option 2 (signed archive): the upload is a zip holding ``<base>.csar`` (or ``.zip``), the detached CMS
   signature ``<base>.cms`` over the CSAR bytes and, unless the certificate is in the signature,
   ``<base>.cert`` (MEC 037 clause 6.2.3). It is verified before the CSAR is opened.
@@ -44,6 +45,7 @@ import stat
 import subprocess
 import tempfile
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,14 +176,42 @@ def unwrap_option2(zip_path: Path, dest_dir: Path, *, trusted_ca: Path,
     return target, _result(OPTION_2, signer_pem)
 
 
-def policy_check(result: SignatureResult, *, require_signed: bool) -> None:
-    """Apply the operator's policy: refuse an unsigned package when signatures are required."""
+def policy_check(result: SignatureResult, *, require_signed: bool, unlisted: Sequence[str] = (),
+                 manifest_name: str = "manifest") -> None:
+    """Apply the operator's policy and the signed-package rule; SignatureError (422) with the reason.
+
+    - An unsigned package is refused when signatures are required (``MEAO_REQUIRE_SIGNED_PACKAGES``).
+    - A signed package, or any package when signatures are required, must have every member listed
+      with a digest in the manifest: ``unlisted`` (from ``csar.unlisted_members``) must be empty. The
+      signature vouches for the manifest and the manifest's digests for the files; a file it does not
+      list (TOSCA.meta, an AppD) could be replaced, the package re-pointed at another AppD, and still
+      pass as signed. This holds for option 2 too: MEC 037 clause 6.2.2 has the manifest list all files.
+
+    An unsigned package without the requirement is not held to the rule (today's behaviour: its
+    manifest's digests are checked, but nothing claims the package is authentic).
+    """
+    missing = _unlisted_reason(unlisted, manifest_name)
     if require_signed and not result.signed:
+        also = f"; also, its {missing}, and a signed package must list every file" if unlisted else ""
         raise SignatureError(
             "package is not signed, and this MEAO accepts only signed packages "
             "(MEAO_REQUIRE_SIGNED_PACKAGES): append a CMS signature to the manifest (SOL004 option 1) or "
             "upload a zip holding the CSAR, its .cms signature and .cert certificate (SOL004 option 2, "
-            "MEC 037 clause 6.2.3)")
+            f"MEC 037 clause 6.2.3){also}")
+    if unlisted and result.signed:
+        raise SignatureError(
+            f"the package is signed, but its {missing}: the signature does not cover them, so they could "
+            "have been replaced. List every file of the package except the manifest and the "
+            "ETSI-Entry-Certificate file with a Source/Algorithm/Hash block (MEC 037 clause 6.2.2, SOL004 "
+            "clause 5), then sign the package again")
+
+
+def _unlisted_reason(unlisted: Sequence[str], manifest_name: str, shown: int = 5) -> str:
+    """'manifest m.mf does not list 7 files with a digest (a, b, c, d, e and 2 more)'."""
+    names = ", ".join(unlisted[:shown])
+    more = f" and {len(unlisted) - shown} more" if len(unlisted) > shown else ""
+    return (f"manifest {manifest_name} does not list {len(unlisted)} "
+            f"file{'s' if len(unlisted) != 1 else ''} with a digest ({names}{more})")
 
 
 def is_option2_envelope(zip_path: Path) -> bool:

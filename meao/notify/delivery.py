@@ -37,6 +37,7 @@ from meao.db.models import NotifyCircuit, OutboxMessage, Subscription, utcnow
 from meao.db.session import session_scope
 from meao.metrics import NOTIFY_CIRCUIT_OPENED, NOTIFY_FAILURES
 from meao.notify.callback_auth import CallbackAuthenticator
+from meao.redaction import redact
 
 log = logging.getLogger(__name__)
 LEASE_S = 120  # a claimed message is retried after this if its deliverer died mid-POST
@@ -247,11 +248,11 @@ class Deliverer:
                 error = f"subscriber answered HTTP {resp.status_code}"
                 NOTIFY_FAILURES.labels(f"http_{resp.status_code}").inc()
         except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"
+            error = redact(f"{type(exc).__name__}: {exc}")  # an httpx message may quote the URL's password
             unreachable = True
             NOTIFY_FAILURES.labels("transport").inc()
         except Exception as exc:  # noqa: BLE001 — an unforeseen error must still release the lease below
-            error = f"{type(exc).__name__}: {exc}"
+            error = redact(f"{type(exc).__name__}: {exc}")
             NOTIFY_FAILURES.labels("internal").inc()
         try:
             with session_scope() as session:

@@ -21,6 +21,7 @@ from typing import Any
 
 from meao.celery_app import ENQUEUED_AT_HEADER, all_queues
 from meao.config import get_settings
+from meao.redaction import mask_url
 
 PEEK_LIMIT = 200  # waiting jobs listed per queue; the depth is always exact
 _SEP = "\x06\x16"  # kombu's separator between a queue name and its priority step
@@ -70,7 +71,10 @@ class _RedisQueues:
     def __init__(self, url: str) -> None:
         import redis
 
-        self.client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        from meao.transport import redis_ssl_options
+
+        self.client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5,
+                                           **(redis_ssl_options(get_settings()) or {}))
 
     @staticmethod
     def _keys(queue: str) -> list[str]:
@@ -147,7 +151,7 @@ def _queues() -> Any:
             else:
                 from meao.problems import ProblemError
 
-                raise ProblemError(f"reading queues is supported for Redis and the embedded broker, not {url}; "
+                raise ProblemError(f"reading queues is supported for Redis and the embedded broker, not {mask_url(url)}; "
                                    "use the broker's own tools (or Celery Flower)", status=501,
                                    title="Broker not supported")
         return _backend[1]
@@ -155,11 +159,9 @@ def _queues() -> Any:
 
 def broker_unavailable(exc: Exception) -> Exception:
     """The ProblemDetails (503) for a broker that does not answer; the URL is shown without its password."""
-    from kombu.utils.url import maybe_sanitize_url
-
     from meao.problems import ProblemError
 
-    url = maybe_sanitize_url(get_settings().broker_url or "memory://")
+    url = mask_url(get_settings().broker_url or "memory://")
     return ProblemError(f"the job broker at {url} does not answer ({type(exc).__name__}: {exc}); start it or fix "
                         "MEAO_BROKER_URL, then ask again", status=503, title="Broker unavailable")
 

@@ -19,7 +19,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
 from tests.api.helpers import LIST_ROWS, T0, instance_row, seed_rows
-from tests.conftest import POSTGRES, REDIS, Stack, _pg_database, launch_stack, require_service
+from tests.conftest import REDIS, Stack, fresh_database, launch_stack, require_service
 
 PAGE = 3
 PAGING_REDIS_DB = {"sqlite": 0, "postgresql": 1}
@@ -30,22 +30,14 @@ def paged(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     """A live meao paging by 3, and an engine on its database."""
     require_service("Redis", REDIS)
     base = tmp_path_factory.mktemp(f"paging-{request.param}")
-    db_gen = None
-    if request.param == "postgresql":
-        require_service("PostgreSQL", POSTGRES)
-        db_gen = _pg_database()
-        db_url = next(db_gen)
-    else:
-        db_url = f"sqlite:///{base / 'meao.db'}"
-    stack = launch_stack(base, db_url, PAGING_REDIS_DB[request.param], {"MEAO_PAGE_SIZE": str(PAGE)})
-    engine = create_engine(db_url)
-    try:
-        yield stack, engine
-    finally:
-        engine.dispose()
-        stack.stop()
-        if db_gen is not None:
-            next(db_gen, None)
+    with fresh_database(request.param, base) as db_url:
+        stack = launch_stack(base, db_url, PAGING_REDIS_DB[request.param], {"MEAO_PAGE_SIZE": str(PAGE)})
+        engine = create_engine(db_url)
+        try:
+            yield stack, engine
+        finally:
+            engine.dispose()
+            stack.stop()
 
 
 URLS = {"app_instances": "/app_lcm/v1/app_instances", "app_packages": "/app_pkgm/v1/app_packages",

@@ -16,11 +16,10 @@ import pytest
 
 from tests.cli.helpers import run_meao
 from tests.conftest import (
-    POSTGRES,
     REDIS,
     Stack,
-    _pg_database,
     free_port,
+    fresh_database,
     launch_stack,
     meao_free_environ,
     require_service,
@@ -89,22 +88,14 @@ def auth_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     require_service("Redis", REDIS)
     backend = request.param
     base_dir = tmp_path_factory.mktemp(f"auth-{backend}")
-    db_gen = None
-    if backend == "postgresql":
-        require_service("PostgreSQL", POSTGRES)
-        db_gen = _pg_database()
-        db_url = next(db_gen)
-    else:
-        db_url = f"sqlite:///{base_dir / 'meao.db'}"
-    stack = launch_stack(base_dir, db_url, AUTH_REDIS_DB[backend],
-                         {"MEAO_AUTH": "local", "MEAO_TENANT_ISOLATION": "true",
-                          "MEAO_AUTH_CLIENT_CACHE_S": "1"})
-    try:
-        yield AuthStack(stack)
-    finally:
-        stack.stop()
-        if db_gen is not None:
-            next(db_gen, None)
+    with fresh_database(backend, base_dir) as db_url:
+        stack = launch_stack(base_dir, db_url, AUTH_REDIS_DB[backend],
+                             {"MEAO_AUTH": "local", "MEAO_TENANT_ISOLATION": "true",
+                              "MEAO_AUTH_CLIENT_CACHE_S": "1"})
+        try:
+            yield AuthStack(stack)
+        finally:
+            stack.stop()
 
 
 @dataclass

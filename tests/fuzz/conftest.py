@@ -21,11 +21,10 @@ import yaml
 
 from tests.api.helpers import sha256
 from tests.conftest import (
-    POSTGRES,
     REDIS,
     Stack,
     SubscriberServer,
-    _pg_database,
+    fresh_database,
     launch_stack,
     require_service,
     wait_for,
@@ -268,27 +267,20 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory,
     """meao on PostgreSQL (MEAO_FUZZ_DB=sqlite for SQLite) + Redis, seeded, with no cloud reachable."""
     require_service("Redis", REDIS)
     base = tmp_path_factory.mktemp("fuzz")
-    db_gen = None
-    if os.environ.get("MEAO_FUZZ_DB", "postgresql") == "sqlite":
-        db_url = f"sqlite:///{base / 'meao.db'}"
-    else:
-        require_service("PostgreSQL", POSTGRES)
-        db_gen = _pg_database()
-        db_url = next(db_gen)
-    hosts_file = base / "hosts.yaml"
-    hosts_file.write_text(yaml.safe_dump({"mec_hosts": [CONFIGURED_HOST]}))
-    clouds = base / "clouds.yaml"
-    clouds.write_text("clouds: {}\n")
-    stack = launch_stack(base, db_url, FUZZ_REDIS_DB, {
-        "MEAO_AUTH": os.environ.get("MEAO_FUZZ_AUTH") or "local",
-        "MEAO_MEC_HOSTS_FILE": str(hosts_file), "OS_CLIENT_CONFIG_FILE": str(clouds),
-        "MEAO_OP_STALE_S": "10", "MEAO_REAP_INTERVAL_S": "1", "MEAO_HEARTBEAT_S": "1",
-        "MEAO_LOG_LEVEL": "WARNING"})
-    try:
-        target = FuzzTarget(stack=stack, headers=auth_headers(stack))
-        seed(target, base, subscriber)
-        yield target
-    finally:
-        stack.stop()
-        if db_gen is not None:
-            next(db_gen, None)
+    backend = os.environ.get("MEAO_FUZZ_DB", "postgresql")
+    with fresh_database(backend, base) as db_url:
+        hosts_file = base / "hosts.yaml"
+        hosts_file.write_text(yaml.safe_dump({"mec_hosts": [CONFIGURED_HOST]}))
+        clouds = base / "clouds.yaml"
+        clouds.write_text("clouds: {}\n")
+        stack = launch_stack(base, db_url, FUZZ_REDIS_DB, {
+            "MEAO_AUTH": os.environ.get("MEAO_FUZZ_AUTH") or "local",
+            "MEAO_MEC_HOSTS_FILE": str(hosts_file), "OS_CLIENT_CONFIG_FILE": str(clouds),
+            "MEAO_OP_STALE_S": "10", "MEAO_REAP_INTERVAL_S": "1", "MEAO_HEARTBEAT_S": "1",
+            "MEAO_LOG_LEVEL": "WARNING"})
+        try:
+            target = FuzzTarget(stack=stack, headers=auth_headers(stack))
+            seed(target, base, subscriber)
+            yield target
+        finally:
+            stack.stop()
