@@ -161,6 +161,11 @@ class Settings:
     notify_timeout_s: float = 5.0
     notify_backoff_base_s: float = 1.0
     notify_backoff_max_s: float = 300.0
+    # Delivery isolation (meao.notify.delivery): POST threads per process, how many of them one subscription
+    # may hold, and after how many consecutive failures its circuit opens (then it waits, backing off).
+    notify_parallel: int = 4
+    notify_per_subscription: int = 2
+    notify_circuit_failures: int = 5
     catalogue_queue: str = "meao.catalogue"
     trusted_ca_file: Path | None = None  # CA bundle that package signatures must chain to
     require_signed: bool = False  # refuse packages without a valid SOL004 signature
@@ -210,6 +215,10 @@ def load_settings(**overrides: str) -> Settings:
         fetch_deadline_s=_float("MEAO_FETCH_DEADLINE_S", 3600.0, env),
         notify_max_attempts=_int("MEAO_NOTIFY_MAX_ATTEMPTS", 8, env),
         notify_backoff_base_s=_float("MEAO_NOTIFY_BACKOFF_BASE_S", 1.0, env),
+        notify_timeout_s=_float("MEAO_NOTIFY_TIMEOUT_S", 5.0, env),
+        notify_parallel=_at_least_one("MEAO_NOTIFY_PARALLEL", 4, env),
+        notify_per_subscription=_at_least_one("MEAO_NOTIFY_PER_SUBSCRIPTION", 2, env),
+        notify_circuit_failures=_at_least_one("MEAO_NOTIFY_CIRCUIT_FAILURES", 5, env),
         trusted_ca_file=Path(env["MEAO_TRUSTED_CA_FILE"]).resolve() if env.get("MEAO_TRUSTED_CA_FILE") else None,
         require_signed=env.get("MEAO_REQUIRE_SIGNED_PACKAGES", "").lower() in ("1", "true", "yes"),
         auth=_auth_settings(env),
@@ -242,6 +251,13 @@ def load_settings(**overrides: str) -> Settings:
         validate_responses=(env.get("MEAO_VALIDATE_RESPONSES") or "false").lower() in ("1", "true", "yes"),
         page_size=_page_size(env),
     )
+
+
+def _at_least_one(name: str, default: int, env: dict[str, str]) -> int:
+    value = _int(name, default, env)
+    if value < 1:
+        raise SystemExit(f"meao: {name}={value} must be 1 or more; fix or unset it")
+    return value
 
 
 def _page_size(env: dict[str, str]) -> int:

@@ -35,6 +35,9 @@ JOBS = Counter("meao_jobs_total", "Lifecycle job attempts run by this worker, by
 NOTIFY_FAILURES = Counter("meao_notification_delivery_failures_total",
                           "Failed notification delivery attempts, by reason (http_<status>, transport, gave_up).",
                           ["reason"])
+NOTIFY_CIRCUIT_OPENED = Counter("meao_notification_circuit_opened_total",
+                                "Times a subscription's delivery circuit opened (or opened again after a failed "
+                                "probe): its notifications wait instead of holding POST threads.")
 
 
 def operation_label(operation_id: str | None) -> str:

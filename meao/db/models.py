@@ -154,6 +154,27 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # while a deliverer POSTs it: the end of its lease (also its next_attempt_at); NULL when nobody holds it.
+    # The claim counts these per subscription, so one subscriber never holds more than its share of POSTs.
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+
+
+Index("ix_outbox_due", OutboxMessage.status, OutboxMessage.next_attempt_at)
+
+
+class NotifyCircuit(Base):
+    """The circuit breaker of one subscription's deliveries, shared by every deliverer process.
+
+    A row exists only while the subscription's callbackUri keeps failing (timeouts, refused connections,
+    HTTP 5xx/429); a delivery it answers deletes it. From ``failures`` consecutive failures on, nothing of
+    the subscription is claimed until ``blocked_until``, then one probe at a time (half-open).
+    """
+
+    __tablename__ = "notify_circuit"
+
+    subscription_id: Mapped[str] = mapped_column(String(36), primary_key=True)  # no FK: outlives its subscription
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    blocked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class MecHost(Base):
