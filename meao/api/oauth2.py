@@ -2,7 +2,20 @@
 
 ``POST /oauth2/token`` with a form-encoded body ``grant_type=client_credentials[&scope=…]``; the client
 authenticates with HTTP Basic (clause 2.3.1) or ``client_id``/``client_secret`` in the body, not both.
-Answers are those of clauses 5.1 and 5.2 (JSON, ``Cache-Control: no-store``), not ProblemDetails.
+Answers are those of clauses 5.1 and 5.2 (JSON, ``Cache-Control: no-store``), not ProblemDetails, except
+the 429 of a throttled attempt (``meao.auth.throttle``), which OAuth 2.0 does not define: a ProblemDetails
+with ``Retry-After``, given before any secret is hashed.
+
+The error codes of clause 5.2 in this flow, cheapest check first:
+
+- ``invalid_request``: not form-encoded, a parameter twice, two authentication methods, no grant_type;
+- ``unsupported_grant_type``: a grant_type other than client_credentials (told before authenticating:
+  no other grant can succeed here, so there is no secret worth checking);
+- ``invalid_client`` (401): no, unknown or wrong client credentials;
+- ``invalid_grant``: in the client credentials grant the client's registration is the grant
+  (clause 1.3.4); it is void when it holds none of meao's current scopes (e.g. the scopes it was
+  registered with no longer exist), so the client can be given nothing until it is registered again;
+- ``invalid_scope``: a scope beyond the client's.
 """
 
 from __future__ import annotations
@@ -18,9 +31,11 @@ from urllib.parse import unquote_plus
 from flask import Response, request
 
 from meao.auth import clients
-from meao.auth.scopes import format_scopes, parse_scopes
+from meao.auth.scopes import ALL_SCOPES, format_scopes, parse_scopes
+from meao.auth.throttle import Throttle
 from meao.auth.tokens import issue_token
-from meao.config import get_settings
+from meao.config import Settings, get_settings
+from meao.problems import PROBLEM_JSON, TooManyRequests
 
 log = logging.getLogger(__name__)
 FORM = "application/x-www-form-urlencoded"
@@ -35,6 +50,11 @@ class OAuthError(Exception):
         self.error = error
         self.description = description
         self.status = status
+
+
+def _too_many(problem: TooManyRequests) -> Response:
+    return Response(json.dumps(problem.to_problem()), problem.status, headers={**_NO_STORE, **problem.headers},
+                    content_type=PROBLEM_JSON)
 
 
 def _answer(body: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response:
@@ -82,10 +102,22 @@ def _credentials(form: dict[str, str]) -> tuple[str, str]:
     return form["client_id"], form["client_secret"]
 
 
+_throttle: tuple[Settings, Throttle] | None = None
+
+
+def throttle_for(settings: Settings) -> Throttle:
+    """The token endpoint's buckets of this process (made once per settings object)."""
+    global _throttle
+    if _throttle is None or _throttle[0] is not settings:
+        _throttle = (settings, Throttle(settings.auth.token_burst, settings.auth.token_rate))
+    return _throttle[1]
+
+
 def token() -> Response:
     """POST /oauth2/token: issue an access token to an authenticated client (clauses 4.4.2, 4.4.3, 5.1)."""
+    settings = get_settings()
     return client_credentials_grant(_meao_client, lambda client_id, scopes, tenant: issue_token(
-        get_settings(), client_id, scopes, tenant))
+        settings, client_id, scopes, tenant), throttle_for(settings))
 
 
 def _meao_client(client_id: str, secret: str) -> tuple[frozenset[str], str | None] | None:
@@ -97,23 +129,44 @@ Authenticate = Callable[[str, str], "tuple[frozenset[str], str | None] | None"]
 Issue = Callable[[str, frozenset[str], "str | None"], "tuple[str, int]"]
 
 
-def client_credentials_grant(authenticate: Authenticate, issue: Issue) -> Response:
+def _attempt_keys(client_id: str) -> tuple[str, str]:
+    """The buckets an attempt draws on: its client id's (known or not) and its source address's (the
+    peer's, or the X-Forwarded-For of a proxy uvicorn trusts: FORWARDED_ALLOW_IPS, default 127.0.0.1)."""
+    return f"client:{client_id[:256]}", f"address:{request.remote_addr or '-'}"
+
+
+def client_credentials_grant(authenticate: Authenticate, issue: Issue, throttle: Throttle) -> Response:
     """The token endpoint's answer for a client store: ``authenticate`` gives a client's scopes and tenant
-    (None: unknown client or wrong secret), ``issue`` the token and its lifetime in seconds."""
+    (None: unknown client or wrong secret), ``issue`` the token and its lifetime in seconds; ``throttle``
+    refuses, before ``authenticate`` hashes anything, an attempt beyond the client id's or the address's
+    allowance."""
     try:
         form = _form()
-        client_id, secret = _credentials(form)
-        known = authenticate(client_id, secret)
-        if known is None:
-            log.info("token request refused: unknown client %r or wrong secret", client_id)
-            raise OAuthError("invalid_client", "unknown client or wrong secret", 401)
-        allowed, tenant = known
         grant = form.get("grant_type")
         if grant is None:
             raise OAuthError("invalid_request", "grant_type is missing; meao supports client_credentials")
         if grant != "client_credentials":
             raise OAuthError("unsupported_grant_type",
                              f"grant_type {grant!r} is not supported; meao supports client_credentials")
+        client_id, secret = _credentials(form)
+        keys = _attempt_keys(client_id)
+        wait = throttle.take(keys)
+        if wait:
+            log.warning("token request throttled: client %r from %s; retry in %d s", client_id[:256],
+                        request.remote_addr, wait)
+            return _too_many(TooManyRequests(
+                f"too many token requests for client {client_id[:256]} or from {request.remote_addr}; retry in "
+                f"{wait} s (a client should reuse its token until shortly before it expires)", retry_after=wait))
+        known = authenticate(client_id, secret)
+        if known is None:
+            throttle.charge(keys)  # a failure costs more than a success: guessing is slower than knowing
+            log.info("token request refused: unknown client %r or wrong secret", client_id)
+            raise OAuthError("invalid_client", "unknown client or wrong secret", 401)
+        allowed, tenant = known
+        if not allowed & set(ALL_SCOPES):
+            raise OAuthError("invalid_grant", f"client {client_id} holds none of meao's scopes (it lists "
+                                              f"{format_scopes(allowed) or 'none'}); register it again with "
+                                              "`meao auth client create --scope …`")
         requested = parse_scopes(form.get("scope"))
         if requested - allowed:
             raise OAuthError("invalid_scope", f"client {client_id} may not have the scope(s) "
