@@ -39,6 +39,7 @@ from meao.problems import PROBLEM_JSON, TooManyRequests
 
 log = logging.getLogger(__name__)
 FORM = "application/x-www-form-urlencoded"
+TOKEN_ENDPOINT = "/oauth2/token"
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -102,15 +103,16 @@ def _credentials(form: dict[str, str]) -> tuple[str, str]:
     return form["client_id"], form["client_secret"]
 
 
-_throttle: tuple[Settings, Throttle] | None = None
+_throttles: dict[str, tuple[Settings, Throttle]] = {}
 
 
-def throttle_for(settings: Settings) -> Throttle:
-    """The token endpoint's buckets of this process (made once per settings object)."""
-    global _throttle
-    if _throttle is None or _throttle[0] is not settings:
-        _throttle = (settings, Throttle(settings.auth.token_burst, settings.auth.token_rate))
-    return _throttle[1]
+def throttle_for(settings: Settings, endpoint: str = TOKEN_ENDPOINT) -> Throttle:
+    """The buckets of a token endpoint of this process (meao's, the MEP's: each its own), made once per
+    settings object."""
+    made = _throttles.get(endpoint)
+    if made is None or made[0] is not settings:
+        made = _throttles[endpoint] = (settings, Throttle(settings.auth.token_burst, settings.auth.token_rate))
+    return made[1]
 
 
 def token() -> Response:
@@ -122,7 +124,13 @@ def token() -> Response:
 
 def _meao_client(client_id: str, secret: str) -> tuple[frozenset[str], str | None] | None:
     client = clients.authenticate_client(client_id, secret)
-    return (frozenset(client.scopes), client.tenant) if client is not None else None
+    if client is None:
+        return None
+    if not set(client.scopes) & set(ALL_SCOPES):
+        raise OAuthError("invalid_grant", f"client {client_id} holds none of meao's scopes (it lists "
+                                          f"{format_scopes(client.scopes) or 'none'}); register it again with "
+                                          "`meao auth client create --scope …`")
+    return frozenset(client.scopes), client.tenant
 
 
 Authenticate = Callable[[str, str], "tuple[frozenset[str], str | None] | None"]
@@ -137,7 +145,7 @@ def _attempt_keys(client_id: str) -> tuple[str, str]:
 
 def client_credentials_grant(authenticate: Authenticate, issue: Issue, throttle: Throttle) -> Response:
     """The token endpoint's answer for a client store: ``authenticate`` gives a client's scopes and tenant
-    (None: unknown client or wrong secret), ``issue`` the token and its lifetime in seconds; ``throttle``
+    (None: unknown client or wrong secret; it may raise an OAuthError, e.g. ``invalid_grant``), ``issue`` the token and its lifetime in seconds; ``throttle``
     refuses, before ``authenticate`` hashes anything, an attempt beyond the client id's or the address's
     allowance."""
     try:
@@ -163,10 +171,6 @@ def client_credentials_grant(authenticate: Authenticate, issue: Issue, throttle:
             log.info("token request refused: unknown client %r or wrong secret", client_id)
             raise OAuthError("invalid_client", "unknown client or wrong secret", 401)
         allowed, tenant = known
-        if not allowed & set(ALL_SCOPES):
-            raise OAuthError("invalid_grant", f"client {client_id} holds none of meao's scopes (it lists "
-                                              f"{format_scopes(allowed) or 'none'}); register it again with "
-                                              "`meao auth client create --scope …`")
         requested = parse_scopes(form.get("scope"))
         if requested - allowed:
             raise OAuthError("invalid_scope", f"client {client_id} may not have the scope(s) "
