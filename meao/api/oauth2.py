@@ -24,6 +24,7 @@ import base64
 import binascii
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote_plus
@@ -137,6 +138,21 @@ Authenticate = Callable[[str, str], "tuple[frozenset[str], str | None] | None"]
 Issue = Callable[[str, frozenset[str], "str | None"], "tuple[str, int]"]
 
 
+_throttled_log = {"next": 0.0, "quiet": 0}  # a flood of refusals must not become a flood of log lines
+THROTTLE_LOG_EVERY_S = 10.0
+
+
+def _log_throttled(client_id: str, wait: int) -> None:
+    """A warning for a throttled attempt, at most one per THROTTLE_LOG_EVERY_S (counting the others)."""
+    now = time.monotonic()
+    if now < _throttled_log["next"]:
+        _throttled_log["quiet"] += 1
+        return
+    log.warning("token request throttled: client %r from %s (retry in %d s); %d more throttled since the last "
+                "such warning", client_id[:256], request.remote_addr, wait, _throttled_log["quiet"])
+    _throttled_log.update(next=now + THROTTLE_LOG_EVERY_S, quiet=0)
+
+
 def _attempt_keys(client_id: str) -> tuple[str, str]:
     """The buckets an attempt draws on: its client id's (known or not) and its source address's (the
     peer's, or the X-Forwarded-For of a proxy uvicorn trusts: FORWARDED_ALLOW_IPS, default 127.0.0.1)."""
@@ -145,9 +161,9 @@ def _attempt_keys(client_id: str) -> tuple[str, str]:
 
 def client_credentials_grant(authenticate: Authenticate, issue: Issue, throttle: Throttle) -> Response:
     """The token endpoint's answer for a client store: ``authenticate`` gives a client's scopes and tenant
-    (None: unknown client or wrong secret; it may raise an OAuthError, e.g. ``invalid_grant``), ``issue`` the token and its lifetime in seconds; ``throttle``
-    refuses, before ``authenticate`` hashes anything, an attempt beyond the client id's or the address's
-    allowance."""
+    (None: unknown client or wrong secret; it may raise an OAuthError, e.g. ``invalid_grant``), ``issue``
+    the token and its lifetime in seconds; ``throttle`` refuses, before ``authenticate`` hashes anything,
+    an attempt beyond the client id's or the address's allowance."""
     try:
         form = _form()
         grant = form.get("grant_type")
@@ -160,8 +176,7 @@ def client_credentials_grant(authenticate: Authenticate, issue: Issue, throttle:
         keys = _attempt_keys(client_id)
         wait = throttle.take(keys)
         if wait:
-            log.warning("token request throttled: client %r from %s; retry in %d s", client_id[:256],
-                        request.remote_addr, wait)
+            _log_throttled(client_id, wait)
             return _too_many(TooManyRequests(
                 f"too many token requests for client {client_id[:256]} or from {request.remote_addr}; retry in "
                 f"{wait} s (a client should reuse its token until shortly before it expires)", retry_after=wait))

@@ -191,3 +191,42 @@ def test_without_isolation_a_token_without_a_tenant_still_sees_everything(tmp_pa
             assert httpx.get(served.base + PACKAGES, headers=bearer(token), timeout=30).status_code == 200
     finally:
         served.stop()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_upgrade_makes_the_existing_admin_an_operator_and_no_one_else(backend: str, tmp_path: Path) -> None:
+    """Migration 0013 on a database of before: `admin` keeps its view across tenants, others must choose."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from meao.db.migrate import MIGRATIONS
+
+    db_gen = None
+    if backend == "postgresql":
+        require_service("PostgreSQL", POSTGRES)
+        db_gen = pg_database("meao_sec_migration")
+        url = next(db_gen)
+    else:
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+    try:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.set_main_option("sqlalchemy.url", url)
+        command.upgrade(cfg, "0012")
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            for client_id, tenant in (("admin", None), ("oss", None), ("tenant-a", "t-a")):
+                conn.execute(text("INSERT INTO auth_client (client_id, secret_hash, scopes, tenant, created_at) "
+                                  "VALUES (:id, 'x', '[\"app_pkgm:read\"]', :tenant, '2026-01-01')"),
+                             {"id": client_id, "tenant": tenant})
+        command.upgrade(cfg, "0013")
+        with engine.begin() as conn:
+            rows = dict(conn.execute(text("SELECT client_id, operator FROM auth_client")).all())
+        assert {k: bool(v) for k, v in rows.items()} == {"admin": True, "oss": False, "tenant-a": False}
+        command.downgrade(cfg, "0012")
+        command.upgrade(cfg, "head")
+        engine.dispose()
+    finally:
+        if db_gen is not None:
+            next(db_gen, None)
