@@ -56,6 +56,13 @@ class AuthSettings:
     client_cache_s: float = 5.0
     tenant_claim: str = "tenant"
     tenant_isolation: bool = False  # a token's tenant sees only its tenant's resources
+    # jwt: a token without the tenant claim sees across tenants only with this scope (else 403)
+    operator_scope: str = "meao:operator"
+    # jwt: a token naming an unknown key id fetches the JWKS again at most once per this many seconds
+    jwks_refetch_s: float = 30.0
+    # local: the token endpoint's token buckets, per client id and per source address, before any scrypt
+    token_burst: int = 10  # attempts a client id (or an address) may make at once
+    token_rate: float = 1.0  # attempts per second the bucket refills with
     open_operations: tuple[str, ...] = ()  # "GET /ops/v1/metrics" or "/ops/v1/metrics": no token needed
 
 
@@ -324,6 +331,10 @@ def _auth_settings(env: dict[str, str]) -> AuthSettings:
         client_cache_s=_float("MEAO_AUTH_CLIENT_CACHE_S", 5.0, env),
         tenant_claim=env.get("MEAO_AUTH_TENANT_CLAIM") or "tenant",
         tenant_isolation=env.get("MEAO_TENANT_ISOLATION", "").lower() in ("1", "true", "yes"),
+        operator_scope=env.get("MEAO_AUTH_OPERATOR_SCOPE") or "meao:operator",
+        jwks_refetch_s=_float("MEAO_AUTH_JWKS_REFETCH_S", 30.0, env),
+        token_burst=_int("MEAO_AUTH_TOKEN_BURST", 10, env),
+        token_rate=_float("MEAO_AUTH_TOKEN_RATE", 1.0, env),
         open_operations=opened)
 
 

@@ -87,6 +87,15 @@ class Forbidden(ProblemError, status=403, title="Forbidden"):
         self.headers = {"WWW-Authenticate": challenge} if challenge else {}
 
 
+class TooManyRequests(ProblemError, status=429, title="Too Many Requests"):
+    """Too many attempts for now (RFC 6585 clause 4); ``retry_after`` whole seconds go into ``Retry-After``."""
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class RangeNotSatisfiable(ProblemError, status=416, title="Range Not Satisfiable"):
     """A Range outside the content; ``size`` goes into ``Content-Range: bytes */size`` (RFC 9110 15.5.17)."""
 

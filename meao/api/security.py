@@ -68,7 +68,8 @@ def _validate(token: str, cached_only: bool = False) -> dict[str, Any] | None:
         raise ProblemError(str(exc), status=503, title="Token issuer unavailable") from exc
     if principal is None:
         return None
-    return {"sub": principal.subject, "scope": sorted(principal.scopes), "tenant": principal.tenant}
+    return {"sub": principal.subject, "scope": sorted(principal.scopes), "tenant": principal.tenant,
+            "operator": principal.operator}
 
 
 async def _claims(token: str) -> dict[str, Any]:
@@ -114,20 +115,32 @@ def current_principal() -> Principal | None:
 def _principal_of(info: Any) -> Principal | None:
     if not isinstance(info, dict) or "sub" not in info:
         return None
-    return Principal(subject=info["sub"], scopes=parse_scopes(info.get("scope")), tenant=info.get("tenant"))
+    return Principal(subject=info["sub"], scopes=parse_scopes(info.get("scope")), tenant=info.get("tenant"),
+                     operator=bool(info.get("operator")))
 
 
 def _tenant_of(principal: Principal | None, settings: Settings | None) -> str | None:
-    if not (settings or get_settings()).auth.tenant_isolation:
+    auth = (settings or get_settings()).auth
+    if not auth.tenant_isolation or principal is None:  # no isolation, or an operation opened to everyone
         return None
-    return principal.tenant if principal else None
+    if principal.tenant:
+        return principal.tenant
+    if principal.operator:
+        return None
+    # fail closed: a token that names no tenant is not thereby everyone's
+    how = ("register the client with --tenant, or with --operator to see across tenants (meao auth client "
+           "create)" if auth.mode == "local" else
+           f"have the issuer put the tenant in the {auth.tenant_claim!r} claim, or grant operators the "
+           f"{auth.operator_scope!r} scope")
+    raise Forbidden(f"tenant isolation is on and the access token of {principal.subject} names no tenant and is "
+                    f"not an operator's, so it may see no tenant's resources; {how}")
 
 
 def request_tenant(settings: Settings | None = None) -> str | None:
     """The tenant whose resources the running request may see, or None for all of them.
 
-    None unless MEAO_TENANT_ISOLATION is on and the token carries a tenant; a token without one (the
-    operator's) sees every tenant.
+    None when MEAO_TENANT_ISOLATION is off; with it on, the token's tenant, or None for an operator's
+    token without one. Any other token without a tenant is a 403 (``Forbidden``): isolation fails closed.
     """
     return _tenant_of(current_principal(), settings)
 

@@ -42,10 +42,13 @@ def client() -> None:
               help=f"a scope the client may have (repeatable, or space-separated): {', '.join(ALL_SCOPES)}")
 @click.option("--all-scopes", is_flag=True, help="every scope (an administrator)")
 @click.option("--tenant", help="the tenant the client belongs to (MEAO_TENANT_ISOLATION=true)")
+@click.option("--operator", is_flag=True,
+              help="an operator: without a tenant, sees every tenant's resources under MEAO_TENANT_ISOLATION=true "
+                   "(a client with neither --tenant nor --operator then sees none)")
 @click.option("--credentials-file", type=click.Path(dir_okay=False, path_type=Path),
               help="also write the credentials there as JSON (mode 0600), for MEAO_CLIENT_CREDENTIALS_FILE")
 @click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def client_create(client_id: str, scopes: tuple[str, ...], all_scopes: bool, tenant: str | None,
+def client_create(client_id: str, scopes: tuple[str, ...], all_scopes: bool, tenant: str | None, operator: bool,
                   credentials_file: Path | None, fmt: str) -> None:
     """Register CLIENT_ID and print its secret; the secret is shown this once and never stored."""
     from meao.auth.clients import create_client, write_private_file
@@ -53,12 +56,12 @@ def client_create(client_id: str, scopes: tuple[str, ...], all_scopes: bool, ten
     wanted = list(ALL_SCOPES) if all_scopes else [s for item in scopes for s in item.replace(",", " ").split()]
     try:
         with _session() as session:
-            made, secret = create_client(session, client_id, wanted, tenant)
-            granted, tenant = list(made.scopes), made.tenant
+            made, secret = create_client(session, client_id, wanted, tenant, operator)
+            granted, tenant, operator = list(made.scopes), made.tenant, made.operator
     except ProblemError as exc:
         raise click.ClickException(exc.detail) from exc
     creds = {"client_id": client_id, "client_secret": secret}
-    doc = {**creds, "scope": " ".join(granted), "tenant": tenant}
+    doc = {**creds, "scope": " ".join(granted), "tenant": tenant, "operator": operator}
     if credentials_file:
         write_private_file(credentials_file, json.dumps(creds, indent=2) + "\n")
         click.echo(f"wrote the credentials of {client_id} to {credentials_file}", err=True)
@@ -66,7 +69,7 @@ def client_create(client_id: str, scopes: tuple[str, ...], all_scopes: bool, ten
         click.echo(json.dumps(doc, indent=2))
         return
     for key, value in doc.items():
-        click.echo(f"{key}: {value or '-'}")
+        click.echo(f"{key}: {'yes' if value is True else value or '-'}")
     click.echo("the secret is shown only now: store it (e.g. MEAO_CLIENT_ID / MEAO_CLIENT_SECRET)", err=True)
 
 
@@ -77,7 +80,7 @@ def client_list(fmt: str) -> None:
     from meao.auth.clients import list_clients
 
     with _session() as session:
-        rows = [{"client_id": c.client_id, "scope": " ".join(c.scopes), "tenant": c.tenant,
+        rows = [{"client_id": c.client_id, "scope": " ".join(c.scopes), "tenant": c.tenant, "operator": c.operator,
                  "created": c.created_at.isoformat(timespec="seconds")} for c in list_clients(session)]
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
@@ -87,7 +90,8 @@ def client_list(fmt: str) -> None:
         return
     width = max(len(r["client_id"]) for r in rows)
     for r in rows:
-        click.echo(f"{r['client_id']:<{width}}  tenant={r['tenant'] or '-'}  {r['scope']}")
+        role = "operator" if r["operator"] else f"tenant={r['tenant'] or '-'}"
+        click.echo(f"{r['client_id']:<{width}}  {role}  {r['scope']}")
 
 
 @client.command("delete")

@@ -68,9 +68,16 @@ def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-def create_client(session: Session, client_id: str, scopes: list[str], tenant: str | None = None
-                  ) -> tuple[AuthClient, str]:
-    """Register a client; returns it and its secret, which is not stored and cannot be shown again."""
+def create_client(session: Session, client_id: str, scopes: list[str], tenant: str | None = None,
+                  operator: bool = False) -> tuple[AuthClient, str]:
+    """Register a client; returns it and its secret, which is not stored and cannot be shown again.
+
+    An ``operator`` sees every tenant's resources under MEAO_TENANT_ISOLATION; a client with neither a
+    tenant nor operator standing then sees none (403).
+    """
+    if tenant and operator:
+        raise BadRequest(f"client {client_id} cannot both belong to tenant {tenant} and be an operator (who "
+                         "sees every tenant); give --tenant or --operator, not both")
     if not _CLIENT_ID.fullmatch(client_id):
         raise BadRequest(f"client id {client_id!r} must be 1-128 letters, digits, '.', '_' or '-', "
                          "starting with a letter or digit")
@@ -83,7 +90,8 @@ def create_client(session: Session, client_id: str, scopes: list[str], tenant: s
     if session.get(AuthClient, client_id) is not None:
         raise Conflict(f"client {client_id} exists; delete it first to issue a new secret")
     secret = new_secret()
-    client = AuthClient(client_id=client_id, secret_hash=hash_secret(secret), scopes=known, tenant=tenant or None)
+    client = AuthClient(client_id=client_id, secret_hash=hash_secret(secret), scopes=known, tenant=tenant or None,
+                        operator=operator)
     session.add(client)
     session.flush()
     return client, secret
@@ -129,7 +137,8 @@ class Bootstrapped:
 
 
 def bootstrap_admin(settings: Settings) -> Bootstrapped | None:
-    """With no client registered at all, create ``admin`` with every scope and write its credentials.
+    """With no client registered at all, create ``admin``, an operator with every scope, and write its
+    credentials.
 
     The file (mode 0600) is ``<data_dir>/admin-credentials.json``; the operator CLI and the workers on
     this machine read it when no other credentials are configured. Returns None when clients exist
@@ -141,7 +150,7 @@ def bootstrap_admin(settings: Settings) -> Bootstrapped | None:
             return None
     try:
         with session_scope() as session:
-            _client, secret = create_client(session, ADMIN_CLIENT, list(ALL_SCOPES))
+            _client, secret = create_client(session, ADMIN_CLIENT, list(ALL_SCOPES), operator=True)
     except (IntegrityError, Conflict):
         return None  # a concurrent start made it
     doc = {"client_id": ADMIN_CLIENT, "client_secret": secret}

@@ -46,5 +46,6 @@ def prepare_auth(settings: Settings, host: str, insecure_no_auth: bool) -> None:
                        f"credentials are in {made.path} (mode 0600). The meao CLI on this machine uses them; "
                        "`meao auth client create` registers more clients.", err=True)
     if settings.auth.tenant_isolation:
-        click.echo("meao: tenant isolation is on: a token with a tenant sees only its tenant's resources",
-                   err=True)
+        click.echo("meao: tenant isolation is on: a token with a tenant sees only its tenant's resources; one "
+                   "without sees every tenant's only if it is an operator's (--operator clients, the "
+                   f"{settings.auth.operator_scope!r} scope in jwt mode), else it is refused (403)", err=True)

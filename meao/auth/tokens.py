@@ -6,7 +6,8 @@
 - ``jwt`` mode: tokens of an external server (e.g. Keycloak), checked against the keys it publishes at
   ``MEAO_AUTH_JWKS_URL`` (asymmetric algorithms only) and the configured issuer and audience.
 
-Both check expiry, issuer and audience and give a ``Principal``: subject, scopes and tenant.
+Both check expiry, issuer and audience and give a ``Principal``: subject, scopes, tenant and whether it
+is an operator (who, without a tenant, sees every tenant under MEAO_TENANT_ISOLATION).
 """
 
 from __future__ import annotations
@@ -41,11 +42,14 @@ MIN_KEY_BYTES = 32  # RFC 7518 clause 3.2: an HS256 key at least as long as the 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who called: the token's subject, the scopes it grants and the tenant it belongs to, if any."""
+    """Who called: the token's subject, the scopes it grants, the tenant it belongs to, if any, and whether
+    it is an operator (a local client registered with ``--operator``, or an external token with the
+    MEAO_AUTH_OPERATOR_SCOPE scope)."""
 
     subject: str
     scopes: frozenset[str]
     tenant: str | None = None
+    operator: bool = False
 
 
 class InvalidToken(Exception):
@@ -150,12 +154,14 @@ def _why(exc: jwt.InvalidTokenError, issuer: str) -> str:
 
 @dataclass(frozen=True)
 class Registration:
-    """What a token check needs of a local client: since when it exists, its scopes, its tenant."""
+    """What a token check needs of a local client: since when it exists, its scopes, its tenant, whether it
+    is an operator."""
 
     client_id: str
     created_s: int
     scopes: frozenset[str]
     tenant: str | None
+    operator: bool = False
 
 
 class RegistrationCache:
@@ -195,7 +201,8 @@ class RegistrationCache:
         with session_scope() as session:
             client = get_client(session, client_id)
             found = None if client is None else Registration(
-                client.client_id, int(_aware(client.created_at).timestamp()), frozenset(client.scopes), client.tenant)
+                client.client_id, int(_aware(client.created_at).timestamp()), frozenset(client.scopes), client.tenant,
+                bool(client.operator))
         if self.ttl_s > 0:
             with self._lock:
                 if len(self._entries) >= self.MAX_ENTRIES:
@@ -253,41 +260,111 @@ class LocalTokens:
         if int(claims["iat"]) < client.created_s:  # issued to an earlier client of that name
             raise InvalidToken(f"the access token was issued before client {client.client_id} was registered")
         return Principal(subject=client.client_id, scopes=parse_scopes(claims.get("scope")) & client.scopes,
-                         tenant=client.tenant)
+                         tenant=client.tenant, operator=client.operator and not client.tenant)
+
+
+# The key type (JWK ``kty``, RFC 7518 clause 6.1) each accepted algorithm needs: a token whose header names
+# an algorithm of another family is refused before PyJWT ever sees the key (else it raises a TypeError).
+_KEY_TYPES = {**dict.fromkeys(("RS256", "RS384", "RS512", "PS256", "PS384", "PS512"), "RSA"),
+              **dict.fromkeys(("ES256", "ES384", "ES512"), "EC"), "EdDSA": "OKP"}
+JWKS_LIFESPAN_S = 300.0  # the key set is fetched again after this long (key rotation, revoked keys)
+JWKS_RETRY_S = 2.0  # after a failed fetch, requests are 503 at once for this long instead of each waiting
 
 
 class JwksTokens:
-    """Tokens of an external OAuth 2.0 server, verified with the keys of its JWKS document (RFC 7517)."""
+    """Tokens of an external OAuth 2.0 server, verified with the keys of its JWKS document (RFC 7517).
 
-    def __init__(self, settings: Settings) -> None:
+    The key set is kept for ``JWKS_LIFESPAN_S``; a token naming a key id the set lacks (a rotated-in key)
+    fetches it again, but at most once per MEAO_AUTH_JWKS_REFETCH_S: within that cooldown an unknown key
+    id is a 401 at once, so tokens with random key ids cannot make meao hammer the issuer.
+    """
+
+    def __init__(self, settings: Settings, clock: Any = time.monotonic) -> None:
         self.settings = settings
-        # the key set is cached and fetched again when a token names an unknown key id (key rotation)
-        self.jwks = jwt.PyJWKClient(settings.auth.jwks_url, cache_keys=True, lifespan=300, timeout=10)
+        self.clock = clock
+        # PyJWKClient only fetches and parses here: the caching and the cooldown are ours, whatever its version
+        self.jwks = jwt.PyJWKClient(settings.auth.jwks_url, cache_jwk_set=False, cache_keys=False, timeout=10)
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at: float | None = None
+        self._failed: tuple[float, str] | None = None  # when the last fetch failed, and why
+        self._lock = threading.Lock()  # one fetch at a time; the others wait for its keys
 
     def validate(self, token: str) -> Principal:
-        """Find the signing key by ``kid``, then check signature, expiry, issuer and audience."""
+        """Find the signing key by ``kid``, check that the header's algorithm fits it, then check signature,
+        expiry, issuer and audience."""
         auth = self.settings.auth
         try:
-            key = self.jwks.get_signing_key_from_jwt(token)
-        except jwt.PyJWKClientConnectionError as exc:
-            raise TokenIssuerUnavailable(f"cannot fetch the token signing keys from {auth.jwks_url}: {exc}") from exc
-        except jwt.PyJWKClientError as exc:
-            raise InvalidToken(f"the access token is not signed by a key of {auth.issuer}") from exc
+            header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as exc:
             raise InvalidToken(_why(exc, auth.issuer)) from exc
+        alg, kid = header.get("alg"), header.get("kid")
+        if not isinstance(alg, str) or alg not in _KEY_TYPES:
+            raise InvalidToken(f"the access token is signed with {alg!r}, an algorithm meao does not accept "
+                               f"(one of {', '.join(ASYMMETRIC_ALGORITHMS)})")
+        if not isinstance(kid, str) or not kid:
+            raise InvalidToken("the access token's header names no key id (kid)")
+        key = self._signing_key(kid)
+        if not _fits(key, alg):
+            raise InvalidToken(f"the access token's algorithm {alg} does not fit key {kid} of {auth.issuer}")
         try:
-            claims = jwt.decode(token, key.key, algorithms=ASYMMETRIC_ALGORITHMS, issuer=auth.issuer,
-                                audience=auth.audience, leeway=LEEWAY_S, options={"require": ["exp", "iss", "aud"]})
+            claims = jwt.decode(token, key.key, algorithms=[alg], issuer=auth.issuer, audience=auth.audience,
+                                leeway=LEEWAY_S, options={"require": ["exp", "iss", "aud"]})
         except jwt.InvalidTokenError as exc:
             raise InvalidToken(_why(exc, auth.issuer)) from exc
+        except (jwt.PyJWTError, TypeError, ValueError, AttributeError) as exc:
+            # a key PyJWT cannot use with this algorithm (InvalidKeyError, a curve mismatch): the token's fault
+            raise InvalidToken(f"the access token's algorithm {alg} does not fit key {kid} of {auth.issuer}") from exc
         scopes = parse_scopes(claims.get("scope")) | parse_scopes(claims.get("scp"))
         subject = claims.get("sub") or claims.get("client_id") or claims.get("azp") or "unknown"
         tenant = claims.get(auth.tenant_claim)
-        return Principal(subject=str(subject), scopes=scopes, tenant=str(tenant) if tenant else None)
+        return Principal(subject=str(subject), scopes=scopes, tenant=str(tenant) if tenant else None,
+                         operator=not tenant and auth.operator_scope in scopes)
 
     def validate_cached(self, token: str) -> Principal | None:
         """None: finding the key may fetch the JWKS, so the check always runs off the event loop."""
         return None
+
+    def _signing_key(self, kid: str) -> jwt.PyJWK:
+        """The key ``kid`` of the issuer's set, fetching the set when it is stale, or when it lacks ``kid``
+        and the last fetch is older than the cooldown."""
+        with self._lock:
+            age = None if self._fetched_at is None else self.clock() - self._fetched_at
+            if (age is None or age >= JWKS_LIFESPAN_S
+                    or (kid not in self._keys and age >= self.settings.auth.jwks_refetch_s)):
+                self._fetch()
+            key = self._keys.get(kid)
+        if key is None:
+            raise InvalidToken(f"the access token is signed with key {kid!r}, which {self.settings.auth.issuer} "
+                               "does not publish")
+        return key
+
+    def _fetch(self) -> None:
+        url = self.settings.auth.jwks_url
+        if self._failed is not None and self.clock() - self._failed[0] < JWKS_RETRY_S:
+            raise TokenIssuerUnavailable(self._failed[1])  # a down issuer is not asked again for each request
+        try:
+            found = self.jwks.get_jwk_set(refresh=True)
+        except jwt.PyJWKClientConnectionError as exc:
+            self._failed = (self.clock(), f"cannot fetch the token signing keys from {url}: {exc}")
+            raise TokenIssuerUnavailable(self._failed[1]) from exc
+        except jwt.PyJWTError as exc:  # not JSON, or no usable key: the issuer's fault, not the caller's
+            self._failed = (self.clock(), f"the token signing keys at {url} are not a usable JWKS: {exc}")
+            raise TokenIssuerUnavailable(self._failed[1]) from exc
+        self._failed = None
+        self._fetched_at = self.clock()
+        self._keys = {key.key_id: key for key in found.keys
+                      if key.key_id and key.public_key_use in ("sig", None)}
+
+
+def _fits(key: jwt.PyJWK, alg: str) -> bool:
+    """True when ``alg`` is of the key's type, is the algorithm the JWK pins (its ``alg``, RFC 7517 clause
+    4.4) if any, and for an EC key is the one of its curve (ES256 for P-256, RFC 7518 clause 3.4)."""
+    if key.key_type != _KEY_TYPES[alg]:
+        return False
+    pinned = getattr(key, "_jwk_data", {}).get("alg")
+    if pinned:
+        return bool(pinned == alg)
+    return key.key_type != "EC" or getattr(key, "algorithm_name", alg) == alg
 
 
 _validator: tuple[Settings, TokenValidator] | None = None
@@ -309,6 +386,9 @@ def check_settings(settings: Settings) -> None:
     the processes of the machine agree on one key before the first token.
     """
     auth = settings.auth
+    if auth.token_burst < 1 or auth.token_rate <= 0:
+        raise SystemExit("meao: MEAO_AUTH_TOKEN_BURST must be at least 1 and MEAO_AUTH_TOKEN_RATE above 0 (the "
+                         "token endpoint's attempts per client id and address); fix or unset them")
     if auth.mode == "local":
         signing_key(settings)
     if auth.mode == "jwt":

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, func
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, false, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -317,6 +317,8 @@ class AuthClient(Base):
     secret_hash: Mapped[str] = mapped_column(String(255))  # scrypt, salted: see meao.auth.clients
     scopes: Mapped[list[Any]] = mapped_column(JSON_OR_NULL)
     tenant: Mapped[str | None] = mapped_column(String(128))
+    # with MEAO_TENANT_ISOLATION, a client without a tenant sees across tenants only when it is an operator
+    operator: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -4,7 +4,8 @@ The MEP's token endpoint (``/mep/oauth2/token``, client credentials grant, RFC 6
 the clients that ``registry.issue_credentials`` made. Its tokens are JWTs signed with the same key as
 meao's local tokens but with their own audience (``mp1``), so an Mp1 token opens no Mm1 API and an Mm1
 token no Mp1 API. The one scope, ``mp1:<appInstanceId>``, names the app instance; ``bearer_info``
-checks the client still exists at every call, so deregistration revokes it at once.
+checks the client still exists at every call, so deregistration revokes it at once. Attempts are
+throttled like those of meao's own token endpoint (MEAO_AUTH_TOKEN_BURST/RATE), in buckets of their own.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from flask import Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from meao.api.oauth2 import client_credentials_grant
+from meao.api.oauth2 import client_credentials_grant, throttle_for
 from meao.api.security import challenge
 from meao.auth.clients import verify_secret
 from meao.auth.tokens import LEEWAY_S, LOCAL_ALGORITHM, signing_key
@@ -63,7 +64,7 @@ def _issue(client_id: str, scopes: frozenset[str], _tenant: str | None) -> tuple
 
 def token() -> Response:
     """POST /mep/oauth2/token: an Mp1 access token for an app instance's client."""
-    return client_credentials_grant(_authenticate, _issue)
+    return client_credentials_grant(_authenticate, _issue, throttle_for(get_settings(), TOKEN_PATH))
 
 
 @dataclass(frozen=True)

@@ -53,10 +53,16 @@ class AuthStack:
         """``meao ARGS`` on the stack's database (the `meao auth` commands work there, not over HTTP)."""
         return run_meao(*args, env=self.env)
 
-    def register(self, name: str, *scopes: str, tenant: str | None = None) -> tuple[str, str]:
-        """Register a client through `meao auth client create` and return its id and secret."""
+    def register(self, name: str, *scopes: str, tenant: str | None = None,
+                 operator: bool | None = None) -> tuple[str, str]:
+        """Register a client through `meao auth client create` and return its id and secret.
+
+        Without a tenant the client is an operator unless ``operator=False``: under tenant isolation a
+        client with neither sees nothing, and most tests here are about scopes, not tenants.
+        """
+        operator = tenant is None if operator is None else operator
         args = ["auth", "client", "create", name, "-f", "json", *[f"--scope={s}" for s in scopes]]
-        result = self.meao(*args, *(["--tenant", tenant] if tenant else []))
+        result = self.meao(*args, *(["--tenant", tenant] if tenant else []), *(["--operator"] if operator else []))
         assert result.returncode == 0, result.stderr
         doc = json.loads(result.stdout)
         return doc["client_id"], doc["client_secret"]
@@ -71,9 +77,11 @@ class AuthStack:
         assert resp.status_code == 200, resp.text
         return resp.json()["access_token"]
 
-    def client_with(self, *scopes: str, tenant: str | None = None, name: str | None = None) -> httpx.Client:
+    def client_with(self, *scopes: str, tenant: str | None = None, name: str | None = None,
+                    operator: bool | None = None) -> httpx.Client:
         """An HTTP client on the stack sending a token of a fresh client with exactly ``scopes``."""
-        client_id, secret = self.register(name or f"c{os.urandom(4).hex()}", *scopes, tenant=tenant)
+        client_id, secret = self.register(name or f"c{os.urandom(4).hex()}", *scopes, tenant=tenant,
+                                          operator=operator)
         return httpx.Client(base_url=self.base, timeout=30,
                             headers={"Authorization": f"Bearer {self.token(client_id, secret)}"})
 
@@ -91,7 +99,9 @@ def auth_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     with fresh_database(backend, base_dir) as db_url:
         stack = launch_stack(base_dir, db_url, AUTH_REDIS_DB[backend],
                              {"MEAO_AUTH": "local", "MEAO_TENANT_ISOLATION": "true",
-                              "MEAO_AUTH_CLIENT_CACHE_S": "1"})
+                              "MEAO_AUTH_CLIENT_CACHE_S": "1",
+                              # every test client asks from 127.0.0.1: the throttle has its own tests
+                              "MEAO_AUTH_TOKEN_BURST": "100000"})
         try:
             yield AuthStack(stack)
         finally:

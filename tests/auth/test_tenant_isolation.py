@@ -100,7 +100,7 @@ def test_each_tenant_sees_only_its_own_and_another_tenants_ids_are_404(
             resp = a.request(method, f"/app_pkgm/v1/app_packages/{pkg_b['id']}{path}", json=body)
             assert resp.status_code == 404, (method, path, resp.text)
         admin_ids = {p["id"] for p in admin.get("/app_pkgm/v1/app_packages").json()}
-        assert {pkg_a["id"], pkg_b["id"]} <= admin_ids, "a token without a tenant sees every tenant"
+        assert {pkg_a["id"], pkg_b["id"]} <= admin_ids, "an operator's token without a tenant sees every tenant"
 
         # instances: made from the caller's own package
         inst_a = a.post("/app_lcm/v1/app_instances", json={"appDId": appd}).json()

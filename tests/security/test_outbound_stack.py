@@ -27,8 +27,7 @@ import pytest
 from sqlalchemy import create_engine, select
 
 from meao.db.models import OutboxMessage
-from tests.conftest import POSTGRES, free_port, meao_free_environ, require_service, wait_for
-from tests.databases import pg_database
+from tests.conftest import free_port, fresh_database, meao_free_environ, wait_for
 
 PACKAGES_HINT = "MEAO_OUTBOUND_ALLOW or MEAO_OUTBOUND_ALLOW_PACKAGES"
 NOTIFY_HINT = "MEAO_OUTBOUND_ALLOW or MEAO_OUTBOUND_ALLOW_NOTIFY"
@@ -161,43 +160,35 @@ class Meao:
 def meao(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Meao]:
     """``meao serve`` (embedded worker, on SQLite and on PostgreSQL) allowed to reach 127.0.0.2 only."""
     work = tmp_path_factory.mktemp(f"outbound-{request.param}")
-    db = None
-    if request.param == "postgresql":
-        require_service("PostgreSQL", POSTGRES)
-        db = pg_database("meao_outbound")
-        db_url = next(db)
-    else:
-        db_url = f"sqlite:///{work / 'meao.db'}"
-    repo, tripwire = Repository(), Tripwire()
-    threading.Thread(target=repo.serve_forever, daemon=True).start()
-    env = {**meao_free_environ(), "PYTHONUNBUFFERED": "1", "MEAO_AUTH": "none", "MEAO_DATABASE_URL": db_url,
-           "MEAO_OUTBOUND_ALLOW": "127.0.0.2",  # replaces the tests' default allowance of the whole loopback
-           "MEAO_NOTIFY_MAX_ATTEMPTS": "1", "MEAO_FETCH_DEADLINE_S": "10"}
-    port = free_port()
-    log = work / "serve.log"
-    proc = subprocess.Popen([sys.executable, "-m", "meao.cli", "serve", "--port", str(port)], cwd=work, env=env,
-                            stdout=log.open("ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    with fresh_database(request.param, work) as db_url:
+        repo, tripwire = Repository(), Tripwire()
+        threading.Thread(target=repo.serve_forever, daemon=True).start()
+        env = {**meao_free_environ(), "PYTHONUNBUFFERED": "1", "MEAO_AUTH": "none", "MEAO_DATABASE_URL": db_url,
+               "MEAO_OUTBOUND_ALLOW": "127.0.0.2",  # replaces the tests' default allowance of the whole loopback
+               "MEAO_NOTIFY_MAX_ATTEMPTS": "1", "MEAO_FETCH_DEADLINE_S": "10"}
+        port = free_port()
+        log = work / "serve.log"
+        proc = subprocess.Popen([sys.executable, "-m", "meao.cli", "serve", "--port", str(port)], cwd=work, env=env,
+                                stdout=log.open("ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
 
-    def up() -> bool:
-        if proc.poll() is not None:
-            pytest.fail(f"meao serve exited; log:\n{log.read_text()[-3000:]}")
+        def up() -> bool:
+            if proc.poll() is not None:
+                pytest.fail(f"meao serve exited; log:\n{log.read_text()[-3000:]}")
+            try:
+                return httpx.get(f"{base}/app_pkgm/v1/app_packages", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
         try:
-            return httpx.get(f"{base}/app_pkgm/v1/app_packages", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_for(up, 60, 0.2, "meao serve to answer")
-        yield Meao(base, db_url, repo, tripwire, log)
-    finally:
-        proc.terminate()
-        proc.wait(15)
-        repo.shutdown()
-        repo.server_close()
-        tripwire.close()
-        if db is not None:
-            next(db, None)
+            wait_for(up, 60, 0.2, "meao serve to answer")
+            yield Meao(base, db_url, repo, tripwire, log)
+        finally:
+            proc.terminate()
+            proc.wait(15)
+            repo.shutdown()
+            repo.server_close()
+            tripwire.close()
 
 
 @pytest.fixture()
