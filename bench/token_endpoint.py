@@ -3,7 +3,7 @@ regress by more than 10 %).
 
 Run by hand (never a test) from the root of the checkout to measure:
 
-    .venv/bin/python bench/token.py [--requests 300] [--warmup 20] [--db sqlite|postgresql] [--repeat 3]
+    .venv/bin/python bench/token_endpoint.py [--requests 300] [--warmup 20] [--db sqlite|postgresql] [--repeat 3]
 
 It starts ``meao serve`` (MEAO_AUTH=local, embedded worker, response validation off as in production) of
 *this checkout* (PYTHONPATH is set to it, so one virtualenv can measure two checkouts), on a fresh
@@ -19,17 +19,12 @@ The script only needs ``bench/common.py`` and meao's CLI, so it runs on older co
 
 from __future__ import annotations
 
-import sys
-
-# this file is bench/token.py: its directory, first on sys.path, would shadow the standard library's token
-if sys.path and sys.path[0] and __file__.startswith(sys.path[0].rstrip("/") + "/"):
-    del sys.path[0]
-
 import argparse
 import json
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
