@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ from sqlalchemy import delete, insert
 from sqlalchemy.engine import Engine
 
 from meao.db.models import AppInstance, AppLcmOpOcc, AppPackage, Subscription
-from tests.conftest import Stack, wait_for
+from tests.conftest import Stack, free_port, meao_free_environ, wait_for
 
 TERMINAL = ("ONBOARDED",)
 T0 = datetime(2026, 12, 1, tzinfo=UTC)  # the rows of the paging tests are created after it
@@ -116,3 +118,42 @@ def seed_rows(engine: Engine, list_name: str, rows: list[dict[str, Any]], *, emp
             conn.execute(delete(model))
         if rows:
             conn.execute(insert(model), rows)
+
+
+def onboard_on_own_serve(tmp_path: Path, settings: dict[str, str], packages: dict[str, Path]) -> dict[str, dict]:
+    """Start a `meao serve` of its own (embedded worker, no auth) with ``settings``, create a package from
+    each file of ``packages`` (by ``file:`` URI, so they must lie under MEAO_PKG_FILE_ROOT), and return
+    each label's AppPkgInfo once it is onboarded or has failed."""
+    env = meao_free_environ()
+    env.update({"MEAO_DATA_DIR": str(tmp_path / "var"), "MEAO_AUTH": "none", **settings})
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/app_pkgm/v1"
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "meao.cli", "serve", "--port", str(port)], cwd=tmp_path,
+                                env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            def up() -> bool:
+                assert proc.poll() is None, log_path.read_text()
+                try:
+                    return httpx.get(f"{base}/app_packages", timeout=1).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            wait_for(up, 60, 0.2, "meao serve")
+            outcomes = {}
+            for label, path in packages.items():
+                body = {"appPkgName": label, "appPkgVersion": "1", "appPkgPath": path.resolve().as_uri(),
+                        "checksum": {"algorithm": "SHA-256", "hash": sha256(path)}}
+                pkg = httpx.post(f"{base}/app_packages", json=body).json()
+
+                def done(pid: str = pkg["id"]) -> dict | None:
+                    info = httpx.get(f"{base}/app_packages/{pid}").json()
+                    return info if info["onboardingState"] == "ONBOARDED" or "onboardingFailureDetails" in info \
+                        else None
+
+                outcomes[label] = wait_for(done, 30, what=f"{label} onboarding")
+            return outcomes
+        finally:
+            proc.terminate()
+            proc.wait(15)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.api.helpers import create_from_file, onboard, remove, sha256, wait_outcome
-from tests.conftest import Stack, free_port, meao_free_environ, wait_for
+from tests.api.helpers import create_from_file, onboard, onboard_on_own_serve, remove, wait_outcome
+from tests.conftest import Stack
 
 
 def _sign(tmp: Path, pki: Path, name: str = "mec-minimal", **kw) -> Path:
@@ -77,34 +74,8 @@ def test_operator_requiring_signatures_refuses_unsigned_packages(tmp_path: Path,
     root = tmp_path / "pkgs"
     unsigned = build_package("mec-minimal", root)
     signed = _sign(root / "signed", pki_dir)
-    env = meao_free_environ()
-    env.update({"MEAO_REQUIRE_SIGNED_PACKAGES": "true", "MEAO_TRUSTED_CA_FILE": str(pki_dir / "ca.pem"),
-                "MEAO_PKG_FILE_ROOT": str(root), "MEAO_DATA_DIR": str(tmp_path / "var"), "MEAO_AUTH": "none"})
-    port = free_port()
-    base = f"http://127.0.0.1:{port}/app_pkgm/v1"
-    proc = subprocess.Popen([sys.executable, "-m", "meao.cli", "serve", "--port", str(port)], cwd=tmp_path, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-    try:
-        def up() -> bool:
-            try:
-                return httpx.get(f"{base}/app_packages", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(up, 60, 0.2, "meao serve")
-        outcomes = {}
-        for label, path in (("unsigned", unsigned), ("signed", signed)):
-            body = {"appPkgName": label, "appPkgVersion": "1", "appPkgPath": path.resolve().as_uri(),
-                    "checksum": {"algorithm": "SHA-256", "hash": sha256(path)}}
-            pkg = httpx.post(f"{base}/app_packages", json=body).json()
-
-            def done(pid: str = pkg["id"]) -> dict | None:
-                info = httpx.get(f"{base}/app_packages/{pid}").json()
-                return info if info["onboardingState"] == "ONBOARDED" or "onboardingFailureDetails" in info else None
-
-            outcomes[label] = wait_for(done, 30, what=f"{label} onboarding")
-        assert "not signed" in outcomes["unsigned"]["onboardingFailureDetails"]["detail"]
-        assert outcomes["signed"]["onboardingState"] == "ONBOARDED"
-    finally:
-        proc.terminate()
-        proc.wait(15)
+    outcomes = onboard_on_own_serve(tmp_path, {
+        "MEAO_REQUIRE_SIGNED_PACKAGES": "true", "MEAO_TRUSTED_CA_FILE": str(pki_dir / "ca.pem"),
+        "MEAO_PKG_FILE_ROOT": str(root)}, {"unsigned": unsigned, "signed": signed})
+    assert "not signed" in outcomes["unsigned"]["onboardingFailureDetails"]["detail"]
+    assert outcomes["signed"]["onboardingState"] == "ONBOARDED"

@@ -6,86 +6,44 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.auth import idp as idp_base
 from tests.auth.conftest import Served, bare_env, bearer, meao_cmd, start_serve
+from tests.auth.idp import AUDIENCE, ISSUER
 from tests.conftest import free_port
 
-ISSUER = "https://idp.example/realms/mec"
-AUDIENCE = "meao-api"
 PACKAGES = "/app_pkgm/v1/app_packages"
 
 
-@dataclass
-class Idp:
-    """A stand-in for the OAuth 2.0 server: RSA keys made here, their JWKS served over real HTTP."""
-
-    keys: dict[str, rsa.RSAPrivateKey] = field(default_factory=dict)
-    fetches: int = 0
-    url: str = ""
-
-    def add_key(self, kid: str) -> rsa.RSAPrivateKey:
-        self.keys[kid] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        return self.keys[kid]
-
-    def jwks(self) -> dict[str, Any]:
-        keys = []
-        for kid, key in self.keys.items():
-            jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
-            keys.append({**jwk, "kid": kid, "use": "sig", "alg": "RS256"})
-        return {"keys": keys}
+class Idp(idp_base.Idp):
+    """The stand-in OAuth 2.0 server, with the tokens of an OSS service account."""
 
     def token(self, kid: str = "k1", key: rsa.RSAPrivateKey | None = None, **claims: Any) -> str:
-        now = int(time.time())
-        body = {"iss": ISSUER, "aud": AUDIENCE, "sub": "service-account-oss", "azp": "oss", "iat": now,
-                "exp": now + 300, "scope": "profile app_pkgm:read", **claims}
-        body = {k: v for k, v in body.items() if v is not None}
-        return jwt.encode(body, key or self.keys[kid], algorithm="RS256", headers={"kid": kid})
+        """An RS256 token of ``claims`` (None removes one) signed with ``key`` (default: ``kid``'s)."""
+        return idp_base.sign(key or self.keys[kid], "RS256", kid,
+                             **{"azp": "oss", "scope": "profile app_pkgm:read", **claims})
 
 
 @pytest.fixture(scope="module")
 def idp() -> Iterator[Idp]:
     state = Idp()
-    state.add_key("k1")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            state.fetches += 1
-            data = json.dumps(state.jwks()).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/realms/mec/protocol/openid-connect/certs"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield state
-    server.shutdown()
+    state.add_rsa("k1")
+    with idp_base.serve_jwks(state):
+        yield state
 
 
 def _jwt_env(tmp: Path, jwks_url: str) -> dict[str, str]:
-    return bare_env(tmp / "var", MEAO_AUTH="jwt", MEAO_AUTH_ISSUER=ISSUER, MEAO_AUTH_AUDIENCE=AUDIENCE,
-                    MEAO_AUTH_JWKS_URL=jwks_url,
-                    MEAO_AUTH_TOKEN_URL=f"{ISSUER}/protocol/openid-connect/token")
+    return idp_base.jwt_env(tmp / "var", jwks_url, MEAO_AUTH_TOKEN_URL=f"{ISSUER}/protocol/openid-connect/token")
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +116,7 @@ def test_the_public_key_used_as_an_hmac_secret_is_refused(jwt_meao: Served, idp:
 def test_a_rotated_in_key_is_fetched_when_a_token_names_it(jwt_meao: Served, idp: Idp) -> None:
     """An unknown key id makes meao fetch the key set again, at most once per 30 s (PyJWKClient cooldown)."""
     kid = f"k-{uuid.uuid4().hex[:6]}"
-    idp.add_key(kid)
+    idp.add_rsa(kid)
     time.sleep(31)  # the module's first request fetched the set moments ago: wait out the cooldown
     before = idp.fetches
     assert _get(jwt_meao, idp.token(kid=kid)).status_code == 200

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from meao.auth.tokens import InvalidToken, JwksTokens
 from meao.config import load_settings
 from tests.auth.conftest import Served, bearer, start_serve
-from tests.security.idp import AUDIENCE, ISSUER, Idp, forged, jwt_env, serve_jwks, sign
+from tests.auth.idp import AUDIENCE, ISSUER, Idp, forged, jwt_env, serve_jwks, sign
 
 PACKAGES = "/app_pkgm/v1/app_packages"
 

@@ -10,14 +10,11 @@ package keeps today's behaviour unless the operator requires signatures.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import uuid
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -25,8 +22,8 @@ from descriptors.examples.build import build_package
 from descriptors.examples.sign import Pki, cms_pem, cms_sign, sign_manifest
 from meao.catalogue.csar import CsarLayout, Manifest, ManifestEntry, parse_manifest, unlisted_members
 from meao.catalogue.signature import OPTION_1, SignatureError, SignatureResult, policy_check
-from tests.api.helpers import create_from_file, onboard, remove, sha256, wait_outcome
-from tests.conftest import Stack, free_port, meao_free_environ, wait_for
+from tests.api.helpers import create_from_file, onboard, onboard_on_own_serve, remove, wait_outcome
+from tests.conftest import Stack
 
 NAME = "mec-minimal"
 MANIFEST = "mec-minimal.mf"
@@ -160,42 +157,13 @@ def test_required_signatures_refuse_an_unsigned_package_naming_its_unlisted_memb
     root = tmp_path / "pkgs"
     unlisted = _package(root / "a", pki_dir, unlisted=(META, APPD), signed=False)
     signed = _package(root / "b", pki_dir)
-    env = meao_free_environ()
-    env.update({"MEAO_REQUIRE_SIGNED_PACKAGES": "true", "MEAO_TRUSTED_CA_FILE": str(pki_dir / "ca.pem"),
-                "MEAO_PKG_FILE_ROOT": str(root), "MEAO_DATA_DIR": str(tmp_path / "var"), "MEAO_AUTH": "none"})
-    port = free_port()
-    base = f"http://127.0.0.1:{port}/app_pkgm/v1"
-    log = (tmp_path / "serve.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "meao.cli", "serve", "--port", str(port)], cwd=tmp_path, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
-        def up() -> bool:
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-            try:
-                return httpx.get(f"{base}/app_packages", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(up, 60, 0.2, "meao serve")
-        outcomes = {}
-        for label, path in (("unlisted", unlisted), ("signed", signed)):
-            body = {"appPkgName": label, "appPkgVersion": "1", "appPkgPath": path.resolve().as_uri(),
-                    "checksum": {"algorithm": "SHA-256", "hash": sha256(path)}}
-            pkg = httpx.post(f"{base}/app_packages", json=body).json()
-
-            def done(pid: str = pkg["id"]) -> dict | None:
-                info = httpx.get(f"{base}/app_packages/{pid}").json()
-                return info if info["onboardingState"] == "ONBOARDED" or "onboardingFailureDetails" in info else None
-
-            outcomes[label] = wait_for(done, 30, what=f"{label} onboarding")
-        detail = outcomes["unlisted"]["onboardingFailureDetails"]["detail"]
-        assert "not signed" in detail and "MEAO_REQUIRE_SIGNED_PACKAGES" in detail
-        assert f"does not list 2 files with a digest ({APPD}, {META})" in detail
-        assert outcomes["signed"]["onboardingState"] == "ONBOARDED"
-    finally:
-        proc.terminate()
-        proc.wait(15)
-        log.close()
+    outcomes = onboard_on_own_serve(tmp_path, {
+        "MEAO_REQUIRE_SIGNED_PACKAGES": "true", "MEAO_TRUSTED_CA_FILE": str(pki_dir / "ca.pem"),
+        "MEAO_PKG_FILE_ROOT": str(root)}, {"unlisted": unlisted, "signed": signed})
+    detail = outcomes["unlisted"]["onboardingFailureDetails"]["detail"]
+    assert "not signed" in detail and "MEAO_REQUIRE_SIGNED_PACKAGES" in detail
+    assert f"does not list 2 files with a digest ({APPD}, {META})" in detail
+    assert outcomes["signed"]["onboardingState"] == "ONBOARDED"
 
 
 # --- the rule itself ----------------------------------------------------------------------------------

@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 
 from meao.db.models import AppPackage
 from tests.auth.conftest import Served, bare_env, bearer, meao_cmd, start_serve
+from tests.auth.idp import Idp, jwt_env, serve_jwks, sign
 from tests.conftest import fresh_database
-from tests.security.idp import Idp, jwt_env, serve_jwks, sign
 
 PACKAGES = "/app_pkgm/v1/app_packages"
 SCOPES = ("app_pkgm:read", "app_pkgm:write", "app_lcm:read", "app_lcm:write")

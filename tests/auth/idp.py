@@ -1,4 +1,4 @@
-"""A stand-in OAuth 2.0 server for the security tests: its keys, and their JWKS served over real HTTP on
+"""A stand-in OAuth 2.0 server for the jwt-mode tests: its keys, and their JWKS served over real HTTP on
 loopback, counting how often meao fetches it."""
 
 from __future__ import annotations
