@@ -1,7 +1,8 @@
 """Tenant isolation (``MEAO_TENANT_ISOLATION``) as query predicates, named once for every service.
 
 A caller's tenant is None when isolation is off or when it is an operator without a tenant
-(``meao.api.security.request_tenant``; any other caller without one is refused there): it sees everything. Otherwise it sees, and may touch, only rows of its tenant; another tenant's ids are 404.
+(``meao.api.security.request_tenant``; any other caller without one is refused there): it sees
+everything. Otherwise it sees, and may touch, only rows of its tenant; another tenant's ids are 404.
 Rows created by a caller without a tenant have a NULL tenant.
 """
 

@@ -32,9 +32,12 @@ from meao.config import Settings
 log = logging.getLogger(__name__)
 
 LOCAL_ALGORITHM = "HS256"
-# an external server's keys are public keys: never accept an HMAC algorithm with them
-ASYMMETRIC_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
-                         "EdDSA"]
+# An external server's keys are public keys: never accept an HMAC algorithm with them. Each accepted
+# algorithm with the key type (JWK ``kty``, RFC 7518 clause 6.1) it needs: a token whose header names an
+# algorithm of another family is refused before PyJWT ever sees the key (else it raises a TypeError).
+_KEY_TYPES = {**dict.fromkeys(("RS256", "RS384", "RS512", "PS256", "PS384", "PS512"), "RSA"),
+              **dict.fromkeys(("ES256", "ES384", "ES512"), "EC"), "EdDSA": "OKP"}
+ASYMMETRIC_ALGORITHMS = list(_KEY_TYPES)
 LEEWAY_S = 30  # clock skew between meao and the token issuer
 SIGNING_KEY_FILE = "auth-signing.key"
 MIN_KEY_BYTES = 32  # RFC 7518 clause 3.2: an HS256 key at least as long as the hash
@@ -263,10 +266,6 @@ class LocalTokens:
                          tenant=client.tenant, operator=client.operator and not client.tenant)
 
 
-# The key type (JWK ``kty``, RFC 7518 clause 6.1) each accepted algorithm needs: a token whose header names
-# an algorithm of another family is refused before PyJWT ever sees the key (else it raises a TypeError).
-_KEY_TYPES = {**dict.fromkeys(("RS256", "RS384", "RS512", "PS256", "PS384", "PS512"), "RSA"),
-              **dict.fromkeys(("ES256", "ES384", "ES512"), "EC"), "EdDSA": "OKP"}
 JWKS_LIFESPAN_S = 300.0  # the key set is fetched again after this long (key rotation, revoked keys)
 JWKS_RETRY_S = 2.0  # after a failed fetch, requests are 503 at once for this long instead of each waiting
 
