@@ -15,7 +15,6 @@ from meao.catalogue.integrity import CHUNK, new_hasher
 from meao.config import Settings
 from meao.outbound import OutboundGate, OutboundPolicy, OutboundRefused, Resolver
 from meao.problems import BadRequest, OnboardingError, UploadInterrupted
-from meao.redaction import mask_url
 
 log = logging.getLogger(__name__)
 MAX_REDIRECTS = 5  # each hop is checked by the outbound policy like the first request
@@ -24,10 +23,9 @@ MAX_REDIRECTS = 5  # each hop is checked by the outbound policy like the first r
 def check_source_uri(uri: str, settings: Settings) -> None:
     """Refuse, at creation time, URIs meao will never fetch (BadRequest with the reason)."""
     parsed = urlparse(uri)
-    shown = mask_url(uri)  # a password in the URI stays out of the message
     if parsed.scheme in ("http", "https"):
         if not parsed.netloc:
-            raise BadRequest(f"appPkgPath {shown!r} has no host")
+            raise BadRequest(f"appPkgPath {uri!r} has no host")
         OutboundPolicy.for_packages(settings).refuse_literal(uri, "appPkgPath")
         return
     if parsed.scheme == "file":
@@ -36,19 +34,18 @@ def check_source_uri(uri: str, settings: Settings) -> None:
                              "MEAO_PKG_FILE_ROOT; use an http(s) URI or upload with PUT package_content")
         _local_path(uri, settings)
         return
-    raise BadRequest(f"appPkgPath {shown!r}: only http, https and file URIs are supported")
+    raise BadRequest(f"appPkgPath {uri!r}: only http, https and file URIs are supported")
 
 
 def _local_path(uri: str, settings: Settings) -> Path:
     parsed = urlparse(uri)
-    shown = mask_url(uri)
     if parsed.netloc not in ("", "localhost"):
-        raise BadRequest(f"appPkgPath {shown!r}: file URIs must name a local path (file:///...)")
+        raise BadRequest(f"appPkgPath {uri!r}: file URIs must name a local path (file:///...)")
     path = Path(unquote(parsed.path)).resolve()
     root = settings.pkg_file_root
     assert root is not None
     if root != path and root not in path.parents:
-        raise BadRequest(f"appPkgPath {shown!r} is outside MEAO_PKG_FILE_ROOT ({root}); copy the package "
+        raise BadRequest(f"appPkgPath {uri!r} is outside MEAO_PKG_FILE_ROOT ({root}); copy the package "
                          "there or upload it with PUT package_content")
     return path
 
@@ -64,7 +61,6 @@ def fetch_to(uri: str, dest: Path, algorithm: str, settings: Settings,
     """
     hasher = new_hasher(algorithm)
     size = 0
-    shown = mask_url(uri)  # a password in the URI stays out of the messages
     limit = settings.max_package_bytes
     deadline_s = settings.fetch_deadline_s
     deadline = time.monotonic() + deadline_s
@@ -75,11 +71,11 @@ def fetch_to(uri: str, dest: Path, algorithm: str, settings: Settings,
         nonlocal size
         size += len(chunk)
         if size > limit:
-            raise OnboardingError(f"the package at {shown} is larger than the {limit}-byte limit "
+            raise OnboardingError(f"the package at {uri} is larger than the {limit}-byte limit "
                                   "(MEAO_MAX_PACKAGE_BYTES)")
         if time.monotonic() > deadline:  # how much arrived is told only of a public server
             arrived = "" if gate.reached_internal else f"; {size} bytes had arrived"
-            raise OnboardingError(f"fetching appPkgPath {shown} did not finish within {deadline_s:g} s "
+            raise OnboardingError(f"fetching appPkgPath {uri} did not finish within {deadline_s:g} s "
                                   f"(MEAO_FETCH_DEADLINE_S{arrived}): publish the package "
                                   "on a faster server or upload it with PUT package_content, or ask the "
                                   "operator to raise MEAO_FETCH_DEADLINE_S")
@@ -97,11 +93,11 @@ def fetch_to(uri: str, dest: Path, algorithm: str, settings: Settings,
         raise OnboardingError(_refusal_detail(gate, uri, exc)) from exc
     except httpx.TimeoutException as exc:
         dest.unlink(missing_ok=True)
-        raise _remote_failure(gate, uri, f"fetching appPkgPath {shown} timed out: no data for {read_timeout_s:g} s; "
+        raise _remote_failure(gate, uri, f"fetching appPkgPath {uri} timed out: no data for {read_timeout_s:g} s; "
                               "check that the server publishing the package is up and reachable from meao") from exc
     except httpx.HTTPError as exc:
         dest.unlink(missing_ok=True)
-        raise _remote_failure(gate, uri, f"fetching appPkgPath {shown} failed: {exc}") from exc
+        raise _remote_failure(gate, uri, f"fetching appPkgPath {uri} failed: {exc}") from exc
     except BaseException:
         dest.unlink(missing_ok=True)
         raise
@@ -134,14 +130,13 @@ def _refusal_detail(gate: OutboundGate, uri: str, exc: OutboundRefused) -> str:
 
 def _read_source(uri: str, settings: Settings, read_timeout_s: float, gate: OutboundGate) -> Iterator[bytes]:
     """The bytes at ``uri`` as they arrive (no read waits longer than ``read_timeout_s``)."""
-    shown = mask_url(uri)
     if urlparse(uri).scheme == "file":
         try:
             src = _local_path(uri, settings).open("rb")
         except BadRequest as exc:
             raise OnboardingError(exc.detail) from exc
         except OSError as exc:
-            raise OnboardingError(f"cannot read appPkgPath {shown}: {exc.strerror}") from exc
+            raise OnboardingError(f"cannot read appPkgPath {uri}: {exc.strerror}") from exc
         with src:
             while chunk := src.read(CHUNK):
                 yield chunk
@@ -149,7 +144,7 @@ def _read_source(uri: str, settings: Settings, read_timeout_s: float, gate: Outb
     with gate.client(timeout=httpx.Timeout(read_timeout_s), follow_redirects=True,
                      max_redirects=MAX_REDIRECTS) as http, http.stream("GET", uri) as resp:
         if resp.status_code != 200:
-            raise _remote_failure(gate, uri, f"fetching appPkgPath {shown} answered HTTP {resp.status_code}; "
+            raise _remote_failure(gate, uri, f"fetching appPkgPath {uri} answered HTTP {resp.status_code}; "
                                   "check the URI and that the package is published there")
         yield from resp.iter_bytes()  # as received: the deadline is checked after every read
 

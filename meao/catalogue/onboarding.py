@@ -54,7 +54,6 @@ from meao.jobs.contract import ONBOARD_TASK
 from meao.jobs.fencing import WORKER_ID, Heartbeat, Superseded
 from meao.notify.package_events import emit_pkg_notification
 from meao.problems import OnboardingError, ProblemError, problem
-from meao.redaction import mask_url
 from meao.wire.packages import artifact_info, sw_image_info
 
 log = logging.getLogger(__name__)
@@ -177,7 +176,7 @@ def _fetch(held: Claim, pkg: AppPackage, work: Path, beat: Heartbeat, settings: 
         # see (a server only meao can reach, a file under MEAO_PKG_FILE_ROOT); the operator's log has it
         log.warning("package %s: %s digest of %s is %s, not %s", held.pkg_id, pkg.checksum_algorithm, uri,
                     digest, pkg.checksum_hash)
-        raise OnboardingError(f"the {pkg.checksum_algorithm} digest of the package fetched from {mask_url(uri)} is not the "
+        raise OnboardingError(f"the {pkg.checksum_algorithm} digest of the package fetched from {uri} is not the "
                               f"checksum given at creation ({pkg.checksum_hash}); compute the checksum of the "
                               "published file again, or publish the file the checksum belongs to")
     faults.point("onboard:fetched")

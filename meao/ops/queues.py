@@ -151,7 +151,7 @@ def _queues() -> Any:
             else:
                 from meao.problems import ProblemError
 
-                raise ProblemError(f"reading queues is supported for Redis and the embedded broker, not {mask_url(url)}; "
+                raise ProblemError(f"reading queues is supported for Redis and the embedded broker, not {url}; "
                                    "use the broker's own tools (or Celery Flower)", status=501,
                                    title="Broker not supported")
         return _backend[1]
