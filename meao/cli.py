@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from typing import TYPE_CHECKING, Any
@@ -59,6 +60,16 @@ def db_upgrade_cmd() -> None:
 def serve(host: str, port: int, embedded_worker: bool | None, certfile: str | None, keyfile: str | None,
           client_ca: str | None, insecure_no_auth: bool, workers: int) -> None:
     """Serve the Mm1 APIs (migrating the database first)."""
+    from meao.serving import shared_metrics_dir
+
+    # several processes: each one's metrics in files the one answering /ops/v1/metrics sums (set up
+    # before anything here imports prometheus_client, so the parent's embedded worker counts too)
+    with shared_metrics_dir() if workers > 1 else contextlib.nullcontext():
+        _serve(host, port, embedded_worker, certfile, keyfile, client_ca, insecure_no_auth, workers)
+
+
+def _serve(host: str, port: int, embedded_worker: bool | None, certfile: str | None, keyfile: str | None,
+           client_ca: str | None, insecure_no_auth: bool, workers: int) -> None:
     import uvicorn
 
     from meao.api.validation import UVICORN_OPTIONS

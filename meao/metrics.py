@@ -4,18 +4,26 @@ Counters and histograms are updated where the work happens (HTTP middleware, MEP
 notification delivery); gauges that describe shared state — op occurrences by state and queue depth per
 PoP — are read from the database and Redis at scrape time by :class:`SystemCollector`, which only the API
 registers, so a Prometheus summing over processes never counts them twice.
+
+``meao serve --workers N`` answers ``/ops/v1/metrics`` for the whole server: its parent sets
+``PROMETHEUS_MULTIPROC_DIR`` (:func:`meao.serving.shared_metrics_dir`) before anything imports ``prometheus_client``,
+so each process keeps its counters and histograms in files there and the process answering a scrape
+sums them all (prometheus_client's multiprocess mode). A restarted web process's counts stay counted.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import REGISTRY, Counter, Histogram, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from meao.serving import MULTIPROC_ENV
 
 log = logging.getLogger(__name__)
 #: Prometheus reads plain ``text/plain`` as its classic text format 0.0.4; Connexion's response
@@ -122,17 +130,36 @@ class SystemCollector(Collector):
         yield age
 
 
+_scrape_registry: CollectorRegistry | None = None
+
+
+def _registry() -> CollectorRegistry:
+    """What a scrape reads: this process's registry, or (``--workers N``) every process's files."""
+    global _scrape_registry
+    if _scrape_registry is None:
+        if os.environ.get(MULTIPROC_ENV):
+            from prometheus_client.multiprocess import MultiProcessCollector
+
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+            _scrape_registry = registry
+        else:
+            _scrape_registry = REGISTRY
+    return _scrape_registry
+
+
 _system_registered = False
 
 
 def register_system_collector() -> None:
-    """Add :class:`SystemCollector` to the default registry once (API processes only)."""
+    """Add :class:`SystemCollector` to the scraped registry once (API processes only)."""
     global _system_registered
     if not _system_registered:
-        REGISTRY.register(SystemCollector())
+        _registry().register(SystemCollector())
         _system_registered = True
 
 
 def exposition() -> tuple[bytes, str]:
-    """The text exposition of every metric of this process and its content type."""
-    return generate_latest(REGISTRY), CONTENT_TYPE
+    """The text exposition of every metric (of the whole server under ``--workers N``) and its content type."""
+    return generate_latest(_registry()), CONTENT_TYPE
+

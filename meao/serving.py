@@ -10,12 +10,18 @@ with the reason instead of a restart loop.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
+import os
+import shutil
 import signal
 import socket
+import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -24,6 +30,11 @@ log = logging.getLogger(__name__)
 RESTART_DELAY_S = 1.0
 EARLY_DEATH_S = 10.0  # a process that lives shorter than this failed to start
 MAX_EARLY_DEATHS = 3
+
+
+#: where prometheus_client keeps every process's metric files (multiprocess mode); it reads this when it is
+#: first imported, so it must be set before that
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class ServeFailed(Exception):
@@ -84,3 +95,21 @@ def _serve_one(host: str, port: int, factory: str, ssl_options: dict[str, Any]) 
     sock.bind((host, port))
     config = uvicorn.Config(factory, factory=True, log_level="warning", **UVICORN_OPTIONS, **ssl_options)
     uvicorn.Server(config).run(sockets=[sock])
+
+
+@contextlib.contextmanager
+def shared_metrics_dir() -> Iterator[str]:
+    """A fresh directory for the metric files of this process and the serving processes it starts, named
+    in the environment they inherit, so that any of them answers a scrape for all (``meao.metrics``);
+    removed when the server stops. Enter it before anything in this process imports prometheus_client."""
+    if "prometheus_client" in sys.modules and not os.environ.get(MULTIPROC_ENV):
+        log.warning("metrics: prometheus_client was imported before the shared metrics directory was set; "
+                    "the metrics of the parent process (its embedded worker's jobs) are left out of "
+                    "/ops/v1/metrics")
+    folder = tempfile.mkdtemp(prefix="meao-metrics-")
+    os.environ[MULTIPROC_ENV] = folder
+    try:
+        yield folder
+    finally:
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(folder, ignore_errors=True)

@@ -27,6 +27,16 @@ def _serve(tmp_path: Path, env: dict[str, str], port: int) -> subprocess.Popen:
                             env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
 
+def _requests(port: int, operation: str) -> float:
+    """``meao_http_requests_total`` of ``operation`` (200s), as one scrape of ``/ops/v1/metrics`` sees it."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"http://127.0.0.1:{port}/ops/v1/metrics").text
+    return sum(s.value for family in text_string_to_metric_families(text) if family.name == "meao_http_requests"
+               for s in family.samples if s.name == "meao_http_requests_total"
+               and s.labels.get("operation") == operation and s.labels.get("status") == "200")
+
+
 def _up(base: str) -> bool:
     try:
         return httpx.get(f"{base}/app_packages", timeout=1).status_code == 200
@@ -131,6 +141,20 @@ def test_serve_workers_answers_from_several_processes_and_runs_jobs_once_in_the_
         wait_for(lambda: len(web_processes()) == 2 and victim.pid not in {c.pid for c in web_processes()}, 30,
                  0.2, "the dead web process to be replaced")
         assert all(httpx.get(f"{base}/app_packages").status_code == 200 for _ in range(20))
+
+        # /ops/v1/metrics counts every process's requests (the dead one's too), whichever answers: once both
+        # listen, 30 reads on fresh connections spread over both, and each scrape sees all 30 (one
+        # process's share would be about half, and scrapes answered by different processes would disagree)
+        def listening(proc: psutil.Process) -> bool:
+            return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in proc.net_connections("tcp"))
+
+        wait_for(lambda: all(listening(c) for c in web_processes()), 30, 0.2, "both web processes to listen")
+        before = [_requests(port, "app_pkgm.get_package") for _ in range(4)]
+        assert len(set(before)) == 1, f"scrapes disagree: {before}"
+        for i in range(30):
+            assert httpx.get(f"{base}/app_packages/{created[i % 4]['id']}").status_code == 200
+        after = [_requests(port, "app_pkgm.get_package") for _ in range(4)]
+        assert after == [before[0] + 30] * 4, f"before {before[0]}, after {after}"
     finally:
         proc.terminate()
         proc.wait(30)
