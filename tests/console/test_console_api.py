@@ -354,6 +354,24 @@ def test_each_tenant_sees_its_own_packages_and_an_operator_every_one(
     assert snap["viewer"] == {"subject": name, "scopes": ["ops:admin", "ops:read"], "tenant": None, "operator": True}
 
 
+def test_a_host_whose_cloud_cannot_be_read_says_why_and_the_snapshot_still_answers(
+        local: tuple[Served, dict[str, str]], tenants: dict[str, tuple[httpx.Client, str, str]]) -> None:
+    served, env = local
+    dead = f"http://127.0.0.1:{free_port()}"
+    put = tenants["operator"][0].put("/ops/v1/mec_hosts/edge-x",
+                                     json={"id": "edge-x", "cloud": "no-such-cloud", "mepUrl": dead})
+    assert put.status_code == 201, put.text
+    fresh, _ = _client(served, env, "ops:read", tenant="t3")  # a view nobody computed yet
+    resp = fresh.get("/ops/v1/console")
+    assert resp.status_code == 200, resp.text
+    snap = resp.json()
+    [pop] = [p for p in snap["pops"] if p["mecHostId"] == "edge-x"]
+    assert pop["capacity"] is None and "no-such-cloud" in pop["capacityError"]
+    assert pop["mep"]["state"] == "DOWN" and pop["mep"]["url"] == dead and pop["mep"]["detail"]
+    assert (pop["queue"], pop["queueDepth"], pop["workers"]) == ("mecpm.edge-x", 0, [])
+    assert snap["packages"] == [] and snap["counts"]["packages"] == 0  # t3 has none
+
+
 def test_the_snapshot_needs_a_token_with_ops_read_and_a_tenant_or_operator(
         local: tuple[Served, dict[str, str]]) -> None:
     served, env = local
