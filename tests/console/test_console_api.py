@@ -259,6 +259,22 @@ def test_a_rollback_is_timed_as_undo_steps_of_its_own_attempt(
     assert op["operationState"] == "FAILED" and op["worker"]
 
 
+def test_a_worker_that_stops_stays_listed_under_its_pop_as_lost(ops_stack: Stack) -> None:
+    """The last test on this stack: it stops the worker."""
+    def pop_a_workers() -> list[dict[str, Any]]:
+        return next(p for p in _snapshot(ops_stack)["pops"] if p["mecHostId"] == "pop-a")["workers"]
+
+    [online] = pop_a_workers()
+    assert online["state"] == "ONLINE"
+    worker = ops_stack.procs["worker"]
+    worker.terminate()
+    worker.wait(30)
+    lost = wait_for(lambda: [w for w in pop_a_workers() if w["state"] == "LOST"], 60, 0.5,
+                    "the stopped worker to be reported LOST")
+    assert [w["name"] for w in lost] == [online["name"]] and lost[0]["running"] == 0
+    assert lost[0]["heartbeatAgeS"] is not None
+
+
 # ------------------------------------------------------------------------------------- access, cache, tenants
 @pytest.fixture(scope="module")
 def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, dict[str, str]]]:
