@@ -32,7 +32,8 @@ const $ = (id) => document.getElementById(id);
 function readHash() {
   const [tab, opId] = location.hash.replace(/^#/, '').split('/');
   state.tab = TABS.some((t) => t.id === tab) ? tab : 'pops';
-  state.selected.id = state.tab === 'jobs' && opId ? decodeURIComponent(opId) : null;
+  // the open operation stays open while the operator looks at another section
+  if (state.tab === 'jobs') state.selected.id = opId ? decodeURIComponent(opId) : null;
 }
 
 function go(tab, opId = null) {

@@ -28,10 +28,14 @@ function chart(key, title, seriesKey, makeOpts, data, width) {
   return entry.root;
 }
 
+// times on the axis in UTC, like every time the console shows
+const tzDate = (t) => uPlot.tzDate(new Date(t * 1000), 'Etc/UTC');
+const fromZero = (u, min, max) => [0, max > 0 ? max * 1.15 : 1];
+
 function durationOpts(width) {
   return {
-    width, height: 260,
-    scales: {x: {time: true}},
+    width, height: 260, tzDate,
+    scales: {x: {time: true}, y: {range: fromZero}, n: {range: fromZero}},
     series: [{},
       {label: 'p50', stroke: PALETTE[0], width: 2, points: {show: true}, value: (u, v) => v == null ? '–' : `${v.toFixed(2)} s`},
       {label: 'p95', stroke: PALETTE[1], width: 2, points: {show: true}, value: (u, v) => v == null ? '–' : `${v.toFixed(2)} s`},
@@ -42,8 +46,8 @@ function durationOpts(width) {
 
 function depthOpts(queues) {
   return (width) => ({
-    width, height: 260,
-    scales: {x: {time: true}},
+    width, height: 260, tzDate,
+    scales: {x: {time: true}, y: {range: fromZero}},
     series: [{}, ...queues.map((q, i) => ({label: q, stroke: PALETTE[i % PALETTE.length], width: 2,
                                             paths: uPlot.paths.stepped({align: 1}), points: {show: false}}))],
     axes: [{...AXIS}, {...AXIS, label: 'waiting jobs'}],
@@ -61,7 +65,7 @@ function depthData(trend) {
 
 export function renderTrends(snap, width) {
   const trend = snap.trends || {instantiateDurationS: [], queueDepth: [], windowS: 3600, bucketS: 300};
-  const w = Math.max(320, Math.floor(width));
+  const w = Math.max(320, Math.floor(width) - 8);
   const dur = trend.instantiateDurationS || [];
   const durData = [dur.map((b) => ts(b.t)), dur.map((b) => b.p50), dur.map((b) => b.p95), dur.map((b) => b.count)];
   const queues = (trend.queueDepth || []).map((q) => q.queue);
