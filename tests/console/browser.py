@@ -33,7 +33,7 @@ def missing_browser() -> str | None:
     return None
 
 
-def testid(value: str) -> str:
+def hook(value: str) -> str:
     """The CSS selector of a ``data-testid`` (quoted: ids hold dots and other punctuation)."""
     return '[data-testid="' + value.replace("\\", "\\\\").replace('"', '\\"') + '"]'
 
@@ -61,11 +61,14 @@ class Browser:
 
     # ---------------------------------------------------------------- finding things
     def wait(self, predicate: Callable[[Any], Any], timeout: float = 20, what: str = "") -> Any:
-        from selenium.common.exceptions import TimeoutException
+        """Poll ``predicate`` until it is truthy. The page re-renders on every refresh, so an element read a
+        moment ago may be gone: a stale element makes the predicate run again, not fail."""
+        from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
         from selenium.webdriver.support.ui import WebDriverWait
 
         try:
-            return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(predicate)
+            return WebDriverWait(self.driver, timeout, poll_frequency=0.1,
+                                 ignored_exceptions=(StaleElementReferenceException,)).until(predicate)
         except TimeoutException as exc:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}; "
                                  f"browser log: {self.console_log()[-10:]}") from exc
@@ -83,17 +86,48 @@ class Browser:
     def by_testid(self, value: str, timeout: float = 20, visible: bool = True) -> Any:
         """The element with ``data-testid=value`` once it is there (and shown)."""
         def found(driver: Any) -> Any:
-            els = self.find_all(testid(value))
+            els = self.find_all(hook(value))
             return next((el for el in els if not visible or el.is_displayed()), None)
 
         return self.wait(found, timeout, f"data-testid={value}")
 
     def gone(self, value: str, timeout: float = 20) -> None:
-        self.wait(lambda d: not [el for el in self.find_all(testid(value)) if el.is_displayed()], timeout,
+        self.wait(lambda d: not [el for el in self.find_all(hook(value)) if el.is_displayed()], timeout,
                   f"data-testid={value} to go away")
 
-    def text_of(self, value: str) -> str:
-        return self.by_testid(value).text
+    def text_of(self, value: str, within: str | None = None, timeout: float = 20) -> str:
+        """The shown text of ``data-testid=value`` (inside ``data-testid=within``), read from a live node."""
+        selector = f"{hook(within)} {hook(value)}" if within else hook(value)
+
+        def read(driver: Any) -> str | None:
+            shown = [el for el in self.find_all(selector) if el.is_displayed()]
+            return shown[0].text if shown else None
+
+        return self.wait(read, timeout, selector)
+
+    def wait_text(self, value: str, check: Callable[[str], bool], within: str | None = None,
+                  timeout: float = 30, what: str = "") -> str:
+        """Wait until the text of ``value`` (inside ``within``) passes ``check``; that text."""
+        selector = f"{hook(within)} {hook(value)}" if within else hook(value)
+
+        def read(driver: Any) -> str | None:
+            shown = [el for el in self.find_all(selector) if el.is_displayed()]
+            return shown[0].text if shown and check(shown[0].text) else None
+
+        return self.wait(read, timeout, what or selector)
+
+    def click(self, value: str, within: str | None = None, timeout: float = 20) -> None:
+        """Click ``data-testid=value`` (inside ``within``), finding it again if a refresh replaced it."""
+        selector = f"{hook(within)} {hook(value)}" if within else hook(value)
+
+        def press(driver: Any) -> bool:
+            shown = [el for el in self.find_all(selector) if el.is_displayed()]
+            if not shown:
+                return False
+            shown[0].click()
+            return True
+
+        self.wait(press, timeout, f"{selector} to click")
 
     # ---------------------------------------------------------------- the console's log and pictures
     def console_log(self) -> list[dict[str, Any]]:

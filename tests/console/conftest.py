@@ -36,5 +36,5 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     if isinstance(b, Browser):
         try:
             b.screenshot(f"{item.name}{'' if report.passed else '-FAILED'}")
-        except Exception:  # noqa: BLE001 - a dead browser must not hide the test's own failure
-            pass
+        except Exception as exc:  # noqa: BLE001 - a dead browser must not hide the test's own failure
+            item.add_report_section("call", "screenshot", f"no screenshot: {exc!r}")
