@@ -146,6 +146,9 @@ class Browser:
         self.driver.save_screenshot(str(path))
         return path
 
+    def forget_screenshot(self, name: str) -> None:
+        (OUTPUT / f"{name}.png").unlink(missing_ok=True)
+
     def readme_picture(self, name: str) -> None:
         """With MEAO_CONSOLE_SCREENSHOTS=DIR, also save this view as DIR/NAME.png (the README's pictures)."""
         folder = os.environ.get("MEAO_CONSOLE_SCREENSHOTS")

@@ -36,5 +36,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     if isinstance(b, Browser):
         try:
             b.screenshot(f"{item.name}{'' if report.passed else '-FAILED'}")
+            if report.passed:  # a picture of an earlier failure would mislead
+                b.forget_screenshot(f"{item.name}-FAILED")
         except Exception as exc:  # noqa: BLE001 - a dead browser must not hide the test's own failure
             item.add_report_section("call", "screenshot", f"no screenshot: {exc!r}")
