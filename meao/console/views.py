@@ -54,6 +54,19 @@ SNAPSHOTS = Counter("meao_console_snapshots_total",
 
 # capacity reads and MEP probes: a slow cloud keeps one of these busy, never the snapshot
 _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="console")
+_inflight: dict[tuple[str, str], Future] = {}
+_inflight_lock = threading.Lock()
+
+
+def _once(kind: str, key: str, fn: Callable[..., Any], *args: Any) -> Future:
+    """``fn(*args)`` in the pool, unless the same ``kind`` of read of ``key`` is still under way: a cloud
+    that hangs holds one thread however many snapshots ask meanwhile."""
+    with _inflight_lock:
+        running = _inflight.get((kind, key))
+        if running is not None and not running.done():
+            return running
+        future = _inflight[(kind, key)] = _pool.submit(fn, *args)
+        return future
 
 
 # ------------------------------------------------------------------------------------- what it holds
@@ -169,8 +182,8 @@ def compute(tenant: str | None) -> Snapshot:
     """Read everything now (no cache of this module's own; capacity and MEP probes are cached)."""
     now = datetime.now(UTC)
     hosts = host_inventory.all_hosts()
-    capacity_reads = {h.id: _pool.submit(free_capacity, h.id) for h in hosts}
-    probes = {h.id: _pool.submit(mep_state, h) for h in hosts}
+    capacity_reads = {h.id: _once("capacity", h.id, free_capacity, h.id) for h in hosts}
+    probes = {h.id: _once("mep", h.id, mep_state, h) for h in hosts}
     pops_of = q.queue_pops()
     readings = {r.name: r for r in q.queue_readings()}
     workers = w.worker_readings()  # one broadcast: the queues' running jobs come from it too
