@@ -153,6 +153,8 @@ class Browser:
         """With MEAO_CONSOLE_SCREENSHOTS=DIR, also save this view as DIR/NAME.png (the README's pictures)."""
         folder = os.environ.get("MEAO_CONSOLE_SCREENSHOTS")
         if folder:
+            # the pictures show the page, not the last action's message
+            self.driver.execute_script("document.querySelectorAll('[data-testid=\"toast\"]').forEach((t) => t.remove())")
             target = Path(folder) if Path(folder).is_absolute() else ROOT / folder
             target.mkdir(parents=True, exist_ok=True)
             self.driver.save_screenshot(str(target / f"{name}.png"))

@@ -32,8 +32,8 @@ from tests.console.stack import (
 )
 from tests.lcm.helpers import accepted_op
 
-# a module-scoped stack: Redis database 8 is also tests/nfvo's fake-driver module's, never at the same time
-REDIS_DB = 8
+# a module-scoped stack: Redis database 6 is also tests/mep e2e module's, never alive at the same time
+REDIS_DB = 6
 POP = "pop1"
 QUEUE = f"mecpm.{POP}"
 HOST = {"id": POP, "name": "In-memory PoP", "cloud": "nowhere", "availability_zone": "az1",

@@ -7,6 +7,9 @@ import {h} from '../dom.js';
 const PALETTE = ['#5cc8ff', '#ffb454', '#7ee787', '#f778ba', '#d2a8ff', '#ff7b72', '#a5d6ff', '#e3b341'];
 const AXIS = {stroke: '#9fb0c3', grid: {stroke: 'rgba(159,176,195,0.15)', width: 1},
               ticks: {stroke: 'rgba(159,176,195,0.25)', width: 1}};
+// the time axis in 24 h UTC, like every time the console shows
+const TIME_SERIES = {label: 'UTC', value: (u, v) => (v == null ? '–' : new Date(v * 1000).toISOString().slice(11, 16))};
+const TIME_AXIS = {...AXIS, values: (u, splits) => splits.map((s) => new Date(s * 1000).toISOString().slice(11, 16))};
 
 const charts = {}; // key → {plot, root, seriesKey}
 
@@ -36,11 +39,11 @@ function durationOpts(width) {
   return {
     width, height: 260, tzDate,
     scales: {x: {time: true}, y: {range: fromZero}, n: {range: fromZero}},
-    series: [{},
+    series: [TIME_SERIES,
       {label: 'p50', stroke: PALETTE[0], width: 2, points: {show: true}, value: (u, v) => v == null ? '–' : `${v.toFixed(2)} s`},
       {label: 'p95', stroke: PALETTE[1], width: 2, points: {show: true}, value: (u, v) => v == null ? '–' : `${v.toFixed(2)} s`},
       {label: 'count', stroke: PALETTE[2], width: 1, dash: [4, 4], scale: 'n', points: {show: false}}],
-    axes: [{...AXIS}, {...AXIS, label: 'seconds'}, {...AXIS, side: 1, scale: 'n', label: 'instantiations', grid: {show: false}}],
+    axes: [TIME_AXIS, {...AXIS, label: 'seconds'}, {...AXIS, side: 1, scale: 'n', label: 'instantiations', grid: {show: false}}],
   };
 }
 
@@ -48,9 +51,9 @@ function depthOpts(queues) {
   return (width) => ({
     width, height: 260, tzDate,
     scales: {x: {time: true}, y: {range: fromZero}},
-    series: [{}, ...queues.map((q, i) => ({label: q, stroke: PALETTE[i % PALETTE.length], width: 2,
+    series: [TIME_SERIES, ...queues.map((q, i) => ({label: q, stroke: PALETTE[i % PALETTE.length], width: 2,
                                             paths: uPlot.paths.stepped({align: 1}), points: {show: false}}))],
-    axes: [{...AXIS}, {...AXIS, label: 'waiting jobs'}],
+    axes: [TIME_AXIS, {...AXIS, label: 'waiting jobs'}],
   });
 }
 
