@@ -126,6 +126,14 @@ def confirm(browser: Browser, ok: bool = True) -> str:
     return text
 
 
+def shown_steps(browser: Browser) -> dict[str, str]:
+    """The open operation's step timeline as the page shows it: step name → state."""
+    return browser.driver.execute_script(
+        "return Object.fromEntries([...document.querySelectorAll("
+        "'[data-testid=\"op-detail\"] li[data-testid^=\"step-\"]')].map((el) => [el.dataset.testid.slice(5), "
+        "el.dataset.state]))")
+
+
 def last_toast(browser: Browser) -> Any:
     return browser.wait(lambda d: (browser.find_all(hook("toast")) or [None])[-1], 20, "a toast")
 

@@ -28,6 +28,7 @@ from tests.console.stack import (
     js_errors,
     last_toast,
     open_section,
+    shown_steps,
     sign_in,
 )
 from tests.lcm.helpers import accepted_op
@@ -160,44 +161,46 @@ def test_purge_after_confirming_fails_the_waiting_job_and_retry_from_the_page_co
         browser: Browser, console: ConsoleStack, admin_api: httpx.Client, app_pkg: dict) -> None:
     worker = console.stack.procs["worker"]
     worker.terminate()
-    worker.wait(20)  # no worker: the instantiate waits in its queue
-    iid = admin_api.post("/app_lcm/v1/app_instances", json={"appDId": app_pkg["appDId"]}).json()["id"]
-    op_id = accepted_op(admin_api, admin_api.post(f"/app_lcm/v1/app_instances/{iid}/instantiate", json=SELECTED))
-    sign_in(browser, console, "ops-admin")
-    open_section(browser, "jobs")
-    browser.wait_text("queue-waiting", lambda t: t == "1", within=f"queue-{QUEUE}", what="1 waiting job")
+    try:
+        worker.wait(20)  # no worker: the instantiate waits in its queue
+        iid = admin_api.post("/app_lcm/v1/app_instances", json={"appDId": app_pkg["appDId"]}).json()["id"]
+        op_id = accepted_op(admin_api, admin_api.post(f"/app_lcm/v1/app_instances/{iid}/instantiate", json=SELECTED))
+        sign_in(browser, console, "ops-admin")
+        open_section(browser, "jobs")
+        browser.wait_text("queue-waiting", lambda t: t == "1", within=f"queue-{QUEUE}", what="1 waiting job")
 
-    browser.click("action-purge", within=f"queue-{QUEUE}")
-    text = confirm(browser, ok=False)
-    assert text.startswith(f"Purge queue {QUEUE}: 1 waiting job is removed and their operations fail"), text
-    assert browser.text_of("queue-waiting", within=f"queue-{QUEUE}") == "1", "Cancel purged nothing"
+        browser.click("action-purge", within=f"queue-{QUEUE}")
+        text = confirm(browser, ok=False)
+        assert text.startswith(f"Purge queue {QUEUE}: 1 waiting job is removed and their operations fail"), text
+        assert browser.text_of("queue-waiting", within=f"queue-{QUEUE}") == "1", "Cancel purged nothing"
 
-    browser.click("action-purge", within=f"queue-{QUEUE}")
-    confirm(browser)
-    assert f"Queue {QUEUE} purged: 1 job removed." in last_toast(browser).text
-    browser.wait_text("op-state", lambda t: t == "FAILED_TEMP", within=f"op-{op_id}")
-    browser.click(f"op-{op_id}")
-    error = browser.text_of("op-error", within="op-detail")
-    assert "Job purged" in error and "503" in error and f"purged from queue {QUEUE}" in error, error
-    assert browser.text_of("op-request-id", within="op-detail") == f"req-{op_id}"
+        browser.click("action-purge", within=f"queue-{QUEUE}")
+        confirm(browser)
+        assert f"Queue {QUEUE} purged: 1 job removed." in last_toast(browser).text
+        browser.wait_text("op-state", lambda t: t == "FAILED_TEMP", within=f"op-{op_id}")
+        browser.click(f"op-{op_id}")
+        error = browser.text_of("op-error", within="op-detail")
+        assert "Job purged" in error and "503" in error and f"purged from queue {QUEUE}" in error, error
+        assert browser.text_of("op-request-id", within="op-detail") == f"req-{op_id}"
 
-    console.stack.start_worker()
-    browser.click("action-retry", within=f"op-{op_id}")
-    text = confirm(browser)
-    assert text.startswith(f"Retry INSTANTIATE of mec-minimal (operation {op_id}): meao sends it to queue {QUEUE} "
-                           "again as attempt 2"), text
-    browser.wait_text("op-detail-state", lambda t: t == "COMPLETED", within="op-detail", timeout=60,
-                      what="the retried operation to complete")
-    steps = browser.driver.execute_script(
-        "return Object.fromEntries([...document.querySelectorAll('[data-testid=\"op-detail\"] li[data-testid^=\"step-\"]')]"
-        ".map((el) => [el.dataset.testid, el.dataset.state]))")
-    assert {"step-image", "step-ports", "step-server"} <= set(steps) and set(steps.values()) == {"DONE"}, steps
-    assert admin_api.get(f"/app_lcm/v1/app_lcm_op_occs/{op_id}").json()["operationState"] == "COMPLETED"
-    assert not js_errors(browser), js_errors(browser)
-    op = accepted_op(admin_api, admin_api.post(f"/app_lcm/v1/app_instances/{iid}/terminate",
-                                               json={"terminationType": "FORCEFUL"}))
-    wait_for(lambda: admin_api.get(f"/app_lcm/v1/app_lcm_op_occs/{op}").json()["operationState"] == "COMPLETED",
-             60, 0.2, "terminate")
+        console.stack.start_worker()
+        browser.click("action-retry", within=f"op-{op_id}")
+        text = confirm(browser)
+        assert text.startswith(f"Retry INSTANTIATE of mec-minimal (operation {op_id}): meao sends it to queue {QUEUE} "
+                               "again as attempt 2"), text
+        browser.wait_text("op-detail-state", lambda t: t == "COMPLETED", within="op-detail", timeout=60,
+                          what="the retried operation to complete")
+        steps = shown_steps(browser)
+        assert {"image", "ports", "server"} <= set(steps) and set(steps.values()) == {"DONE"}, steps
+        assert admin_api.get(f"/app_lcm/v1/app_lcm_op_occs/{op_id}").json()["operationState"] == "COMPLETED"
+        assert not js_errors(browser), js_errors(browser)
+        op = accepted_op(admin_api, admin_api.post(f"/app_lcm/v1/app_instances/{iid}/terminate",
+                                                   json={"terminationType": "FORCEFUL"}))
+        wait_for(lambda: admin_api.get(f"/app_lcm/v1/app_lcm_op_occs/{op}").json()["operationState"] == "COMPLETED",
+                 60, 0.2, "terminate")
+    finally:
+        if console.stack.procs["worker"].poll() is not None:  # the later tests need a worker
+            console.stack.start_worker()
 
 
 def test_read_only_client_sees_no_admin_button_and_the_api_refuses_the_action(
@@ -241,3 +244,20 @@ def test_a_refused_action_shows_the_problem_details_in_a_toast(
                         headers={"Content-Type": "application/merge-patch+json"})
 
 
+
+
+def test_drain_and_resume_a_worker_from_its_pop_card(browser: Browser, console: ConsoleStack) -> None:
+    sign_in(browser, console, "ops-admin")
+    card = f"pop-{POP}"
+    browser.wait_text(card, lambda t: "ONLINE" in t, what="the worker ONLINE")
+    worker = browser.driver.execute_script(
+        f"return document.querySelector('[data-testid=\"{card}\"] tr[data-testid^=\"worker-\"]').dataset.testid")
+    browser.click("action-drain", within=worker)
+    text = confirm(browser)
+    assert text.startswith(f"Drain worker {worker.removeprefix('worker-')}: it finishes its 0 running jobs and "
+                           "takes no new job"), text
+    assert "is draining" in last_toast(browser).text
+    browser.wait_text(worker, lambda t: "DRAINING" in t, what="the worker DRAINING")
+    browser.click("action-resume", within=worker)
+    assert "it takes jobs from its queues again" in confirm(browser)
+    browser.wait_text(worker, lambda t: "ONLINE" in t, what="the worker ONLINE again")

@@ -25,6 +25,7 @@ from tests.console.stack import (
     js_errors,
     last_toast,
     open_section,
+    shown_steps,
     sign_in,
 )
 from tests.faults.stack import FaultDir
@@ -119,14 +120,6 @@ def _set_host_network(console: ConsoleStack, host: str, network: str) -> None:
     eng.dispose()
 
 
-def _steps(browser: Browser) -> dict[str, str]:
-    """The open operation's steps: name → state, as the page shows them."""
-    return browser.driver.execute_script(
-        "return Object.fromEntries([...document.querySelectorAll("
-        "'[data-testid=\"op-detail\"] li[data-testid^=\"step-\"]')].map((el) => [el.dataset.testid.slice(5), "
-        "el.dataset.state]))")
-
-
 def test_an_instantiate_shows_as_a_running_job_and_its_steps_fill_in(
         browser: Browser, console: ConsoleStack, api: httpx.Client, vm_pkg: dict[str, Any],
         instances: list[str]) -> None:
@@ -141,13 +134,13 @@ def test_an_instantiate_shows_as_a_running_job_and_its_steps_fill_in(
         browser.click(f"op-{op_id}")
         assert browser.text_of("op-request-id", within="op-detail") == f"req-{op_id}"
         faults.arrived("step:server")
-        browser.wait(lambda d: _steps(browser).get("server") == "RUNNING", 30, "the server step RUNNING")
-        steps = _steps(browser)
+        browser.wait(lambda d: shown_steps(browser).get("server") == "RUNNING", 30, "the server step RUNNING")
+        steps = shown_steps(browser)
         assert all(steps[name] == "DONE" for name in ("grant", "image", "flavor", "ports")), steps
         assert "wait_active" not in steps, steps
         browser.readme_picture("operation")
     browser.wait_text("op-detail-state", lambda t: t == "COMPLETED", within="op-detail", timeout=150)
-    steps = _steps(browser)
+    steps = shown_steps(browser)
     assert set(steps) >= {"grant", "image", "flavor", "ports", "server", "wait_active", "app_rules"}, steps
     assert set(steps.values()) == {"DONE"}, steps
 
@@ -181,14 +174,14 @@ def test_an_operation_openstack_fails_shows_its_problem_and_completes_when_retri
         problem = api.get(f"/app_lcm/v1/app_lcm_op_occs/{op_id}").json()["error"]
         assert problem["title"] in error and problem["detail"] in error and str(problem["status"]) in error
         assert "no-such-network" in error
-        assert "FAILED" in _steps(browser).values(), "the step that failed shows as FAILED"
+        assert "FAILED" in shown_steps(browser).values(), "the step that failed shows as FAILED"
     finally:
         _set_host_network(console, "pop2", networks["mgmt"])
     browser.click("action-retry", within="op-detail")
     assert f"Retry INSTANTIATE of mec-vm-app (operation {op_id})" in confirm(browser)
     assert "was sent again" in last_toast(browser).text
     browser.wait_text("op-detail-state", lambda t: t == "COMPLETED", within="op-detail", timeout=150)
-    assert _steps(browser).get("app_rules") == "DONE"
+    assert shown_steps(browser).get("app_rules") == "DONE"
     assert not browser.find_all('[data-testid="op-detail"] [data-testid="op-error"]'), "the error is gone"
     assert api.get(f"/app_lcm/v1/app_lcm_op_occs/{op_id}").json()["operationState"] == "COMPLETED"
 

@@ -35,15 +35,18 @@ function chart(key, title, seriesKey, makeOpts, data, width) {
 const tzDate = (t) => uPlot.tzDate(new Date(t * 1000), 'Etc/UTC');
 const fromZero = (u, min, max) => [0, max > 0 ? max * 1.15 : 1];
 
+const secondsValue = (u, v) => (v == null ? '–' : `${v.toFixed(2)} s`);
+
 function durationOpts(width) {
   return {
     width, height: 260, tzDate,
     scales: {x: {time: true}, y: {range: fromZero}, n: {range: fromZero}},
     series: [TIME_SERIES,
-      {label: 'p50', stroke: PALETTE[0], width: 2, points: {show: true}, value: (u, v) => v == null ? '–' : `${v.toFixed(2)} s`},
-      {label: 'p95', stroke: PALETTE[1], width: 2, points: {show: true}, value: (u, v) => v == null ? '–' : `${v.toFixed(2)} s`},
-      {label: 'count', stroke: PALETTE[2], width: 1, dash: [4, 4], scale: 'n', points: {show: false}}],
-    axes: [TIME_AXIS, {...AXIS, label: 'seconds'}, {...AXIS, side: 1, scale: 'n', label: 'instantiations', grid: {show: false}}],
+      {label: 'p50', stroke: PALETTE[0], width: 2, points: {show: true, size: 7}, value: secondsValue},
+      {label: 'p95', stroke: PALETTE[1], width: 2, points: {show: true, size: 7}, value: secondsValue},
+      {label: 'completed', stroke: PALETTE[2], fill: 'rgba(126, 231, 135, 0.18)', width: 1, scale: 'n',
+       paths: uPlot.paths.bars({size: [0.5, 48]}), points: {show: false}, value: (u, v) => (v == null ? '–' : String(v))}],
+    axes: [TIME_AXIS, {...AXIS, label: 'seconds'}, {...AXIS, side: 1, scale: 'n', label: 'completed', grid: {show: false}}],
   };
 }
 
@@ -52,7 +55,8 @@ function depthOpts(queues) {
     width, height: 260, tzDate,
     scales: {x: {time: true}, y: {range: fromZero}},
     series: [TIME_SERIES, ...queues.map((q, i) => ({label: q, stroke: PALETTE[i % PALETTE.length], width: 2,
-                                            paths: uPlot.paths.stepped({align: 1}), points: {show: false}}))],
+                                            paths: uPlot.paths.stepped({align: 1}), points: {show: false},
+                                            value: (u, v) => (v == null ? '–' : String(v))}))],
     axes: [TIME_AXIS, {...AXIS, label: 'waiting jobs'}],
   });
 }
