@@ -37,23 +37,24 @@ const fromZero = (u, min, max) => [0, max > 0 ? max * 1.15 : 1];
 
 const secondsValue = (u, v) => (v == null ? '–' : `${v.toFixed(2)} s`);
 
-function durationOpts(width) {
-  return {
+// half a bucket of room at both ends: the first and last buckets' bars and steps show whole
+const padded = (bucketS) => (u, min, max) => [min - bucketS / 2, max + bucketS / 2];
+
+const durationOpts = (bucketS) => (width) => ({
     width, height: 260, tzDate,
-    scales: {x: {time: true}, y: {range: fromZero}, n: {range: fromZero}},
+    scales: {x: {time: true, range: padded(bucketS)}, y: {range: fromZero}, n: {range: fromZero}},
     series: [TIME_SERIES,
       {label: 'p50', stroke: PALETTE[0], width: 2, points: {show: true, size: 7}, value: secondsValue},
       {label: 'p95', stroke: PALETTE[1], width: 2, points: {show: true, size: 7}, value: secondsValue},
       {label: 'completed', stroke: PALETTE[2], fill: 'rgba(126, 231, 135, 0.18)', width: 1, scale: 'n',
        paths: uPlot.paths.bars({size: [0.5, 48]}), points: {show: false}, value: (u, v) => (v == null ? '–' : String(v))}],
     axes: [TIME_AXIS, {...AXIS, label: 'seconds'}, {...AXIS, side: 1, scale: 'n', label: 'completed', grid: {show: false}}],
-  };
-}
+});
 
-function depthOpts(queues) {
+function depthOpts(queues, bucketS) {
   return (width) => ({
     width, height: 260, tzDate,
-    scales: {x: {time: true}, y: {range: fromZero}},
+    scales: {x: {time: true, range: padded(bucketS)}, y: {range: fromZero}},
     series: [TIME_SERIES, ...queues.map((q, i) => ({label: q, stroke: PALETTE[i % PALETTE.length], width: 2,
                                             paths: uPlot.paths.stepped({align: 1}), points: {show: false},
                                             value: (u, v) => (v == null ? '–' : String(v))}))],
@@ -74,7 +75,8 @@ export function renderTrends(snap, width) {
   const trend = snap.trends || {instantiateDurationS: [], queueDepth: [], windowS: 3600, bucketS: 300};
   const w = Math.max(320, Math.floor(width) - 8);
   const dur = trend.instantiateDurationS || [];
-  const durData = [dur.map((b) => ts(b.t)), dur.map((b) => b.p50), dur.map((b) => b.p95), dur.map((b) => b.count)];
+  const durData = [dur.map((b) => ts(b.t)), dur.map((b) => b.p50), dur.map((b) => b.p95),
+                   dur.map((b) => b.count || null)];
   const queues = (trend.queueDepth || []).map((q) => q.queue);
   const total = dur.reduce((n, b) => n + (b.count || 0), 0);
   const byState = (snap.counts && snap.counts.operationsByState) || {};
@@ -82,10 +84,11 @@ export function renderTrends(snap, width) {
     h('section', {class: 'panel'},
       h('h2', {}, 'Instantiate duration', h('span', {class: 'muted small'},
         ` · last ${Math.round(trend.windowS / 60)} min in ${Math.round(trend.bucketS / 60)} min buckets · ${total} completed`)),
-      chart('instantiate', '', 'fixed', durationOpts, durData, w)),
+      chart('instantiate', '', String(trend.bucketS), durationOpts(trend.bucketS), durData, w)),
     h('section', {class: 'panel'},
       h('h2', {}, 'Queue depth', h('span', {class: 'muted small'}, ` · waiting jobs per queue`)),
-      queues.length ? chart('depth', '', queues.join('|'), depthOpts(queues), depthData(trend), w)
+      queues.length ? chart('depth', '', `${trend.bucketS}|${queues.join('|')}`, depthOpts(queues, trend.bucketS),
+                                          depthData(trend), w)
                     : h('p', {class: 'empty'}, 'No queue sampled yet.')),
     h('section', {class: 'panel'},
       h('h2', {}, 'Operations by state'),
