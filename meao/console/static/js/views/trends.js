@@ -68,6 +68,11 @@ function depthData(trend) {
     const at = new Map(q.points.map((p) => [ts(p.t), p.depth]));
     return xs.map((x) => (at.has(x) ? at.get(x) : null));
   });
+  // a step holds until the next point: the last bucket gets an end, or it would draw as a bare riser
+  if (xs.length) {
+    xs.push(xs[xs.length - 1] + trend.bucketS);
+    for (const values of series) values.push(values[values.length - 1]);
+  }
   return [xs, ...series];
 }
 
