@@ -179,6 +179,7 @@ def test_purge_after_confirming_fails_the_waiting_job_and_retry_from_the_page_co
         assert f"Queue {QUEUE} purged: 1 job removed." in last_toast(browser).text
         browser.wait_text("op-state", lambda t: t == "FAILED_TEMP", within=f"op-{op_id}")
         browser.click(f"op-{op_id}")
+        assert browser.driver.execute_script("return location.hash") == f"#jobs/{op_id}", "a link to this op"
         error = browser.text_of("op-error", within="op-detail")
         assert "Job purged" in error and "503" in error and f"purged from queue {QUEUE}" in error, error
         assert browser.text_of("op-request-id", within="op-detail") == f"req-{op_id}"
