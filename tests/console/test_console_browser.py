@@ -7,6 +7,7 @@ Each test leaves a screenshot of what the browser showed under tests/output/cons
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -262,3 +263,27 @@ def test_drain_and_resume_a_worker_from_its_pop_card(browser: Browser, console: 
     browser.click("action-resume", within=worker)
     assert "it takes jobs from its queues again" in confirm(browser)
     browser.wait_text(worker, lambda t: "ONLINE" in t, what="the worker ONLINE again")
+
+
+def test_polling_pauses_while_the_tab_is_hidden_and_resumes_when_shown(browser: Browser, console: ConsoleStack) -> None:
+    sign_in(browser, console, "ops-admin")
+    driver = browser.driver
+    # the event's own time stamp: the page's listener (which polls at once) runs before this one
+    driver.execute_script("window.__vis = []; document.addEventListener('visibilitychange', "
+                          "(e) => window.__vis.push([document.visibilityState, e.timeStamp]));")
+    console_tab = driver.current_window_handle
+    driver.switch_to.new_window("tab")  # the console's tab is hidden behind it
+    time.sleep(4 * float(CONSOLE_ENV["MEAO_CONSOLE_REFRESH_S"]))  # a window for polls that must not happen
+    driver.close()
+    driver.switch_to.window(console_tab)
+    browser.wait(lambda d: len(d.execute_script("return window.__vis")) == 2, 10, "hidden, then visible again")
+    (hidden, hidden_at), (shown, shown_at) = driver.execute_script("return window.__vis")
+    assert (hidden, shown) == ("hidden", "visible")
+
+    def polls() -> list[float]:
+        return driver.execute_script("return performance.getEntriesByType('resource')"
+                                     ".filter((e) => e.name.endsWith('/ops/v1/console')).map((e) => e.startTime)")
+
+    browser.wait(lambda d: [t for t in polls() if t >= shown_at], 10, "a poll as soon as the tab shows")
+    assert not [t for t in polls() if hidden_at < t < shown_at], ("a poll while hidden", hidden_at, shown_at, polls())
+    browser.wait_text("status", lambda t: t.startswith("live"), what="the page live again")
