@@ -186,7 +186,7 @@ def compute(tenant: str | None) -> Snapshot:
     probes = {h.id: _once("mep", h.id, mep_state, h) for h in hosts}
     pops_of = q.queue_pops()
     readings = {r.name: r for r in q.queue_readings()}
-    workers = w.worker_readings()  # one broadcast: the queues' running jobs come from it too
+    workers = _with_known_pops(w.worker_readings())  # one broadcast: the queues' running jobs come from it too
     with read_scope() as session:
         failed = dict(session.execute(select(AppLcmOpOcc.queue, func.count()).where(
             AppLcmOpOcc.operation_state == FAILED_TEMP).group_by(AppLcmOpOcc.queue)).all())
@@ -217,6 +217,20 @@ def compute(tenant: str | None) -> Snapshot:
               for name, r in readings.items()]
     return Snapshot(generated_at=now, pops=pops, queues=queues, operations=operations, packages=packages,
                     instances=instances, counts=counts, trends=trends)
+
+
+_known_pops: dict[str, list[str]] = {}  # worker → the PoPs it served when it last answered (this process)
+
+
+def _with_known_pops(readings: list[w.WorkerReading]) -> list[w.WorkerReading]:
+    """A worker that stopped answering reports no queues: it stays listed under the PoPs it served when it
+    last answered a snapshot of this process, where the operator looks for it."""
+    for reading in readings:
+        if reading.pops:
+            _known_pops[reading.name] = list(reading.pops)
+        elif reading.status not in ("online", "draining"):
+            reading.pops = list(_known_pops.get(reading.name, []))
+    return readings
 
 
 def _wait(future: Future, deadline: float, default: Any) -> Any:

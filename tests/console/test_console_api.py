@@ -18,7 +18,8 @@ import socket
 import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -259,6 +260,22 @@ def test_a_rollback_is_timed_as_undo_steps_of_its_own_attempt(
     assert op["operationState"] == "FAILED" and op["worker"]
 
 
+def test_a_worker_that_stops_stays_listed_under_its_pop_as_lost(ops_stack: Stack) -> None:
+    """The last test on this stack: it stops the worker."""
+    def pop_a_workers() -> list[dict[str, Any]]:
+        return next(p for p in _snapshot(ops_stack)["pops"] if p["mecHostId"] == "pop-a")["workers"]
+
+    [online] = pop_a_workers()
+    assert online["state"] == "ONLINE"
+    worker = ops_stack.procs["worker"]
+    worker.terminate()
+    worker.wait(30)
+    lost = wait_for(lambda: [w for w in pop_a_workers() if w["state"] == "LOST"], 60, 0.5,
+                    "the stopped worker to be reported LOST")
+    assert [w["name"] for w in lost] == [online["name"]] and lost[0]["running"] == 0
+    assert lost[0]["heartbeatAgeS"] is not None
+
+
 # ------------------------------------------------------------------------------------- access, cache, tenants
 @pytest.fixture(scope="module")
 def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, dict[str, str]]]:
@@ -287,10 +304,54 @@ def _client(served: Served, env: dict[str, str], *scopes: str, tenant: str | Non
                         headers={"Authorization": f"Bearer {resp.json()['access_token']}"}), name
 
 
+@dataclass
+class Caller:
+    """A client of the local meao and what the fixture made for its tenant."""
+
+    http: httpx.Client
+    name: str
+    pkg_id: str = ""
+    instance_id: str = ""
+    op_id: str = ""
+
+
+def _seed_instance_and_op(data_dir: Path, tenant: str, completed: bool) -> tuple[str, str]:
+    """An instance of ``tenant`` and an INSTANTIATE of it, written to the database as a worker would have
+    left them (this meao has no cloud): COMPLETED after 8 s, or FAILED_TEMP with its image step cut off."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from meao.db.models import AppInstance, AppLcmOpOcc
+
+    now = datetime.now(UTC)
+    started = now - timedelta(seconds=10)
+    engine = create_engine(f"sqlite:///{data_dir / 'meao.db'}")
+    try:
+        with Session(engine) as session, session.begin():
+            inst = AppInstance(name=f"app-{tenant}", app_pkg_id="none", appd_id=f"appd-{tenant}", app_provider="p",
+                               app_name=f"app-{tenant}", app_soft_version="1", appd_version="1", tenant=tenant,
+                               instantiation_state="INSTANTIATED" if completed else "NOT_INSTANTIATED")
+            session.add(inst)
+            session.flush()
+            step = {"name": "image", "started_at": started.isoformat(), "worker": "celery@gone", "attempt": 1,
+                    "ended_at": (started + timedelta(seconds=8)).isoformat() if completed else None}
+            op = AppLcmOpOcc(app_instance_id=inst.id, lcm_operation="INSTANTIATE", start_time=started,
+                             operation_state="COMPLETED" if completed else "FAILED_TEMP",
+                             state_entered_time=started + timedelta(seconds=8), step_log=[step],
+                             error=None if completed else {"type": "about:blank", "title": "Worker lost",
+                                                           "status": 503, "detail": "the worker stopped"})
+            session.add(op)
+            session.flush()
+            return inst.id, op.id
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture(scope="module")
-def tenants(local: tuple[Served, dict[str, str]]) -> dict[str, tuple[httpx.Client, str, str]]:
-    """Tenants t1 and t2, each with a package that failed onboarding (its source does not answer), and an
-    operator; created before any snapshot is read, so every cached view shows them."""
+def tenants(local: tuple[Served, dict[str, str]]) -> dict[str, Caller]:
+    """Tenants t1 and t2, each with a package that failed onboarding (its source does not answer), an
+    instance and an INSTANTIATE (t1's COMPLETED, t2's FAILED_TEMP), and an operator; all made before
+    any snapshot is read, so every cached view shows them."""
     served, env = local
     out = {}
     for tenant in ("t1", "t2"):
@@ -303,9 +364,10 @@ def tenants(local: tuple[Served, dict[str, str]]) -> dict[str, tuple[httpx.Clien
         pkg_id = created.json()["id"]
         wait_for(lambda c=client, p=pkg_id: "onboardingFailureDetails" in c.get(f"/app_pkgm/v1/app_packages/{p}").json(),
                  60, 0.2, "the onboarding to fail")
-        out[tenant] = (client, name, pkg_id)
+        instance_id, op_id = _seed_instance_and_op(served.data_dir, tenant, completed=tenant == "t1")
+        out[tenant] = Caller(client, name, pkg_id, instance_id, op_id)
     operator, name = _client(served, env, "ops:read", "ops:admin", operator=True)
-    out["operator"] = (operator, name, "")
+    out["operator"] = Caller(operator, name)
     return out
 
 
@@ -316,8 +378,8 @@ def _snapshots_computed(client: httpx.Client) -> float:
 
 
 def test_concurrent_callers_share_one_computation_per_view(
-        tenants: dict[str, tuple[httpx.Client, str, str]]) -> None:
-    operator = tenants["operator"][0]
+        tenants: dict[str, Caller]) -> None:
+    operator = tenants["operator"].http
     before = _snapshots_computed(operator)
 
     def get(_: int) -> httpx.Response:
@@ -333,32 +395,47 @@ def test_concurrent_callers_share_one_computation_per_view(
     assert again.headers["Cache-Control"] == "no-cache"
     assert operator.get("/ops/v1/console", headers={"If-None-Match": 'W/"nope", *'}).status_code == 304
     assert _snapshots_computed(operator) - before == 1  # cached for MEAO_CONSOLE_REFRESH_S
-    tenants["t1"][0].get("/ops/v1/console")
+    tenants["t1"].http.get("/ops/v1/console")
     assert _snapshots_computed(operator) - before == 2  # another tenant view: computed apart
 
 
 def test_each_tenant_sees_its_own_packages_and_an_operator_every_one(
-        tenants: dict[str, tuple[httpx.Client, str, str]]) -> None:
-    for tenant, other in (("t1", "t2"), ("t2", "t1")):
-        client, name, pkg_id = tenants[tenant]
-        snap = client.get("/ops/v1/console").json()
-        assert [p["id"] for p in snap["packages"]] == [pkg_id]
+        tenants: dict[str, Caller]) -> None:
+    for tenant in ("t1", "t2"):
+        caller = tenants[tenant]
+        snap = caller.http.get("/ops/v1/console").json()
+        assert [p["id"] for p in snap["packages"]] == [caller.pkg_id]
         failure = snap["packages"][0]["onboardingFailureDetails"]
         assert failure["status"] >= 400 and failure["detail"]
-        assert snap["counts"]["packages"] == 1
-        assert snap["viewer"] == {"subject": name, "scopes": ["app_pkgm:read", "app_pkgm:write", "ops:read"],
+        assert [i["id"] for i in snap["instances"]] == [caller.instance_id]
+        assert [o["id"] for o in snap["operations"]] == [caller.op_id]
+        state = "COMPLETED" if tenant == "t1" else "FAILED_TEMP"
+        assert snap["counts"] == {"packages": 1, "instances": 1, "operationsByState": {state: 1}}
+        assert snap["viewer"] == {"subject": caller.name, "scopes": ["app_pkgm:read", "app_pkgm:write", "ops:read"],
                                   "tenant": tenant, "operator": False}
-    operator, name, _ = tenants["operator"]
-    snap = operator.get("/ops/v1/console").json()
-    assert {tenants["t1"][2], tenants["t2"][2]} <= {p["id"] for p in snap["packages"]}
-    assert snap["viewer"] == {"subject": name, "scopes": ["ops:admin", "ops:read"], "tenant": None, "operator": True}
+        [step] = snap["operations"][0]["steps"]
+        durations = [b for b in snap["trends"]["instantiateDurationS"] if b["count"]]
+        if tenant == "t1":
+            assert (step["state"], step["durationS"], step["worker"]) == ("DONE", 8.0, "celery@gone")
+            assert [(b["count"], b["p50"], b["p95"]) for b in durations] == [(1, 8.0, 8.0)]
+        else:  # cut off: its attempt no longer runs
+            assert (step["state"], step["endedAt"], step["durationS"]) == ("FAILED", None, None)
+            assert snap["operations"][0]["error"]["title"] == "Worker lost"
+            assert durations == []  # t1's instantiate is not t2's
+    operator = tenants["operator"]
+    snap = operator.http.get("/ops/v1/console").json()
+    assert {tenants["t1"].pkg_id, tenants["t2"].pkg_id} <= {p["id"] for p in snap["packages"]}
+    assert {tenants["t1"].op_id, tenants["t2"].op_id} <= {o["id"] for o in snap["operations"]}
+    assert snap["operations"][0]["id"] == tenants["t2"].op_id  # the active one first
+    assert snap["viewer"] == {"subject": operator.name, "scopes": ["ops:admin", "ops:read"], "tenant": None,
+                              "operator": True}
 
 
 def test_a_host_whose_cloud_cannot_be_read_says_why_and_the_snapshot_still_answers(
-        local: tuple[Served, dict[str, str]], tenants: dict[str, tuple[httpx.Client, str, str]]) -> None:
+        local: tuple[Served, dict[str, str]], tenants: dict[str, Caller]) -> None:
     served, env = local
     dead = f"http://127.0.0.1:{free_port()}"
-    put = tenants["operator"][0].put("/ops/v1/mec_hosts/edge-x",
+    put = tenants["operator"].http.put("/ops/v1/mec_hosts/edge-x",
                                      json={"id": "edge-x", "cloud": "no-such-cloud", "mepUrl": dead})
     assert put.status_code == 201, put.text
     fresh, _ = _client(served, env, "ops:read", tenant="t3")  # a view nobody computed yet
@@ -479,8 +556,6 @@ def test_the_wheel_ships_every_static_file(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------------- the pure parts
 def test_percentiles_interpolate_between_ranks_and_buckets_keep_the_highest_depth() -> None:
-    from datetime import UTC, timedelta
-
     from meao.console.views import _highest_depths, percentile
 
     assert percentile([], 50) is None
