@@ -254,8 +254,10 @@ def test_drain_and_resume_a_worker_from_its_pop_card(browser: Browser, console: 
     sign_in(browser, console, "ops-admin")
     card = f"pop-{POP}"
     browser.wait_text(card, lambda t: "ONLINE" in t, what="the worker ONLINE")
+    # the worker online now (one an earlier test stopped may still be listed as LOST)
     worker = browser.driver.execute_script(
-        f"return document.querySelector('[data-testid=\"{card}\"] tr[data-testid^=\"worker-\"]').dataset.testid")
+        f"return [...document.querySelectorAll('[data-testid=\"{card}\"] tr[data-testid^=\"worker-\"]')]"
+        ".find((row) => row.textContent.includes('ONLINE')).dataset.testid")
     browser.click("action-drain", within=worker)
     text = confirm(browser)
     assert text.startswith(f"Drain worker {worker.removeprefix('worker-')}: it finishes its 0 running jobs and "
