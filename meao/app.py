@@ -99,6 +99,9 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
     from mecpm.mep.web import add_mep_apis
 
     add_mep_apis(app, settings)  # the MEP of every host without a mep_url of its own, in process
+    from meao.console.web import add_console
+
+    add_console(app)  # the browser console's pages (its data: GET /ops/v1/console)
     finish_app(app)
     return app
 

@@ -149,6 +149,18 @@ class MepSettings:
 
 
 @dataclass(frozen=True)
+class ConsoleSettings:
+    """The browser console (``/console/``, ``GET /ops/v1/console``; ``MEAO_CONSOLE_*``)."""
+
+    refresh_s: float = 2.0  # the snapshot is computed at most once per this many seconds per process and view
+    # jwt: the console signs operators in at the issuer (authorization code + PKCE) as this public client
+    oidc_client_id: str = ""
+    oidc_authorization_url: str = ""  # else discovered from the issuer's openid-configuration
+    oidc_token_url: str = ""
+    oidc_scope: str = "openid ops:read app_lcm:read app_pkgm:read"
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything meao reads from its environment, resolved once."""
 
@@ -183,6 +195,7 @@ class Settings:
     vim: VimSettings = field(default_factory=VimSettings)
     mep: MepSettings = field(default_factory=MepSettings)
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
     mec_hosts_file: Path | None = None  # YAML inventory of MEC hosts loaded at start
     host_selection: str = "request"  # request: prefer the fitting hosts of selectedMECHostInfo | meao: ignore them
     worker_metrics_port: int | None = None
@@ -251,6 +264,12 @@ def load_settings(**overrides: str) -> Settings:
                         dns_ns=env.get("MEAO_MEP_DNS_NS") or "ns.mep.invalid.",
                         token_ttl_s=_int("MEAO_MEP_TOKEN_TTL_S", 3600, env)),
         outbound=_outbound_settings(env),
+        console=ConsoleSettings(
+            refresh_s=_float("MEAO_CONSOLE_REFRESH_S", 2.0, env),
+            oidc_client_id=env.get("MEAO_CONSOLE_OIDC_CLIENT_ID") or "",
+            oidc_authorization_url=env.get("MEAO_CONSOLE_OIDC_AUTHORIZATION_URL") or "",
+            oidc_token_url=env.get("MEAO_CONSOLE_OIDC_TOKEN_URL") or "",
+            oidc_scope=env.get("MEAO_CONSOLE_OIDC_SCOPE") or "openid ops:read app_lcm:read app_pkgm:read"),
         mec_hosts_file=_path(env, "MEAO_MEC_HOSTS_FILE"),
         host_selection=(env.get("MEAO_HOST_SELECTION") or "request").lower(),
         worker_metrics_port=_int("MEAO_WORKER_METRICS_PORT", 0, env) or None,

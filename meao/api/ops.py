@@ -107,3 +107,20 @@ def get_metrics() -> Reply:
 
     body, content_type = exposition()
     return body.decode("utf-8"), 200, {"Content-Type": content_type}
+
+
+# ------------------------------------------------------------------------------------- the console
+def get_console() -> Reply:
+    """GET /console: the browser console's snapshot, shared for MEAO_CONSOLE_REFRESH_S; 304 when unchanged."""
+    from flask import request
+
+    from meao import console
+    from meao.api.security import current_principal, request_tenant
+
+    body, etag = console.snapshot(request_tenant(), current_principal())
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if console.not_modified(request.headers.get("If-None-Match"), etag):
+        from flask import Response  # no body, so no Content-Type for Connexion to pick among the spec's
+
+        return Response(status=304, headers=headers)
+    return body, 200, {**JSON, **headers}

@@ -255,6 +255,8 @@ class AppLcmOpOcc(Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     current_step: Mapped[str | None] = mapped_column(String(64))
     steps_done: Mapped[list[Any] | None] = mapped_column(JSON_OR_NULL)
+    # The timeline of every attempt's steps (meao.lcm.steplog): {name, startedAt, endedAt, worker, attempt}
+    step_log: Mapped[list[Any] | None] = mapped_column(JSON_OR_NULL)
     created: Mapped[dict[str, Any] | None] = mapped_column(JSON_OR_NULL)  # OpenStack ids this operation created
     # What the current attempt's job does: RUN the operation's steps, or ROLLBACK them (POST …/fail)
     run_kind: Mapped[str] = mapped_column(String(16), default="RUN", server_default="RUN")

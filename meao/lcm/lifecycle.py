@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -35,6 +36,7 @@ from meao.problems import problem
 log = logging.getLogger(__name__)
 
 RUN, ROLLBACK = "RUN", "ROLLBACK"
+STEP_DONE, STEP_RUNNING, STEP_FAILED = "DONE", "RUNNING", "FAILED"
 
 
 class CancelRequested(Exception):
@@ -172,9 +174,27 @@ class Lease:
             values: dict[str, Any] = {"current_step": None if cancel else starting}
             if finished:
                 values["steps_done"] = [*(op.steps_done or []), *finished]
+            # a rollback's undo steps run one at a time: the next one starting ends the previous one
+            ended = None if self.kind == RUN else "*"
+            values["step_log"] = self._logged(op, finished, ended, None if cancel else starting)
             self._stamp(session, **values)
         if cancel:
             raise CancelRequested(cancel)
+
+    def _logged(self, op: AppLcmOpOcc, finished: list[str], ended: str | None,
+                starting: str | None) -> list[dict[str, Any]]:
+        """``op``'s step log with this attempt's ``finished`` steps (every open one: ``ended`` "*") closed and
+        the steps of ``starting`` ("a+b": a stage run concurrently) opened, at the heartbeat just stamped."""
+        now = _db_moment(op.heartbeat_at)
+        log = [dict(e) for e in op.step_log or []]
+        for entry in log:
+            if (entry.get("attempt") == self.attempt and entry.get("ended_at") is None
+                    and (ended == "*" or entry.get("name") in finished)):
+                entry["ended_at"] = now
+        for name in (starting.split("+") if starting else []):
+            log.append({"name": name, "started_at": now, "ended_at": None, "worker": self.worker,
+                        "attempt": self.attempt})
+        return log
 
     def complete(self, instance_values: dict[str, Any], notify) -> None:
         """RUN: PROCESSING → COMPLETED with the instance's new state, unless a cancel is pending.
@@ -204,7 +224,7 @@ class Lease:
                 setattr(inst, name, value)
             if not transition(session, self.op_id, FAILED, expect=(FAILED_TEMP,),
                               where={"attempt": self.attempt, "worker": self.worker}, worker=None,
-                              current_step=None):
+                              current_step=None, step_log=self._logged(op, [], "*", None)):
                 raise Superseded(f"operation {self.op_id} changed while failing")
 
     def fail_temp(self, error: dict[str, Any]) -> bool:
@@ -217,6 +237,22 @@ class Lease:
                                   error=error, worker=None, is_cancel_pending=False, cancel_mode=None)
             return session.execute(update(AppLcmOpOcc).where(*self._held()).values(
                 run_kind=RUN, worker=None, error=error, current_step=None)).rowcount == 1
+
+
+def _db_moment(stamp: datetime | None) -> str:
+    """A step log time: the database clock's ``stamp`` (naive from SQLite: UTC) as ISO 8601 text."""
+    moment = stamp or datetime.now(UTC)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+
+
+def step_state(entry: dict[str, Any], op: Any) -> str:
+    """DONE (ended), RUNNING (open, and its attempt is the one a worker holds now) or FAILED (left open by
+    an attempt that failed, was cancelled, reaped or superseded)."""
+    if entry.get("ended_at") is not None:
+        return STEP_DONE
+    if op.worker is not None and entry.get("attempt") == op.attempt:
+        return STEP_RUNNING
+    return STEP_FAILED
 
 
 # ------------------------------------------------------------------------------------- reaper

@@ -114,3 +114,132 @@ def worker_control(name: str, reply: dict[str, Any]) -> dict[str, Any]:
     """WorkerControlResult: what worker ``name`` answered to drain or resume."""
     return {"worker": name, "message": str(reply.get("ok") or reply.get("error") or reply),
             "queues": list(reply.get("queues") or [])}
+
+
+# ------------------------------------------------------------------------------------- the console
+_WORKER_STATES = {"online": "ONLINE", "draining": "DRAINING"}  # unresponsive, offline: LOST
+
+
+def _use(pair: tuple[int, int | None]) -> dict[str, Any]:
+    return {"used": pair[0], "total": pair[1]}
+
+
+def console_worker(r: Any) -> dict[str, Any]:
+    """ConsoleWorker, of a ``meao.ops.workers.WorkerReading``."""
+    return {"name": r.name, "state": _WORKER_STATES.get(r.status, "LOST"),
+            "heartbeatAgeS": _seconds(r.heartbeat_age_s), "running": len(r.running)}
+
+
+def console_pop(pop: Any) -> dict[str, Any]:
+    """ConsolePop, of a ``meao.console.views.PopView``."""
+    host, cap, reading = pop.host, pop.capacity, pop.queue
+    return {"mecHostId": host.id, "queue": host.queue, "cloud": host.cloud, "zone": host.availability_zone,
+            "capacity": None if cap is None else {"vcpus": _use(cap.vcpus), "ramMb": _use(cap.ram_mb),
+                                                  "instances": _use(cap.instances)},
+            "capacityError": pop.capacity_error,
+            "queueDepth": reading.depth if reading else 0,
+            "oldestWaitingAgeS": _seconds(reading.oldest_age_s) if reading else None,
+            "workers": [console_worker(r) for r in pop.workers],
+            "mep": {"state": pop.mep.state, "url": pop.mep.url, "detail": pop.mep.detail}}
+
+
+def console_queue(row: Any) -> dict[str, Any]:
+    """ConsoleQueue, of a ``meao.console.views.QueueRow``."""
+    r = row.reading
+    return {"name": r.name, "pops": r.pops, "waiting": r.depth, "running": row.running, "failed": row.failed,
+            "oldestWaitingAgeS": _seconds(r.oldest_age_s)}
+
+
+def _console_time(text: str | None) -> str | None:
+    """A step log time (ISO 8601 with an offset) as the console's UTC ``…Z``."""
+    return None if text is None else text.replace("+00:00", "Z")
+
+
+def _duration(entry: dict[str, Any]) -> float | None:
+    from datetime import datetime
+
+    if not entry.get("started_at") or not entry.get("ended_at"):
+        return None
+    took = datetime.fromisoformat(entry["ended_at"]) - datetime.fromisoformat(entry["started_at"])
+    return round(took.total_seconds(), 3)
+
+
+def console_step(entry: dict[str, Any], op: AppLcmOpOcc) -> dict[str, Any]:
+    """ConsoleStep, of an entry of ``AppLcmOpOcc.step_log`` (``meao.lcm.lifecycle``)."""
+    from meao.lcm.lifecycle import step_state
+
+    return {"name": entry.get("name"), "state": step_state(entry, op),
+            "startedAt": _console_time(entry.get("started_at")), "endedAt": _console_time(entry.get("ended_at")),
+            "durationS": _duration(entry), "worker": entry.get("worker"), "attempt": entry.get("attempt")}
+
+
+def _problem(error: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not error:
+        return None
+    return {k: error.get(k) for k in ("type", "title", "status", "detail", "instance") if error.get(k) is not None}
+
+
+def console_operation(row: Any) -> dict[str, Any]:
+    """ConsoleOperation, of a ``meao.console.views.OpRow``."""
+    op: AppLcmOpOcc = row.op
+    log = list(op.step_log or [])
+    last_worker = next((e.get("worker") for e in reversed(log) if e.get("worker")), None)
+    return {"id": op.id, "appInstanceId": op.app_instance_id, "appName": row.app_name,
+            "lcmOperation": op.lcm_operation, "operationState": op.operation_state,
+            "startTime": iso(op.start_time), "stateEnteredTime": iso(op.state_entered_time),
+            "mecHostId": op.mec_host_id, "queue": op.queue, "worker": op.worker or last_worker,
+            "attempt": op.attempt, "currentStep": op.current_step, "requestId": f"req-{op.id}",
+            "steps": [console_step(e, op) for e in log], "error": _problem(op.error)}
+
+
+def console_package(p: Any) -> dict[str, Any]:
+    """ConsolePackage, of an ``app_package`` row."""
+    return {"id": p.id, "appDId": p.appd_id, "appName": p.app_name, "appProvider": p.app_provider,
+            "appSoftVersion": p.app_software_version, "appDVersion": p.appd_version,
+            "onboardingState": p.onboarding_state, "operationalState": p.operational_state,
+            "usageState": p.usage_state, "onboardingFailureDetails": _problem(p.onboarding_failure)}
+
+
+def console_instance(i: Any) -> dict[str, Any]:
+    """ConsoleInstance, of an ``app_instance`` row."""
+    resources = i.resources or {}
+    ports = resources.get("ports") or {}
+    return {"id": i.id, "appInstanceName": i.name, "appName": i.app_name,
+            "instantiationState": i.instantiation_state, "operationalState": i.operational_state,
+            "mecHostId": i.mec_host_id, "serverId": resources.get("server_id"),
+            "portIds": [str(p) for p in (ports.values() if isinstance(ports, dict) else ports)]}
+
+
+def console_trends(t: Any) -> dict[str, Any]:
+    """ConsoleTrends, of a ``meao.console.views.Trends``."""
+    from meao.console.views import percentile
+
+    def p(values: list[float], rank: float) -> float | None:
+        return _seconds(percentile(values, rank))
+
+    return {"windowS": t.window_s, "bucketS": t.bucket_s,
+            "instantiateDurationS": [{"t": iso(start), "count": len(d), "p50": p(d, 50), "p95": p(d, 95)}
+                                     for start, d in zip(t.starts, t.durations, strict=True)],
+            "queueDepth": [{"queue": name, "points": [{"t": iso(start), "depth": n}
+                                                      for start, n in zip(t.starts, depths, strict=True)]}
+                           for name, depths in t.queue_depth.items()]}
+
+
+def console_snapshot(s: Any) -> dict[str, Any]:
+    """ConsoleSnapshot without its ``viewer`` (added per request), of a ``meao.console.views.Snapshot``."""
+    return {"generatedAt": iso(s.generated_at), "pops": [console_pop(p) for p in s.pops],
+            "queues": [console_queue(r) for r in s.queues],
+            "operations": [console_operation(r) for r in s.operations],
+            "packages": [console_package(p) for p in s.packages],
+            "instances": [console_instance(i) for i in s.instances],
+            "counts": {"packages": s.counts["packages"], "instances": s.counts["instances"],
+                       "operationsByState": s.counts["operations_by_state"]},
+            "trends": console_trends(s.trends)}
+
+
+def console_viewer(principal: Any, tenant: str | None, all_scopes: list[str]) -> dict[str, Any]:
+    """ConsoleViewer: who asks (MEAO_AUTH=none: nobody, with every scope, as every operation is open)."""
+    if principal is None:
+        return {"subject": None, "scopes": all_scopes, "tenant": None, "operator": True}
+    return {"subject": principal.subject, "scopes": sorted(principal.scopes), "tenant": tenant,
+            "operator": bool(principal.operator)}

@@ -1,0 +1,33 @@
+"""meao's browser console: static pages under ``/console/`` (``meao.console.web``) reading one snapshot of
+the whole installation, ``GET /ops/v1/console`` (``meao.console.views``), and acting through the existing
+REST APIs."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import orjson
+
+from meao.auth.scopes import ALL_SCOPES
+from meao.auth.tokens import Principal
+
+
+def snapshot(tenant: str | None, principal: Principal | None) -> tuple[dict[str, Any], str]:
+    """The console snapshot for a caller of ``tenant`` (None: every tenant), with its ``viewer``, and the
+    body's entity tag (a strong ETag, quoted)."""
+    from meao.console.views import cached_snapshot
+    from meao.wire import ops as wire
+
+    body = {**cached_snapshot(tenant, wire.console_snapshot),
+            "viewer": wire.console_viewer(principal, tenant, list(ALL_SCOPES))}
+    digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+    return body, f'"{digest}"'
+
+
+def not_modified(if_none_match: str | None, etag: str) -> bool:
+    """Whether ``If-None-Match`` names ``etag`` (or is ``*``): RFC 9110 clause 13.1.2, weak comparison."""
+    if not if_none_match:
+        return False
+    tags = [t.strip() for t in if_none_match.split(",")]
+    return "*" in tags or etag in (t.removeprefix("W/") for t in tags)

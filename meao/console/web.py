@@ -1,0 +1,128 @@
+"""The console's pages: ``/console/`` serves ``meao/console/static/``, ``/console/config.json`` what they need
+to sign in; outside the OpenAPI files (no token: the pages hold no data, the snapshot API does).
+
+Plain Flask URL rules on the app Connexion wraps (as ``/oauth2/token``): Connexion's routed middlewares
+(security, Accept negotiation, path lookups, response checks) act only on the operations of the
+OpenAPI files and let these through; the request-target guard and the metrics (labelled
+``unmatched``) see them like any request. Every answer, a 404 included, carries the console's
+Content-Security-Policy (no inline script or style, nothing from elsewhere but the sign-in's token
+endpoint), ``nosniff``, no referrer and ``no-cache`` (revalidated: an upgraded meao is picked up at once).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Response, redirect
+
+from meao.api.security import TOKEN_PATH
+from meao.config import Settings, get_settings
+from meao.problems import problem
+
+STATIC = Path(__file__).resolve().parent / "static"
+PREFIX = "/console"
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+    ".json": "application/json", ".map": "application/json", ".svg": "image/svg+xml", ".png": "image/png",
+    ".ico": "image/x-icon", ".woff2": "font/woff2", ".txt": "text/plain; charset=utf-8",
+}
+
+
+def add_console(app: Any) -> None:
+    """Serve the console in ``app`` (a Connexion FlaskApp)."""
+    app.add_url_rule(PREFIX, "console_root", _to_console, methods=["GET"], strict_slashes=True)
+    app.add_url_rule(f"{PREFIX}/config.json", "console_config", _config, methods=["GET"])
+    app.add_url_rule(f"{PREFIX}/", "console_index", _static, methods=["GET"], defaults={"path": "index.html"})
+    app.add_url_rule(f"{PREFIX}/<path:path>", "console_static", _static, methods=["GET"])
+
+
+def _origin(url: str) -> str | None:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+
+
+def _headers(settings: Settings) -> dict[str, str]:
+    connect = ["'self'"]
+    token_origin = _origin((oidc_config(settings) or {}).get("tokenEndpoint") or "")
+    if token_origin:
+        connect.append(token_origin)
+    csp = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+           f"connect-src {' '.join(connect)}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+    return {"Content-Security-Policy": csp, "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer", "Cache-Control": "no-cache"}
+
+
+def headers() -> dict[str, str]:
+    """The headers of every answer under ``/console``."""
+    return _headers(get_settings())
+
+
+def _to_console() -> Response:
+    resp = redirect(f"{PREFIX}/", code=308)
+    resp.headers.update(headers())
+    return resp
+
+
+def _not_found(path: str) -> Response:
+    body = problem(404, "Not Found", f"the console has no file {path!r}; open {PREFIX}/")
+    return Response(json.dumps(body), status=404, headers={**headers(), "Content-Type": "application/problem+json"})
+
+
+def resolve(path: str) -> Path | None:
+    """The file under ``STATIC`` that ``path`` names, or None: no ``..``, no hidden files, nothing outside."""
+    parts = path.split("/")
+    if any(p in ("", ".", "..") or p.startswith(".") or "\\" in p or "\x00" in p for p in parts):
+        return None
+    candidate = STATIC.joinpath(*parts).resolve()
+    if not candidate.is_relative_to(STATIC) or not candidate.is_file():
+        return None
+    return candidate
+
+
+def _static(path: str) -> Response:
+    found = resolve(path)
+    if found is None:
+        return _not_found(path)
+    content_type = CONTENT_TYPES.get(found.suffix.lower(), "application/octet-stream")
+    return Response(found.read_bytes(), status=200, headers={**headers(), "Content-Type": content_type})
+
+
+# ------------------------------------------------------------------------------------- config.json
+def oidc_config(settings: Settings) -> dict[str, Any] | None:
+    """The console's sign-in at an OpenID provider (MEAO_AUTH=jwt and MEAO_CONSOLE_OIDC_CLIENT_ID), or None.
+
+    The endpoints are MEAO_CONSOLE_OIDC_AUTHORIZATION_URL / _TOKEN_URL; where one is not set,
+    ``discovered_endpoints`` reads it from the issuer's ``/.well-known/openid-configuration``.
+    """
+    console, auth = settings.console, settings.auth
+    if auth.mode != "jwt" or not console.oidc_client_id:
+        return None
+    authorization, token = console.oidc_authorization_url, console.oidc_token_url
+    if not authorization or not token:
+        found = discovered_endpoints(auth.issuer)
+        authorization = authorization or found.get("authorization_endpoint") or ""
+        token = token or found.get("token_endpoint") or auth.token_url
+    return {"issuer": auth.issuer, "clientId": console.oidc_client_id, "scope": console.oidc_scope,
+            "authorizationEndpoint": authorization or None, "tokenEndpoint": token or None,
+            "redirectUri": f"{settings.public_url}{PREFIX}/"}
+
+
+def discovered_endpoints(issuer: str) -> dict[str, Any]:
+    """The issuer's OpenID Provider Metadata (OpenID Connect Discovery 1.0 clause 4); {} until discovery is
+    implemented (set MEAO_CONSOLE_OIDC_AUTHORIZATION_URL and MEAO_CONSOLE_OIDC_TOKEN_URL meanwhile)."""
+    return {}
+
+
+def console_config(settings: Settings) -> dict[str, Any]:
+    """What the pages need before signing in: how (authMode), where to get a token, how often to poll."""
+    return {"authMode": settings.auth.mode, "tokenPath": TOKEN_PATH, "refreshS": settings.console.refresh_s,
+            "oidc": oidc_config(settings)}
+
+
+def _config() -> Response:
+    body = json.dumps(console_config(get_settings()))
+    return Response(body, status=200, headers={**headers(), "Content-Type": "application/json"})
