@@ -56,6 +56,7 @@ class Idp:
     have whatever the client asks (else the requested scope); ``cors_origins`` the origins whose browser
     pages may call the token endpoint; ``tamper_state``/``deny`` make the next authorizations answer with
     a forged state / an error. ``authorizations`` and ``token_requests`` record the requests' parameters.
+    ``metadata_*`` count and bend what the discovery document's URL answers.
     ``issuer`` is the ``iss`` of the tokens the token endpoint issues; ``own_issuer`` in ``serve_jwks``
     makes it the server's own loopback URL, so that meao can discover the endpoints from it.
     """
@@ -71,6 +72,10 @@ class Idp:
     cors_origins: tuple[str, ...] = ()
     tamper_state: bool = False
     deny: str | None = None
+    metadata_fetches: int = 0
+    metadata_status: int = 200  # what the discovery document's URL answers (a broken IdP: 500)
+    metadata_redirect: str | None = None  # answer the discovery document's URL with a redirect there
+    metadata_extra: dict[str, Any] = field(default_factory=dict)  # merged into the discovery document
     authorizations: list[dict[str, str]] = field(default_factory=list)
     token_requests: list[dict[str, str]] = field(default_factory=list)
     grants: dict[str, Grant] = field(default_factory=dict)
@@ -83,7 +88,7 @@ class Idp:
                 "response_types_supported": ["code"], "grant_types_supported": ["authorization_code"],
                 "code_challenge_methods_supported": ["S256"], "subject_types_supported": ["public"],
                 "id_token_signing_alg_values_supported": ["RS256"],
-                "token_endpoint_auth_methods_supported": ["none"]}
+                "token_endpoint_auth_methods_supported": ["none"], **self.metadata_extra}
 
     def authorize(self, params: dict[str, str]) -> tuple[int, str]:
         """An authorization request (RFC 6749 4.1.1, RFC 7636 4.3) approved at once: (status, Location or
@@ -227,7 +232,14 @@ def serve_jwks(idp: Idp, own_issuer: bool = False) -> Iterator[Idp]:
                 idp.count()
                 self._json(200, idp.jwks())
             elif parts.path == urlsplit(idp.issuer).path + "/.well-known/openid-configuration":
-                self._json(200, idp.discovery())
+                with idp._lock:
+                    idp.metadata_fetches += 1
+                if idp.metadata_redirect:
+                    self._send(302, b"", "text/plain", {"Location": idp.metadata_redirect})
+                elif idp.metadata_status != 200:
+                    self._json(idp.metadata_status, {"error": "server_error"})
+                else:
+                    self._json(200, idp.discovery())
             elif parts.path == "/authorize":
                 status, where = idp.authorize(params)
                 if status == 302:
