@@ -95,13 +95,18 @@ def _open_consoles(driver, handles: list[str], base: str, client_id: str, secret
         driver.get(f"{base}/console/")
 
         def ready() -> bool:
-            if _signed_in(driver):
-                return True
-            form = driver.find_elements(By.CSS_SELECTOR, '[data-testid="login-client-id"]')
-            if form and form[0].is_displayed():
-                form[0].send_keys(client_id)
-                driver.find_element(By.CSS_SELECTOR, '[data-testid="login-client-secret"]').send_keys(secret)
-                driver.find_element(By.CSS_SELECTOR, '[data-testid="login-submit"]').click()
+            from selenium.common.exceptions import StaleElementReferenceException
+
+            try:
+                if _signed_in(driver):
+                    return True
+                form = driver.find_elements(By.CSS_SELECTOR, '[data-testid="login-client-id"]')
+                if form and form[0].is_displayed() and not form[0].get_attribute("value"):
+                    form[0].send_keys(client_id)
+                    driver.find_element(By.CSS_SELECTOR, '[data-testid="login-client-secret"]').send_keys(secret)
+                    driver.find_element(By.CSS_SELECTOR, '[data-testid="login-submit"]').click()
+            except StaleElementReferenceException:  # the page re-rendered the form meanwhile: look again
+                pass
             return False
 
         wait(ready, 60, "the console to sign in", 0.25)
