@@ -11,6 +11,7 @@ import orjson
 
 from meao.auth.scopes import ALL_SCOPES
 from meao.auth.tokens import Principal
+from meao.config import get_settings
 
 
 def snapshot(tenant: str | None, principal: Principal | None) -> tuple[dict[str, Any], str]:
@@ -19,8 +20,10 @@ def snapshot(tenant: str | None, principal: Principal | None) -> tuple[dict[str,
     from meao.console.views import cached_snapshot
     from meao.wire import ops as wire
 
+    # MEAO_AUTH=none opens every operation; an operation opened by MEAO_AUTH_OPEN_OPERATIONS only itself
+    open_scopes = list(ALL_SCOPES) if get_settings().auth.mode == "none" else []
     body = {**cached_snapshot(tenant, wire.console_snapshot),
-            "viewer": wire.console_viewer(principal, tenant, list(ALL_SCOPES))}
+            "viewer": wire.console_viewer(principal, tenant, open_scopes)}
     digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
     return body, f'"{digest}"'
 

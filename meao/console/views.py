@@ -54,6 +54,19 @@ SNAPSHOTS = Counter("meao_console_snapshots_total",
 
 # capacity reads and MEP probes: a slow cloud keeps one of these busy, never the snapshot
 _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="console")
+_inflight: dict[tuple[str, str], Future] = {}
+_inflight_lock = threading.Lock()
+
+
+def _once(kind: str, key: str, fn: Callable[..., Any], *args: Any) -> Future:
+    """``fn(*args)`` in the pool, unless the same ``kind`` of read of ``key`` is still under way: a cloud
+    that hangs holds one thread however many snapshots ask meanwhile."""
+    with _inflight_lock:
+        running = _inflight.get((kind, key))
+        if running is not None and not running.done():
+            return running
+        future = _inflight[(kind, key)] = _pool.submit(fn, *args)
+        return future
 
 
 # ------------------------------------------------------------------------------------- what it holds
@@ -169,11 +182,11 @@ def compute(tenant: str | None) -> Snapshot:
     """Read everything now (no cache of this module's own; capacity and MEP probes are cached)."""
     now = datetime.now(UTC)
     hosts = host_inventory.all_hosts()
-    capacity_reads = {h.id: _pool.submit(free_capacity, h.id) for h in hosts}
-    probes = {h.id: _pool.submit(mep_state, h) for h in hosts}
+    capacity_reads = {h.id: _once("capacity", h.id, free_capacity, h.id) for h in hosts}
+    probes = {h.id: _once("mep", h.id, mep_state, h) for h in hosts}
     pops_of = q.queue_pops()
     readings = {r.name: r for r in q.queue_readings()}
-    workers = w.worker_readings()  # one broadcast: the queues' running jobs come from it too
+    workers = _with_known_pops(w.worker_readings())  # one broadcast: the queues' running jobs come from it too
     with read_scope() as session:
         failed = dict(session.execute(select(AppLcmOpOcc.queue, func.count()).where(
             AppLcmOpOcc.operation_state == FAILED_TEMP).group_by(AppLcmOpOcc.queue)).all())
@@ -204,6 +217,20 @@ def compute(tenant: str | None) -> Snapshot:
               for name, r in readings.items()]
     return Snapshot(generated_at=now, pops=pops, queues=queues, operations=operations, packages=packages,
                     instances=instances, counts=counts, trends=trends)
+
+
+_known_pops: dict[str, list[str]] = {}  # worker → the PoPs it served when it last answered (this process)
+
+
+def _with_known_pops(readings: list[w.WorkerReading]) -> list[w.WorkerReading]:
+    """A worker that stopped answering reports no queues: it stays listed under the PoPs it served when it
+    last answered a snapshot of this process, where the operator looks for it."""
+    for reading in readings:
+        if reading.pops:
+            _known_pops[reading.name] = list(reading.pops)
+        elif reading.status not in ("online", "draining"):
+            reading.pops = list(_known_pops.get(reading.name, []))
+    return readings
 
 
 def _wait(future: Future, deadline: float, default: Any) -> Any:

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio
 from flask import Response, redirect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from meao.api.security import TOKEN_PATH
 from meao.config import Settings, get_settings
@@ -35,10 +37,15 @@ CONTENT_TYPES = {
 
 def add_console(app: Any) -> None:
     """Serve the console in ``app`` (a Connexion FlaskApp)."""
-    app.add_url_rule(PREFIX, "console_root", _to_console, methods=["GET"], strict_slashes=True)
-    app.add_url_rule(f"{PREFIX}/config.json", "console_config", _config, methods=["GET"])
-    app.add_url_rule(f"{PREFIX}/", "console_index", _static, methods=["GET"], defaults={"path": "index.html"})
-    app.add_url_rule(f"{PREFIX}/<path:path>", "console_static", _static, methods=["GET"])
+    from connexion.middleware import MiddlewarePosition
+
+    app.add_middleware(ConsoleHeaders, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    # merge_slashes off: "/console//x" is a 404 of ours (with the headers), not Werkzeug's redirect
+    rule = {"methods": ["GET"], "merge_slashes": False}
+    app.add_url_rule(PREFIX, "console_root", _to_console, **rule)
+    app.add_url_rule(f"{PREFIX}/config.json", "console_config", _config, **rule)
+    app.add_url_rule(f"{PREFIX}/", "console_index", _static, defaults={"path": "index.html"}, **rule)
+    app.add_url_rule(f"{PREFIX}/<path:path>", "console_static", _static, **rule)
 
 
 def _origin(url: str) -> str | None:
@@ -65,15 +72,38 @@ def headers() -> dict[str, str]:
     return _headers(get_settings())
 
 
+class ConsoleHeaders:
+    """ASGI middleware (outside Connexion's error handling): every answer to ``/console`` or below, whoever
+    made it (a page, a 404 of Werkzeug's router, a 405), goes out with the console's headers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path != PREFIX and not path.startswith(f"{PREFIX}/"):
+            await self.app(scope, receive, send)
+            return
+        # off the event loop: the first answer may wait on the issuer's discovery document (meao.console.discovery)
+        ours = [(k.lower().encode(), v.encode()) for k, v in (await anyio.to_thread.run_sync(headers)).items()]
+        names = {k for k, _ in ours}
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                message["headers"] = kept + ours
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def _to_console() -> Response:
-    resp = redirect(f"{PREFIX}/", code=308)
-    resp.headers.update(headers())
-    return resp
+    return redirect(f"{PREFIX}/", code=308)
 
 
 def _not_found(path: str) -> Response:
     body = problem(404, "Not Found", f"the console has no file {path!r}; open {PREFIX}/")
-    return Response(json.dumps(body), status=404, headers={**headers(), "Content-Type": "application/problem+json"})
+    return Response(json.dumps(body), status=404, headers={"Content-Type": "application/problem+json"})
 
 
 def resolve(path: str) -> Path | None:
@@ -92,7 +122,7 @@ def _static(path: str) -> Response:
     if found is None:
         return _not_found(path)
     content_type = CONTENT_TYPES.get(found.suffix.lower(), "application/octet-stream")
-    return Response(found.read_bytes(), status=200, headers={**headers(), "Content-Type": content_type})
+    return Response(found.read_bytes(), status=200, headers={"Content-Type": content_type})
 
 
 # ------------------------------------------------------------------------------------- config.json
@@ -124,11 +154,9 @@ def console_config(settings: Settings) -> dict[str, Any]:
 
 
 def _config() -> Response:
-    settings = get_settings()
     try:
-        body = json.dumps(console_config(settings))
+        body = json.dumps(console_config(get_settings()))
     except DiscoveryFailed as exc:  # jwt mode cannot sign anyone in: say why, rather than offer a dead button
         return Response(json.dumps(exc.to_problem()), status=exc.status,
-                        headers={**_headers(settings), "Content-Type": "application/problem+json",
-                                 "Retry-After": str(int(RETRY_AFTER_S))})
-    return Response(body, status=200, headers={**_headers(settings), "Content-Type": "application/json"})
+                        headers={"Content-Type": "application/problem+json", "Retry-After": str(int(RETRY_AFTER_S))})
+    return Response(body, status=200, headers={"Content-Type": "application/json"})

@@ -175,21 +175,21 @@ class Lease:
             if finished:
                 values["steps_done"] = [*(op.steps_done or []), *finished]
             # a rollback's undo steps run one at a time: the next one starting ends the previous one
-            ended = None if self.kind == RUN else "*"
-            values["step_log"] = self._logged(op, finished, ended, None if cancel else starting)
+            values["step_log"] = self._logged(op, finished, None if cancel else starting,
+                                              close_all=self.kind == ROLLBACK)
             self._stamp(session, **values)
         if cancel:
             raise CancelRequested(cancel)
 
-    def _logged(self, op: AppLcmOpOcc, finished: list[str], ended: str | None,
-                starting: str | None) -> list[dict[str, Any]]:
-        """``op``'s step log with this attempt's ``finished`` steps (every open one: ``ended`` "*") closed and
+    def _logged(self, op: AppLcmOpOcc, finished: list[str], starting: str | None, *,
+                close_all: bool = False) -> list[dict[str, Any]]:
+        """``op``'s step log with this attempt's ``finished`` steps (``close_all``: every open one) closed and
         the steps of ``starting`` ("a+b": a stage run concurrently) opened, at the heartbeat just stamped."""
         now = _db_moment(op.heartbeat_at)
         log = [dict(e) for e in op.step_log or []]
         for entry in log:
             if (entry.get("attempt") == self.attempt and entry.get("ended_at") is None
-                    and (ended == "*" or entry.get("name") in finished)):
+                    and (close_all or entry.get("name") in finished)):
                 entry["ended_at"] = now
         for name in (starting.split("+") if starting else []):
             log.append({"name": name, "started_at": now, "ended_at": None, "worker": self.worker,
@@ -224,7 +224,7 @@ class Lease:
                 setattr(inst, name, value)
             if not transition(session, self.op_id, FAILED, expect=(FAILED_TEMP,),
                               where={"attempt": self.attempt, "worker": self.worker}, worker=None,
-                              current_step=None, step_log=self._logged(op, [], "*", None)):
+                              current_step=None, step_log=self._logged(op, [], None, close_all=True)):
                 raise Superseded(f"operation {self.op_id} changed while failing")
 
     def fail_temp(self, error: dict[str, Any]) -> bool:

@@ -237,9 +237,10 @@ def console_snapshot(s: Any) -> dict[str, Any]:
             "trends": console_trends(s.trends)}
 
 
-def console_viewer(principal: Any, tenant: str | None, all_scopes: list[str]) -> dict[str, Any]:
-    """ConsoleViewer: who asks (MEAO_AUTH=none: nobody, with every scope, as every operation is open)."""
+def console_viewer(principal: Any, tenant: str | None, open_scopes: list[str]) -> dict[str, Any]:
+    """ConsoleViewer: who asks; without a token (an open operation) nobody, with ``open_scopes`` (every
+    scope when MEAO_AUTH=none opens every operation)."""
     if principal is None:
-        return {"subject": None, "scopes": all_scopes, "tenant": None, "operator": True}
+        return {"subject": None, "scopes": open_scopes, "tenant": None, "operator": bool(open_scopes)}
     return {"subject": principal.subject, "scopes": sorted(principal.scopes), "tenant": tenant,
             "operator": bool(principal.operator)}
