@@ -57,6 +57,11 @@ fi
 command -v redis-server >/dev/null || apt_install redis-server
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql
 
+# Debian's Chromium and its driver for the console's browser tests (tests/console, Selenium): no browser
+# download; SE_OFFLINE keeps Selenium Manager from fetching one
+[ -x /usr/bin/chromedriver ] && [ -x /usr/bin/chromium ] || apt_install chromium chromium-driver
+export SE_OFFLINE=true
+
 # PowerDNS Authoritative for the MEP's DNS rules (tests/mep): DNS 127.0.0.1:5354, API 127.0.0.1:8089;
 # installs pdns-server when missing and reuses a running one
 bash deploy/pdns.sh

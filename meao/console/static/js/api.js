@@ -51,7 +51,8 @@ export async function call(method, path, {body, contentType, etag, authMode} = {
     throw new Unauthorized({title: 'Signed out', status: 401, detail: 'Your session has ended: sign in again.'});
   }
   if (etag) headers['If-None-Match'] = etag;
-  const init = {method, headers, cache: 'no-store', credentials: 'same-origin'};
+  // the token is the only credential: no cookies, and no browser password prompt on a 401
+  const init = {method, headers, cache: 'no-store', credentials: 'omit'};
   if (body !== undefined) {
     headers['Content-Type'] = contentType || 'application/json';
     init.body = typeof body === 'string' ? body : JSON.stringify(body);

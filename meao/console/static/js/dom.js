@@ -1,5 +1,5 @@
 // The one way the console builds DOM: elements and text nodes only. Data (package names, app names, error
-// texts) is attacker-controlled, so nothing here parses HTML: no innerHTML, no insertAdjacentHTML.
+// texts) is attacker-controlled, so nothing here turns a string into markup (tests/console/test_vendor.py checks).
 
 /**
  * h('div', {class: 'card', 'data-testid': 'pop-x', on: {click: fn}}, 'text', child, [more], null)

@@ -8,7 +8,9 @@ async function tokenFromCredentials(config, clientId, secret) {
   const form = new URLSearchParams({grant_type: 'client_credentials', client_id: clientId, client_secret: secret});
   let resp;
   try {
-    resp = await fetch(config.tokenPath, {method: 'POST', body: form, cache: 'no-store',
+    // credentials 'omit': the token endpoint's 401 carries a Basic challenge, and a request that may send
+    // credentials would make the browser prompt for a password instead of handing the answer back
+    resp = await fetch(config.tokenPath, {method: 'POST', body: form, cache: 'no-store', credentials: 'omit',
                                           headers: {'Content-Type': 'application/x-www-form-urlencoded',
                                                     Accept: 'application/json'}});
   } catch (err) {

@@ -32,7 +32,8 @@ const $ = (id) => document.getElementById(id);
 function readHash() {
   const [tab, opId] = location.hash.replace(/^#/, '').split('/');
   state.tab = TABS.some((t) => t.id === tab) ? tab : 'pops';
-  state.selected.id = state.tab === 'jobs' && opId ? decodeURIComponent(opId) : null;
+  // the open operation stays open while the operator looks at another section
+  if (state.tab === 'jobs') state.selected.id = opId ? decodeURIComponent(opId) : null;
 }
 
 function go(tab, opId = null) {
@@ -125,21 +126,37 @@ function view() {
   return [banner, h('div', {class: `view view-${state.tab}`, 'data-testid': `view-${state.tab}`}, body)];
 }
 
+let renderedHtml = null;
+let pointerDown = false;
+let renderPending = false;
+
 function render() {
   if (!state.signedIn) return;
+  // a button pressed while the view is replaced would lose its click: wait for the release
+  if (pointerDown) {
+    renderPending = true;
+    return;
+  }
+  renderNav();
+  renderWho();
+  renderStatus();
   const app = $('app');
+  const next = h('div', {class: 'view-root'}, view());
+  // nothing the operator sees changed: keep the nodes (and any focus, selection or hover) as they are
+  // (the trends' charts are live nodes moved into each new view: that view is always put in place)
+  if (state.tab !== 'trends' && next.outerHTML === renderedHtml && app.firstElementChild && app.firstElementChild.classList.contains('view-root')) {
+    return;
+  }
   // a refresh keeps where the operator was: the page's and each list's scroll position
   const scrollY = window.scrollY;
   const scrolls = {};
   for (const el of app.querySelectorAll('[data-scroll-key]')) scrolls[el.dataset.scrollKey] = el.scrollTop;
-  fill(app, view());
+  app.replaceChildren(next);
+  renderedHtml = next.outerHTML;
   for (const el of app.querySelectorAll('[data-scroll-key]')) {
     if (el.dataset.scrollKey in scrolls) el.scrollTop = scrolls[el.dataset.scrollKey];
   }
   if (window.scrollY !== scrollY) window.scrollTo(0, scrollY);
-  renderNav();
-  renderWho();
-  renderStatus();
 }
 
 // ------------------------------------------------------------------ polling
@@ -195,6 +212,7 @@ async function poll() {
 // ------------------------------------------------------------------ sign in / out
 function showLogin(message) {
   state.signedIn = false;
+  renderedHtml = null;
   clearTimeout(state.timer);
   $('nav').hidden = true;
   $('who').hidden = true;
@@ -212,9 +230,9 @@ function signOut(message) {
 
 function start() {
   state.signedIn = true;
+  renderedHtml = null;
   readHash();
-  fill($('app'), h('p', {class: 'empty'}, 'Loading…'));
-  renderNav();
+  render();
   poll();
 }
 
@@ -222,6 +240,16 @@ async function boot() {
   setActionHooks({onUnauthorized: (problem) => signOut(`Signed out: ${problem.detail || problem.title}`),
                   afterAction: () => poll()});
   $('logout').addEventListener('click', () => signOut('You signed out.'));
+  document.addEventListener('pointerdown', () => { pointerDown = true; }, true);
+  const released = () => {
+    pointerDown = false;
+    if (renderPending) {
+      renderPending = false;
+      setTimeout(render, 0); // after the click event this release belongs to
+    }
+  };
+  document.addEventListener('pointerup', released, true);
+  document.addEventListener('pointercancel', released, true);
   document.addEventListener('visibilitychange', () => (document.hidden ? renderStatus() : poll()));
   window.addEventListener('hashchange', () => { readHash(); render(); });
   let resized = null;

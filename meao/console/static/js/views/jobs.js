@@ -35,10 +35,10 @@ function opRow(snap, op, selectedId, onSelect) {
     h('td', {class: 'app-name'}, op.appName || '–'),
     h('td', {}, op.lcmOperation),
     h('td', {}, badge(op.operationState, 'op-state')),
-    h('td', {}, op.mecHostId || '–'),
+    h('td', {class: 'nowrap'}, op.mecHostId || '–'),
     h('td', {class: 'mono'}, op.currentStep || '–'),
-    h('td', {class: 'num'}, String(op.attempt ?? '–')),
-    h('td', {class: 'num'}, clock(op.startTime)),
+    h('td', {class: 'num col-minor'}, String(op.attempt ?? '–')),
+    h('td', {class: 'num col-minor'}, clock(op.startTime)),
     h('td', {class: 'actions'}, opActions(snap.viewer, op)));
 }
 
@@ -49,8 +49,8 @@ function operations(snap, selectedId, onSelect) {
     ops.length ? h('div', {class: 'scroll', 'data-scroll-key': 'ops'},
       h('table', {class: 'table'},
         h('thead', {}, h('tr', {}, h('th', {}, 'Id'), h('th', {}, 'App'), h('th', {}, 'Operation'),
-          h('th', {}, 'State'), h('th', {}, 'PoP'), h('th', {}, 'Step'), h('th', {class: 'num'}, 'Attempt'),
-          h('th', {class: 'num'}, 'Started'), h('th', {}))),
+          h('th', {}, 'State'), h('th', {}, 'PoP'), h('th', {}, 'Step'), h('th', {class: 'num col-minor'}, 'Attempt'),
+          h('th', {class: 'num col-minor'}, 'Started'), h('th', {}))),
         h('tbody', {}, ops.map((op) => opRow(snap, op, selectedId, onSelect)))))
       : h('p', {class: 'empty'}, 'No operation yet.'));
 }

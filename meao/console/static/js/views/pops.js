@@ -21,7 +21,7 @@ function capacity(pop) {
 function workerRow(viewer, worker) {
   const verb = worker.state === 'DRAINING' ? 'resume' : worker.state === 'ONLINE' ? 'drain' : null;
   return h('tr', {'data-testid': `worker-${worker.name}`},
-    h('td', {class: 'mono'}, worker.name),
+    h('td', {class: 'mono wrap'}, worker.name),
     h('td', {}, badge(worker.state)),
     h('td', {class: 'num'}, seconds(worker.heartbeatAgeS)),
     h('td', {class: 'num'}, String(worker.running ?? 0)),
