@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -24,18 +22,11 @@ import yaml
 from tests.auth.conftest import Served, start_serve
 from tests.auth.idp import Idp, jwt_env, pkce_s256, serve_jwks, sign
 from tests.conftest import wait_for
-
-pytest.importorskip("selenium")
-from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
-from selenium.webdriver.chrome.service import Service
-from selenium.webdriver.common.by import By
-from selenium.webdriver.remote.webdriver import WebDriver
+from tests.console.browser import Browser, hook
 
 CLIENT_ID = "meao-console"
 ADMIN_SCOPE = "openid ops:read ops:admin app_lcm:read app_lcm:write app_pkgm:read app_pkgm:write"
 READ_SCOPE = "openid ops:read app_lcm:read app_pkgm:read"
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 HOST = {"id": "pop1", "name": "PoP one", "cloud": "nowhere", "availability_zone": "az1",
         "served_areas": ["cell-1"], "latency_ms": {"cell-1": 5}, "networks": {"default": "net1"},
         "services": [{"serName": "RNIS", "version": "2.2.1"}],
@@ -89,55 +80,40 @@ def package(served: Served, idp: Idp, tmp_path_factory: pytest.TempPathFactory) 
     return info
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[WebDriver]:
-    """Debian's headless Chromium through its chromedriver; Selenium Manager never downloads anything."""
-    if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
-        pytest.skip("Chromium and its driver are not installed (apt-get install chromium chromium-driver)")
-    os.environ["SE_OFFLINE"] = "true"
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1400,1000"):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(options=opts, service=Service(str(CHROMEDRIVER)))
+def _shown_text(browser: Browser, testid: str) -> str:
+    """The text of the first shown element of ``testid``; "" when none (or a re-render took it away)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
     try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def _find(driver: WebDriver, testid: str) -> list:
-    return driver.find_elements(By.CSS_SELECTOR, f'[data-testid="{testid}"]')
-
-
-def _visible_text(driver: WebDriver, testid: str) -> str:
-    """The text of the first shown element of ``testid``; "" when none (or the page re-rendered it away)."""
-    try:
-        found = [e for e in _find(driver, testid) if e.is_displayed()]
-        return found[0].text.strip() if found else ""
+        shown = [e for e in browser.find_all(hook(testid)) if e.is_displayed()]
+        return shown[0].text.strip() if shown else ""
     except StaleElementReferenceException:
         return ""
 
 
-def _fresh_console(driver: WebDriver, served: Served) -> None:
+def _fresh_console(browser: Browser, served: Served) -> None:
     """The console's login page in a tab with nothing stored (no token, no sign-in in progress)."""
-    driver.get(f"{served.base}/console/")
-    driver.execute_script("sessionStorage.clear()")
-    driver.get(f"{served.base}/console/")
-    wait_for(lambda: _find(driver, "oidc-login"), 30, 0.1, "the sign-in button")
+    browser.driver.get(f"{served.base}/console/")
+    browser.driver.execute_script("sessionStorage.clear()")
+    browser.driver.get(f"{served.base}/console/")
+    browser.by_testid("oidc-login")
 
 
-def _sign_in(driver: WebDriver, served: Served, idp: Idp) -> None:
-    _fresh_console(driver, served)
-    _find(driver, "oidc-login")[0].click()
-    wait_for(lambda: _visible_text(driver, "viewer") or _visible_text(driver, "login-error"), 30, 0.1,
-             "the console to come back from the IdP")
-    assert not _visible_text(driver, "login-error"), _visible_text(driver, "login-error")
+def _sign_in(browser: Browser, served: Served) -> None:
+    _fresh_console(browser, served)
+    browser.click("oidc-login")
+    browser.wait(lambda d: _shown_text(browser, "viewer") or _shown_text(browser, "login-error"), 30,
+                 "the console to come back from the IdP")
+    assert not _shown_text(browser, "login-error"), _shown_text(browser, "login-error")
 
 
-def _session(driver: WebDriver, key: str) -> object:
-    return json.loads(driver.execute_script("return sessionStorage.getItem(arguments[0]) || 'null'", key))
+def _refusal(browser: Browser) -> str:
+    browser.click("oidc-login")
+    return browser.wait(lambda d: _shown_text(browser, "login-error"), 30, "the refusal")
+
+
+def _session(browser: Browser, key: str) -> object:
+    return json.loads(browser.driver.execute_script("return sessionStorage.getItem(arguments[0]) || 'null'", key))
 
 
 def test_config_json_carries_the_discovered_endpoints_and_the_csp_allows_only_the_token_endpoint(
@@ -155,14 +131,14 @@ def test_config_json_carries_the_discovered_endpoints_and_the_csp_allows_only_th
 
 
 def test_oidc_login_with_pkce_signs_in_and_shows_the_data(served: Served, idp: Idp, package: dict,
-                                                          browser: WebDriver) -> None:
+                                                          browser: Browser) -> None:
     seen_auth, seen_token = len(idp.authorizations), len(idp.token_requests)
-    _sign_in(browser, served, idp)
-    assert _visible_text(browser, "viewer").startswith(idp.subject)
-    wait_for(lambda: _find(browser, "pop-pop1"), 30, 0.1, "the PoP card")
-    browser.find_element(By.CSS_SELECTOR, '[data-testid="nav-catalogue"]').click()
-    row = wait_for(lambda: _find(browser, f"package-{package['id']}"), 30, 0.1, "the package row")[0]
-    assert row.find_elements(By.CSS_SELECTOR, '[data-testid="action-disable"]'), "an admin sees the action"
+    _sign_in(browser, served)
+    assert _shown_text(browser, "viewer").startswith(idp.subject)
+    browser.by_testid("pop-pop1")
+    browser.click("nav-catalogue")
+    browser.by_testid("action-disable", timeout=30)  # an admin sees the package's action
+    assert browser.find_all(f"{hook('package-' + package['id'])} {hook('action-disable')}")
 
     # the IdP saw one authorization request with an S256 challenge, and one token request whose
     # verifier hashes to it, for the console's client and redirect URI
@@ -177,37 +153,36 @@ def test_oidc_login_with_pkce_signs_in_and_shows_the_data(served: Served, idp: I
     assert token["grant_type"] == "authorization_code" and token["client_id"] == CLIENT_ID
 
     # the code left the address bar, the verifier left the tab; the token sits in sessionStorage only
-    assert urlsplit(browser.current_url).query == ""
+    assert urlsplit(browser.driver.current_url).query == ""
     assert _session(browser, "meao.console.oidc.pending") is None
     stored = _session(browser, "meao.console.token")
     assert isinstance(stored, dict) and stored["accessToken"] and "ops:admin" in stored["scope"]
-    assert browser.get_cookies() == []
+    assert browser.driver.get_cookies() == []
+    assert browser.errors() == [], "no CSP violation or script error on the way (the IdP's origin is allowed)"
 
 
 def test_a_tampered_state_is_refused_and_no_code_is_exchanged(served: Served, idp: Idp,
-                                                             browser: WebDriver) -> None:
+                                                             browser: Browser) -> None:
     seen_token = len(idp.token_requests)
     _fresh_console(browser, served)
     idp.tamper_state = True
     try:
-        _find(browser, "oidc-login")[0].click()
-        message = wait_for(lambda: _visible_text(browser, "login-error"), 30, 0.1, "the refusal")
+        message = _refusal(browser)
     finally:
         idp.tamper_state = False
     assert "does not carry the state this tab sent" in message and "Sign in" in message
     assert len(idp.token_requests) == seen_token, "a forged answer's code must never be exchanged"
-    assert not _visible_text(browser, "viewer")
-    assert urlsplit(browser.current_url).query == ""
+    assert not _shown_text(browser, "viewer")
+    assert urlsplit(browser.driver.current_url).query == ""
     assert _session(browser, "meao.console.token") is None
 
 
 def test_a_refusal_of_the_identity_provider_says_what_happened(served: Served, idp: Idp,
-                                                              browser: WebDriver) -> None:
+                                                              browser: Browser) -> None:
     _fresh_console(browser, served)
     idp.deny = "access_denied"
     try:
-        _find(browser, "oidc-login")[0].click()
-        message = wait_for(lambda: _visible_text(browser, "login-error"), 30, 0.1, "the refusal")
+        message = _refusal(browser)
     finally:
         idp.deny = None
     assert "did not sign you in: access_denied (the user declined the sign-in)" in message
@@ -215,14 +190,14 @@ def test_a_refusal_of_the_identity_provider_says_what_happened(served: Served, i
 
 
 def test_a_token_with_read_scopes_only_shows_no_admin_button(served: Served, idp: Idp, package: dict,
-                                                             browser: WebDriver) -> None:
+                                                             browser: Browser) -> None:
     idp.granted_scope = READ_SCOPE  # this user may not have what the console asks for
     try:
-        _sign_in(browser, served, idp)
+        _sign_in(browser, served)
     finally:
         idp.granted_scope = None
-    assert _visible_text(browser, "viewer").startswith(idp.subject)
-    browser.find_element(By.CSS_SELECTOR, '[data-testid="nav-catalogue"]').click()
-    wait_for(lambda: _find(browser, f"package-{package['id']}"), 30, 0.1, "the package row")
-    assert browser.find_elements(By.CSS_SELECTOR, '[data-testid^="action-"]') == []
+    assert _shown_text(browser, "viewer").startswith(idp.subject)
+    browser.click("nav-catalogue")
+    browser.by_testid(f"package-{package['id']}", timeout=30)
+    assert browser.find_all('[data-testid^="action-"]') == []
     assert "ops:admin" not in _session(browser, "meao.console.token")["scope"]
