@@ -2,7 +2,7 @@
 outbound gate; what it cannot use it refuses with a ProblemDetails that says what to set.
 
 In-process against the stand-in IdP on loopback (tests/auth/idp.py), plus one `meao serve` whose issuer
-does not answer, to see the console's config.json and CSP in that case.
+does not answer, to see the console's config.json, its CSP and the page in that case.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from meao.console.discovery import DiscoveryFailed, EndpointDiscovery, endpoint_
 from tests.auth.conftest import start_serve
 from tests.auth.idp import Idp, jwt_env, serve_jwks
 from tests.conftest import free_port
+from tests.console.browser import Browser, hook
 
 
 @pytest.fixture()
@@ -87,7 +88,7 @@ def test_endpoints_must_be_https_except_on_the_loopback() -> None:
     assert "names no token_endpoint" in (endpoint_problem(None, "token_endpoint") or "")
 
 
-def test_config_json_is_a_503_problem_while_the_issuer_does_not_answer(tmp_path: Path) -> None:
+def test_config_json_is_a_503_problem_while_the_issuer_does_not_answer(tmp_path: Path, browser: Browser) -> None:
     dead = f"http://127.0.0.1:{free_port()}/realms/mec"
     env = jwt_env(tmp_path / "var", f"{dead}/protocol/openid-connect/certs",
                   MEAO_CONSOLE_OIDC_CLIENT_ID="meao-console")
@@ -104,5 +105,9 @@ def test_config_json_is_a_503_problem_while_the_issuer_does_not_answer(tmp_path:
         csp = httpx.get(f"{served.base}/console/", timeout=30).headers["content-security-policy"]
         assert "connect-src 'self';" in csp
         assert "console sign-in unavailable" in served.output()
+        browser.driver.get(f"{served.base}/console/")  # the operator sees why, and what to set
+        shown = browser.wait_text("problem", lambda text: "could not be read" in text)
+        assert "503" in shown and "MEAO_CONSOLE_OIDC_TOKEN_URL" in shown
+        assert not browser.find_all(hook("oidc-login")), "no sign-in button that cannot work"
     finally:
         served.stop()
