@@ -133,6 +133,27 @@ def _console_requests(base: str, token: str) -> float:
     return total
 
 
+def _breakdown(base: str, token: str, pid: int, idle_pct: float) -> None:
+    """Where a console's CPU goes: 200 revalidations (304, the snapshot shared) back to back, then 15
+    requests 2.5 s apart, each after the snapshot's refresh period (computed afresh); serve's idle CPU over
+    the same time is taken off."""
+    snap = f"{base}/ops/v1/console"
+    with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+        etag = client.get(snap).headers["etag"]
+        cpu0, t0 = cpu_of(pid), time.monotonic()
+        n304 = sum(client.get(snap, headers={"If-None-Match": etag}).status_code == 304 for _ in range(200))
+        cpu1, t1 = cpu_of(pid), time.monotonic()
+        per_304 = ((cpu1 - cpu0) - idle_pct / 100 * (t1 - t0)) / 200
+        fresh, spent = 0, 0.0
+        for _ in range(15):
+            time.sleep(2.5)
+            c0, s0 = cpu_of(pid), time.monotonic()
+            fresh += client.get(snap).status_code == 200
+            spent += (cpu_of(pid) - c0) - idle_pct / 100 * (time.monotonic() - s0)
+    print(f"  breakdown: {1e3 * per_304:.1f} ms of serve CPU per revalidation ({n304}/200 answered 304), "
+          f"{1e3 * spent / 15:.1f} ms per snapshot computed afresh ({fresh}/15 answered 200)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", type=int, default=50, help="instantiations held running")
@@ -140,6 +161,8 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=30.0, help="seconds per measured window")
     parser.add_argument("--rounds", type=int, default=5, help="pairs of windows (none, consoles)")
     parser.add_argument("--settle", type=float, default=6.0, help="seconds after a switch before measuring")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also: serve's CPU per 304 answer and per freshly computed snapshot")
     parser.add_argument("--redis-url", default=os.environ.get("MEAO_BENCH_REDIS_URL", "redis://127.0.0.1:6379/6"))
     args = parser.parse_args()
     import redis
@@ -238,6 +261,8 @@ def main() -> int:
             print(f"  added by {args.consoles} consoles: {added:.2f} % of one core (paired by round: "
                   f"{spread(paired, '{:.2f}')}); {100 * added / statistics.median(idle):.0f} % of serve's own "
                   f"CPU with no console; target < 5 % of one core")
+            if args.breakdown:
+                _breakdown(base, token, serve.pid, statistics.median(idle))
             return 0
         finally:
             if driver is not None:
