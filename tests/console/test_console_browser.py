@@ -42,6 +42,8 @@ HOST = {"id": POP, "name": "In-memory PoP", "cloud": "nowhere", "availability_zo
         "location": {"countryCode": "FI", "latitude": 60.17, "longitude": 24.9}, "served_areas": ["cell-1"],
         "latency_ms": {"cell-1": 5}, "services": [{"serName": "RNIS", "version": "2.2.1"}],
         "features": [{"featureName": "UserApps", "version": "1.0"}], "networks": {"default": "net1"}}
+# pop2's network does not exist at the fake VIM: an instantiate there fails at its ports step
+BROKEN_POP = {**HOST, "id": "pop2", "name": "PoP with a missing network", "networks": {"default": "no-such-net"}}
 SELECTED = {"selectedMECHostInfo": [{"hostId": {"id": POP}}]}
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
@@ -54,7 +56,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleStack]:
     require_service("Redis", REDIS)
     base = tmp_path_factory.mktemp("console")
     hosts = base / "hosts.yaml"
-    hosts.write_text(yaml.safe_dump({"mec_hosts": [HOST]}))
+    hosts.write_text(yaml.safe_dump({"mec_hosts": [HOST, BROKEN_POP]}))
     stack = launch_stack(base, f"sqlite:///{base / 'meao.db'}", REDIS_DB, {
         **CONSOLE_ENV, "MEAO_VIM_DRIVER": "fake", "MEAO_MEC_HOSTS_FILE": str(hosts),
         "OS_CLIENT_CONFIG_FILE": str(base / "no-clouds.yaml")})
@@ -252,8 +254,10 @@ def test_drain_and_resume_a_worker_from_its_pop_card(browser: Browser, console: 
     sign_in(browser, console, "ops-admin")
     card = f"pop-{POP}"
     browser.wait_text(card, lambda t: "ONLINE" in t, what="the worker ONLINE")
+    # the worker online now (one an earlier test stopped may still be listed as LOST)
     worker = browser.driver.execute_script(
-        f"return document.querySelector('[data-testid=\"{card}\"] tr[data-testid^=\"worker-\"]').dataset.testid")
+        f"return [...document.querySelectorAll('[data-testid=\"{card}\"] tr[data-testid^=\"worker-\"]')]"
+        ".find((row) => row.textContent.includes('ONLINE')).dataset.testid")
     browser.click("action-drain", within=worker)
     text = confirm(browser)
     assert text.startswith(f"Drain worker {worker.removeprefix('worker-')}: it finishes its 0 running jobs and "
@@ -287,3 +291,26 @@ def test_polling_pauses_while_the_tab_is_hidden_and_resumes_when_shown(browser: 
     browser.wait(lambda d: [t for t in polls() if t >= shown_at], 10, "a poll as soon as the tab shows")
     assert not [t for t in polls() if hidden_at < t < shown_at], ("a poll while hidden", hidden_at, shown_at, polls())
     browser.wait_text("status", lambda t: t.startswith("live"), what="the page live again")
+
+
+def test_an_operation_that_failed_shows_its_problem_and_fail_from_the_page_rolls_it_back(
+        browser: Browser, console: ConsoleStack, admin_api: httpx.Client, app_pkg: dict) -> None:
+    iid = admin_api.post("/app_lcm/v1/app_instances", json={"appDId": app_pkg["appDId"]}).json()["id"]
+    op_id = accepted_op(admin_api, admin_api.post(f"/app_lcm/v1/app_instances/{iid}/instantiate",
+                                                  json={"selectedMECHostInfo": [{"hostId": {"id": "pop2"}}]}))
+    sign_in(browser, console, "ops-admin")
+    browser.driver.get(f"{console.url}#jobs/{op_id}")  # a link straight to the operation
+    browser.wait_text("op-detail-state", lambda t: t == "FAILED_TEMP", within="op-detail")
+    error = browser.text_of("op-error", within="op-detail")
+    problem = admin_api.get(f"/app_lcm/v1/app_lcm_op_occs/{op_id}").json()["error"]
+    assert problem["title"] in error and problem["detail"] in error and "no-such-net" in error, (error, problem)
+    assert shown_steps(browser).get("ports") == "FAILED"
+
+    browser.click("action-fail", within="op-detail")
+    assert f"Fail INSTANTIATE of mec-minimal (operation {op_id}): meao undoes what it made" in confirm(browser)
+    assert "is FAILED" in last_toast(browser).text
+    browser.wait_text("op-detail-state", lambda t: t == "FAILED", within="op-detail")
+    assert not browser.find_all('[data-testid="op-detail"] [data-testid^="action-"]'), "nothing more to do"
+    inst = admin_api.get(f"/app_lcm/v1/app_instances/{iid}").json()
+    assert inst["instantiationState"] == "NOT_INSTANTIATED"
+    assert admin_api.delete(f"/app_lcm/v1/app_instances/{iid}").status_code == 204

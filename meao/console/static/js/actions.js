@@ -35,7 +35,7 @@ export const ACTIONS = {
     text: (op) => `Fail ${opLabel(op)}: meao undoes what it made at the cloud for this operation and marks ` +
       'it FAILED; it can no longer be retried. Continue?',
     run: (op) => call('POST', `/app_lcm/v1/app_lcm_op_occs/${enc(op.id)}/fail`),
-    done: (op) => `Operation ${op.id} is being failed and rolled back.`,
+    done: (op) => `Operation ${op.id} is FAILED; what it had made at the cloud was removed.`,
   },
   purge: {
     label: 'Purge', scope: 'ops:admin', danger: true,

@@ -127,13 +127,14 @@ function view() {
 }
 
 let renderedHtml = null;
-let pointerDown = false;
+let pointerDownAt = 0; // when a pointer button went down (0: none is down)
 let renderPending = false;
 
 function render() {
   if (!state.signedIn) return;
-  // a button pressed while the view is replaced would lose its click: wait for the release
-  if (pointerDown) {
+  // a button pressed while the view is replaced would lose its click: wait for the release (at most a
+  // moment: a release outside the window is never reported)
+  if (pointerDownAt && Date.now() - pointerDownAt < 1500) {
     renderPending = true;
     return;
   }
@@ -240,9 +241,9 @@ async function boot() {
   setActionHooks({onUnauthorized: (problem) => signOut(`Signed out: ${problem.detail || problem.title}`),
                   afterAction: () => poll()});
   $('logout').addEventListener('click', () => signOut('You signed out.'));
-  document.addEventListener('pointerdown', () => { pointerDown = true; }, true);
+  document.addEventListener('pointerdown', () => { pointerDownAt = Date.now(); }, true);
   const released = () => {
-    pointerDown = false;
+    pointerDownAt = 0;
     if (renderPending) {
       renderPending = false;
       setTimeout(render, 0); // after the click event this release belongs to

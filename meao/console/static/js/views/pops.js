@@ -51,7 +51,7 @@ function card(viewer, pop) {
     pop.workers && pop.workers.length
       ? h('table', {class: 'table compact'},
         h('thead', {}, h('tr', {}, h('th', {}, 'Worker'), h('th', {}, 'State'), h('th', {class: 'num'}, 'Heartbeat'),
-                                   h('th', {class: 'num'}, 'Running'), h('th', {}))),
+                                   h('th', {class: 'num'}, 'Jobs'), h('th', {}))),
         h('tbody', {}, pop.workers.map((w) => workerRow(viewer, w))))
       : h('div', {class: 'warn-text'}, 'No worker serves this PoP: its jobs wait.'),
     mep(pop));
