@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio
 from flask import Response, redirect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from meao.api.security import TOKEN_PATH
 from meao.config import Settings, get_settings
+from meao.console.discovery import RETRY_AFTER_S, DiscoveryFailed, discover
 from meao.problems import problem
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -53,7 +55,10 @@ def _origin(url: str) -> str | None:
 
 def _headers(settings: Settings) -> dict[str, str]:
     connect = ["'self'"]
-    token_origin = _origin((oidc_config(settings) or {}).get("tokenEndpoint") or "")
+    try:
+        token_origin = _origin((oidc_config(settings) or {}).get("tokenEndpoint") or "")
+    except DiscoveryFailed:  # config.json says why; meanwhile the page may reach nothing else
+        token_origin = None
     if token_origin:
         connect.append(token_origin)
     csp = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -79,7 +84,8 @@ class ConsoleHeaders:
         if path != PREFIX and not path.startswith(f"{PREFIX}/"):
             await self.app(scope, receive, send)
             return
-        ours = [(k.lower().encode(), v.encode()) for k, v in headers().items()]
+        # off the event loop: the first answer may wait on the issuer's discovery document (meao.console.discovery)
+        ours = [(k.lower().encode(), v.encode()) for k, v in (await anyio.to_thread.run_sync(headers)).items()]
         names = {k for k, _ in ours}
 
         async def send_with_headers(message: Message) -> None:
@@ -123,26 +129,22 @@ def _static(path: str) -> Response:
 def oidc_config(settings: Settings) -> dict[str, Any] | None:
     """The console's sign-in at an OpenID provider (MEAO_AUTH=jwt and MEAO_CONSOLE_OIDC_CLIENT_ID), or None.
 
-    The endpoints are MEAO_CONSOLE_OIDC_AUTHORIZATION_URL / _TOKEN_URL; where one is not set,
-    ``discovered_endpoints`` reads it from the issuer's ``/.well-known/openid-configuration``.
+    The endpoints are MEAO_CONSOLE_OIDC_AUTHORIZATION_URL / _TOKEN_URL; where one is not set, it comes
+    from the issuer's ``/.well-known/openid-configuration`` (``meao.console.discovery``, read once per
+    process); DiscoveryFailed when that cannot be read now.
     """
     console, auth = settings.console, settings.auth
     if auth.mode != "jwt" or not console.oidc_client_id:
         return None
-    authorization, token = console.oidc_authorization_url, console.oidc_token_url
+    # MEAO_AUTH_TOKEN_URL (Swagger UI's) is the same endpoint of the same issuer
+    authorization, token = console.oidc_authorization_url, console.oidc_token_url or auth.token_url
     if not authorization or not token:
-        found = discovered_endpoints(auth.issuer)
-        authorization = authorization or found.get("authorization_endpoint") or ""
-        token = token or found.get("token_endpoint") or auth.token_url
+        found = discover(auth.issuer, settings)  # DiscoveryFailed (503) says why and what to set
+        authorization = authorization or found.authorization_endpoint
+        token = token or found.token_endpoint
     return {"issuer": auth.issuer, "clientId": console.oidc_client_id, "scope": console.oidc_scope,
-            "authorizationEndpoint": authorization or None, "tokenEndpoint": token or None,
+            "authorizationEndpoint": authorization, "tokenEndpoint": token,
             "redirectUri": f"{settings.public_url}{PREFIX}/"}
-
-
-def discovered_endpoints(issuer: str) -> dict[str, Any]:
-    """The issuer's OpenID Provider Metadata (OpenID Connect Discovery 1.0 clause 4); {} until discovery is
-    implemented (set MEAO_CONSOLE_OIDC_AUTHORIZATION_URL and MEAO_CONSOLE_OIDC_TOKEN_URL meanwhile)."""
-    return {}
 
 
 def console_config(settings: Settings) -> dict[str, Any]:
@@ -152,5 +154,9 @@ def console_config(settings: Settings) -> dict[str, Any]:
 
 
 def _config() -> Response:
-    body = json.dumps(console_config(get_settings()))
+    try:
+        body = json.dumps(console_config(get_settings()))
+    except DiscoveryFailed as exc:  # jwt mode cannot sign anyone in: say why, rather than offer a dead button
+        return Response(json.dumps(exc.to_problem()), status=exc.status,
+                        headers={"Content-Type": "application/problem+json", "Retry-After": str(int(RETRY_AFTER_S))})
     return Response(body, status=200, headers={"Content-Type": "application/json"})

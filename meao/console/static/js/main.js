@@ -260,11 +260,16 @@ async function boot() {
   });
   try {
     const resp = await fetch('config.json', {cache: 'no-store'});
-    if (!resp.ok) throw new Error(`config.json answered ${resp.status}`);
+    if (!resp.ok) {
+      // a ProblemDetails says why (e.g. the identity provider's endpoints could not be discovered)
+      const problem = await resp.json().catch(() => null);
+      if (problem && problem.detail) throw Object.assign(new Error(problem.detail), {problem});
+      throw new Error(`config.json answered ${resp.status}; is this meao serve?`);
+    }
     state.config = await resp.json();
   } catch (err) {
     fill($('app'), h('div', {class: 'panel'}, h('h2', {}, 'The console cannot start'),
-                     problemBox({title: 'No console configuration', detail: `${err.message}; is this meao serve?`})));
+                     problemBox(err.problem || {title: 'No console configuration', detail: err.message})));
     return;
   }
   try {
