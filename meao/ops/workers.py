@@ -22,7 +22,11 @@ from meao.celery_app import celery_app
 from meao.config import get_settings
 
 log = logging.getLogger(__name__)
-REPLY_TIMEOUT_S = 1.0
+REPLY_TIMEOUT_S = 1.0  # the snapshot's report: a worker slower than this shows LOST until its next answer
+# drain / resume: the operator waits for the answer, and a worker busy on a loaded machine may take more
+# than a second to read its control queue; one late answer must not report "did not answer" for a worker
+# that then drains (the broadcast returns as soon as the one reply arrives)
+CONTROL_REPLY_TIMEOUT_S = 5.0
 FORGET_AFTER_S = 120.0
 DRAIN_SETTLE_S = 1.5  # > kombu's Redis brpop_timeout (1 s)  # a worker not heard of for this long is no longer listed
 
@@ -126,11 +130,12 @@ def stop_heartbeat_monitor() -> None:
             _monitor.stop()
 
 
-def _broadcast(command: str, destination: list[str] | None = None, limit: int | None = None) -> dict[str, Any]:
+def _broadcast(command: str, destination: list[str] | None = None, limit: int | None = None,
+               timeout: float = REPLY_TIMEOUT_S) -> dict[str, Any]:
     from meao.ops.queues import broker_unavailable
 
     try:
-        replies = celery_app.control.broadcast(command, reply=True, timeout=REPLY_TIMEOUT_S,
+        replies = celery_app.control.broadcast(command, reply=True, timeout=timeout,
                                                destination=destination, limit=limit)
     except (OSError, OperationalError) as exc:
         raise broker_unavailable(exc) from exc
@@ -193,9 +198,9 @@ def worker_readings() -> list[WorkerReading]:
 def _control(command: str, name: str) -> dict[str, Any]:
     from meao.problems import NotFound
 
-    reply = _broadcast(command, destination=[name], limit=1).get(name)
+    reply = _broadcast(command, destination=[name], limit=1, timeout=CONTROL_REPLY_TIMEOUT_S).get(name)
     if reply is None:
-        raise NotFound(f"worker {name} did not answer within {REPLY_TIMEOUT_S:.0f} s; `meao workers list` shows "
+        raise NotFound(f"worker {name} did not answer within {CONTROL_REPLY_TIMEOUT_S:.0f} s; `meao workers list` shows "
                        "the workers that are up")
     return reply
 

@@ -138,6 +138,19 @@ def last_toast(browser: Browser) -> Any:
     return browser.wait(lambda d: (browser.find_all(hook("toast")) or [None])[-1], 20, "a toast")
 
 
+def toast_of(browser: Browser, after: str | None = None) -> tuple[str, str]:
+    """(kind, text) of the newest toast (other than one reading ``after``), read in one step: a toast
+    closes by itself after a few seconds, so no element is held between waiting and reading."""
+    def newest(driver: Any) -> list[str] | None:
+        found = driver.execute_script(
+            "const all = document.querySelectorAll('[data-testid=\"toast\"]');"
+            "const t = all[all.length - 1]; return t ? [t.dataset.kind, t.innerText] : null;")
+        return found if found and found[1] != after else None
+
+    kind, text = browser.wait(newest, 30, "a toast")
+    return kind, text
+
+
 def csp_violations(browser: Browser) -> list[str]:
     return [m for m in browser.errors() if "Content Security Policy" in m or "Content-Security-Policy" in m]
 

@@ -31,6 +31,7 @@ from tests.console.stack import (
     open_section,
     shown_steps,
     sign_in,
+    toast_of,
 )
 from tests.lcm.helpers import accepted_op
 
@@ -250,23 +251,40 @@ def test_a_refused_action_shows_the_problem_details_in_a_toast(
 
 
 
-def test_drain_and_resume_a_worker_from_its_pop_card(browser: Browser, console: ConsoleStack) -> None:
+def test_drain_and_resume_a_worker_from_its_pop_card(browser: Browser, console: ConsoleStack,
+                                                     admin_api: httpx.Client) -> None:
+    """Every step waits for a state (the page's, then the API's), never for time: the card re-renders on
+    each refresh (its heartbeat ages change), and on a loaded machine a worker may miss one snapshot's
+    report (LOST for a refresh) or take more than a second to answer the drain."""
     sign_in(browser, console, "ops-admin")
     card = f"pop-{POP}"
-    browser.wait_text(card, lambda t: "ONLINE" in t, what="the worker ONLINE")
-    # the worker online now (one an earlier test stopped may still be listed as LOST)
-    worker = browser.driver.execute_script(
-        f"return [...document.querySelectorAll('[data-testid=\"{card}\"] tr[data-testid^=\"worker-\"]')]"
-        ".find((row) => row.textContent.includes('ONLINE')).dataset.testid")
-    browser.click("action-drain", within=worker)
-    text = confirm(browser)
-    assert text.startswith(f"Drain worker {worker.removeprefix('worker-')}: it finishes its 0 running jobs and "
-                           "takes no new job"), text
-    assert "is draining" in last_toast(browser).text
-    browser.wait_text(worker, lambda t: "DRAINING" in t, what="the worker DRAINING")
-    browser.click("action-resume", within=worker)
-    assert "it takes jobs from its queues again" in confirm(browser)
-    browser.wait_text(worker, lambda t: "ONLINE" in t, what="the worker ONLINE again")
+    # the worker online now (one an earlier test stopped may still be listed as LOST), read from one render
+    worker = browser.wait(lambda d: d.execute_script(
+        f"const rows = [...document.querySelectorAll('[data-testid=\"{card}\"] tr[data-testid^=\"worker-\"]')];"
+        "const row = rows.find((r) => r.textContent.includes('ONLINE') && r.querySelector("
+        "'[data-testid=\"action-drain\"]')); return row ? row.dataset.testid : null;"), what="a worker ONLINE")
+    name = worker.removeprefix("worker-")
+
+    def api_status() -> str | None:
+        return next((w["status"] for w in admin_api.get("/ops/v1/workers").json() if w["name"] == name), None)
+
+    try:
+        browser.click("action-drain", within=worker)
+        text = confirm(browser)
+        assert text.startswith(f"Drain worker {name}: it finishes its 0 running jobs and takes no new job"), text
+        kind, said = toast_of(browser)
+        assert kind == "ok" and "is draining" in said, (kind, said)
+        assert api_status() == "draining"
+        browser.wait_text(worker, lambda t: "DRAINING" in t, what="the worker DRAINING")
+        browser.click("action-resume", within=worker)
+        assert "it takes jobs from its queues again" in confirm(browser)
+        kind, said = toast_of(browser, after=said)
+        assert kind == "ok" and "takes jobs again" in said, (kind, said)
+        browser.wait_text(worker, lambda t: "ONLINE" in t, what="the worker ONLINE again")
+        assert api_status() == "online"
+    finally:  # the later tests need a worker that takes jobs
+        if api_status() == "draining":
+            admin_api.post(f"/ops/v1/workers/{name}/resume")
 
 
 def test_polling_pauses_while_the_tab_is_hidden_and_resumes_when_shown(browser: Browser, console: ConsoleStack) -> None:
@@ -280,7 +298,7 @@ def test_polling_pauses_while_the_tab_is_hidden_and_resumes_when_shown(browser: 
     time.sleep(4 * float(CONSOLE_ENV["MEAO_CONSOLE_REFRESH_S"]))  # a window for polls that must not happen
     driver.close()
     driver.switch_to.window(console_tab)
-    browser.wait(lambda d: len(d.execute_script("return window.__vis")) == 2, 10, "hidden, then visible again")
+    browser.wait(lambda d: len(d.execute_script("return window.__vis")) == 2, what="hidden, then visible again")
     (hidden, hidden_at), (shown, shown_at) = driver.execute_script("return window.__vis")
     assert (hidden, shown) == ("hidden", "visible")
 
@@ -288,7 +306,7 @@ def test_polling_pauses_while_the_tab_is_hidden_and_resumes_when_shown(browser: 
         return driver.execute_script("return performance.getEntriesByType('resource')"
                                      ".filter((e) => e.name.endsWith('/ops/v1/console')).map((e) => e.startTime)")
 
-    browser.wait(lambda d: [t for t in polls() if t >= shown_at], 10, "a poll as soon as the tab shows")
+    browser.wait(lambda d: [t for t in polls() if t >= shown_at], what="a poll as soon as the tab shows")
     assert not [t for t in polls() if hidden_at < t < shown_at], ("a poll while hidden", hidden_at, shown_at, polls())
     browser.wait_text("status", lambda t: t.startswith("live"), what="the page live again")
 
