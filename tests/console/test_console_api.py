@@ -260,6 +260,33 @@ def test_a_rollback_is_timed_as_undo_steps_of_its_own_attempt(
     assert op["operationState"] == "FAILED" and op["worker"]
 
 
+def test_the_etag_stays_while_nothing_changes_and_moves_when_something_does(
+        ops_stack: Stack, appd_id: str, lcm: httpx.Client) -> None:
+    """MEAO_CONSOLE_REFRESH_S=0: every GET computes afresh, with a new generatedAt; the ETag leaves it out."""
+    url = f"{ops_stack.base}/ops/v1/console"
+
+    def same_tag_twice() -> tuple[str, str] | None:  # once the earlier tests' operations have settled
+        first, second = httpx.get(url, timeout=30), httpx.get(url, timeout=30)
+        assert first.status_code == second.status_code == 200
+        assert first.json()["generatedAt"] != second.json()["generatedAt"], "two computations"
+        return (second.headers["ETag"], second.json()["generatedAt"]) \
+            if first.headers["ETag"] == second.headers["ETag"] else None
+
+    def not_modified() -> str | None:
+        etag, _ = wait_for(same_tag_twice, 60, 0.2, "two snapshots in a row with the same ETag")
+        again = httpx.get(url, headers={"If-None-Match": etag}, timeout=30)
+        return etag if again.status_code == 304 and again.content == b"" and again.headers["ETag"] == etag else None
+
+    etag = wait_for(not_modified, 60, 0.2, "a 304 for the ETag of an earlier computation")
+    iid = lcm.post("/app_instances", json={"appDId": appd_id, "appInstanceName": "etag-probe"}).json()["id"]
+    try:
+        changed = httpx.get(url, headers={"If-None-Match": etag}, timeout=30)
+        assert changed.status_code == 200 and changed.headers["ETag"] != etag
+        assert iid in [i["id"] for i in changed.json()["instances"]]
+    finally:
+        assert lcm.delete(f"/app_instances/{iid}").status_code == 204
+
+
 def test_a_worker_that_stops_stays_listed_under_its_pop_as_lost(ops_stack: Stack) -> None:
     """The last test on this stack: it stops the worker."""
     def pop_a_workers() -> list[dict[str, Any]]:

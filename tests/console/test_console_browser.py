@@ -311,6 +311,26 @@ def test_polling_pauses_while_the_tab_is_hidden_and_resumes_when_shown(browser: 
     browser.wait_text("status", lambda t: t.startswith("live"), what="the page live again")
 
 
+def test_live_shows_the_last_poll_while_an_unchanged_snapshot_answers_304(
+        browser: Browser, console: ConsoleStack) -> None:
+    """A quiet installation's snapshot keeps its ETag (generatedAt is not in it): the page's polls get 304s,
+    and its "live · <time>" is the time of its last poll, not the older generatedAt of the snapshot it holds."""
+    sign_in(browser, console, "ops-admin")
+    driver = browser.driver
+    # the status's time (HH:MM:SSZ) at least 2 s past the held snapshot's generatedAt, read in one go
+    ahead = ("const el = document.querySelector('[data-testid=\"status\"]');"
+             "const m = /^live · (\\d\\d):(\\d\\d):(\\d\\d)Z$/.exec(el.textContent);"
+             "if (!m || !el.dataset.generatedAt) return null;"
+             "const g = new Date(el.dataset.generatedAt); const s = m[1] * 3600 + m[2] * 60 + +m[3];"
+             "const gs = g.getUTCHours() * 3600 + g.getUTCMinutes() * 60 + g.getUTCSeconds();"
+             "return (s - gs + 86400) % 86400 >= 2 ? [el.textContent, el.dataset.generatedAt] : null;")
+    shown, generated = browser.wait(lambda d: d.execute_script(ahead), 60, "the live time past the snapshot")
+    assert shown.startswith("live · ") and generated, (shown, generated)
+    statuses = driver.execute_script("return performance.getEntriesByType('resource')"
+                                     ".filter((e) => e.name.endsWith('/ops/v1/console')).map((e) => e.responseStatus)")
+    assert 304 in statuses, statuses
+
+
 def test_an_operation_that_failed_shows_its_problem_and_fail_from_the_page_rolls_it_back(
         browser: Browser, console: ConsoleStack, admin_api: httpx.Client, app_pkg: dict) -> None:
     iid = admin_api.post("/app_lcm/v1/app_instances", json={"appDId": app_pkg["appDId"]}).json()["id"]

@@ -87,7 +87,8 @@ function renderStatus() {
     text = `stale · ${state.error.title}`;
     cls = 'status-stale';
   } else if (state.snap) {
-    text = `live · ${clock(state.snap.generatedAt)}`;
+    // the last poll that succeeded (200 or 304: a 304 keeps the snapshot, and its generatedAt, as they were)
+    text = `live · ${clock(state.lastOk)}`;
     cls = 'status-live';
   } else {
     text = 'loading…';
@@ -95,6 +96,10 @@ function renderStatus() {
   }
   el.className = `status ${cls}`;
   el.textContent = text;
+  // what the page shows is the snapshot computed then (unchanged since: the polls after it answered 304)
+  el.title = state.snap ? `snapshot of ${clock(state.snap.generatedAt)}` : '';
+  if (state.snap) el.dataset.generatedAt = state.snap.generatedAt;
+  else delete el.dataset.generatedAt;
 }
 
 // ------------------------------------------------------------------ body
@@ -110,7 +115,7 @@ function view() {
                        : h('p', {class: 'empty'}, 'Loading…');
   }
   const banner = state.error
-    ? h('div', {class: 'banner', 'data-testid': 'stale-banner'}, 'Not refreshed since ', clock(snap.generatedAt), ': ',
+    ? h('div', {class: 'banner', 'data-testid': 'stale-banner'}, 'Not refreshed since ', clock(state.lastOk || snap.generatedAt), ': ',
         state.error.title, state.error.detail ? ` — ${state.error.detail}` : '')
     : null;
   let body;
@@ -183,7 +188,7 @@ async function poll() {
     const resp = await call('GET', '/ops/v1/console', {etag: state.snap ? state.etag : null,
                                                       authMode: state.config.authMode});
     state.error = null;
-    state.lastOk = Date.now();
+    state.lastOk = new Date().toISOString();
     if (resp.status === 200) {
       state.snap = resp.body;
       state.etag = resp.headers.get('ETag');
