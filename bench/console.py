@@ -133,6 +133,43 @@ def _console_requests(base: str, token: str) -> float:
     return total
 
 
+def _profile(env: dict[str, str], n: int) -> None:
+    """``n`` snapshots computed and rendered as serve computes a fresh one, in a process of their own with
+    serve's settings: the CPU each takes (median, min–max) and cProfile's top functions by cumulative time."""
+    import subprocess
+
+    code = f"import sys; sys.path.insert(0, {str(ROOT)!r}); from bench.console import _profile_here; _profile_here({n})"
+    subprocess.run([sys.executable, "-c", code], env=env, check=True)
+
+
+def _profile_here(n: int) -> None:
+    import cProfile
+    import pstats
+
+    from meao.celery_app import configure_celery
+    from meao.config import get_settings
+    from meao.console.views import compute
+    from meao.wire import ops as wire
+
+    configure_celery(get_settings())  # as serve does at start
+    wire.console_snapshot(compute(None))  # warm: imports, connections, the heartbeat monitor
+    time.sleep(3)  # the monitor hears every worker: the report broadcast waits for them only
+    took: list[float] = []
+    profiler = cProfile.Profile()
+    for _ in range(n):
+        c0 = time.process_time()
+        profiler.enable()
+        snap = compute(None)
+        body = wire.console_snapshot(snap)
+        profiler.disable()
+        took.append(1e3 * (time.process_time() - c0))
+    running = sum(w["running"] for p in body["pops"] for w in p["workers"])
+    print(f"  profile: {spread(took, '{:.1f}')} ms of CPU per snapshot (this process; {n} snapshots; "
+          f"{len(body['operations'])} operations, {running} running jobs reported)")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+
+
 def _breakdown(base: str, token: str, pid: int, idle_pct: float) -> None:
     """Where a console's CPU goes: 200 revalidations (304, the snapshot shared) back to back, then 15
     requests 2.5 s apart, each after the snapshot's refresh period (computed afresh); serve's idle CPU over
@@ -163,6 +200,9 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=6.0, help="seconds after a switch before measuring")
     parser.add_argument("--breakdown", action="store_true",
                         help="also: serve's CPU per 304 answer and per freshly computed snapshot")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="instead of the windows: compute N snapshots in this process under cProfile (with "
+                             "serve's settings) and print the CPU per snapshot and the top functions")
     parser.add_argument("--redis-url", default=os.environ.get("MEAO_BENCH_REDIS_URL", "redis://127.0.0.1:6379/6"))
     args = parser.parse_args()
     import redis
@@ -225,6 +265,9 @@ def main() -> int:
             time.sleep(args.settle)  # they reach the hold point after image, flavor and ports
             print(f"{args.ops} operations PROCESSING, held at step:server on {POPS} PoPs; serve pid {serve.pid}")
 
+            if args.profile:
+                _profile(env, args.profile)
+                return 0
             driver, handles = _browser(args.consoles)
             _open_consoles(driver, handles, base, client_id, secret)  # the first sign-in, not measured
             _close_consoles(driver, handles)

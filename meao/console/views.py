@@ -40,6 +40,16 @@ from meao.ops import workers as w
 from meao.problems import ProblemError
 
 ACTIVE_STATES = (PROCESSING, STARTING, FAILED_TEMP)
+# what the snapshot reads of each table (meao.wire.ops.console_*): no ORM objects, no unused JSON columns
+_op, _pkg, _inst = AppLcmOpOcc.__table__.c, AppPackage.__table__.c, AppInstance.__table__.c
+OP_COLUMNS = (_op.id, _op.app_instance_id, _op.lcm_operation, _op.operation_state, _op.start_time,
+              _op.state_entered_time, _op.mec_host_id, _op.queue, _op.worker, _op.attempt, _op.current_step,
+              _op.step_log, _op.error)
+PACKAGE_COLUMNS = (_pkg.id, _pkg.appd_id, _pkg.app_name, _pkg.app_provider, _pkg.app_software_version,
+                   _pkg.appd_version, _pkg.onboarding_state, _pkg.operational_state, _pkg.usage_state,
+                   _pkg.onboarding_failure)
+INSTANCE_COLUMNS = (_inst.id, _inst.name, _inst.app_name, _inst.instantiation_state, _inst.operational_state,
+                    _inst.mec_host_id, _inst.resources)
 MAX_OPERATIONS = 50
 MAX_ROWS = 100  # packages and instances listed
 TREND_WINDOW_S = 3600
@@ -112,9 +122,9 @@ class QueueRow:
 
 @dataclass
 class OpRow:
-    """An operation occurrence and the name of its application."""
+    """An operation occurrence (a row of ``OP_COLUMNS``) and the name of its application."""
 
-    op: AppLcmOpOcc
+    op: Any
     app_name: str | None
 
 
@@ -184,18 +194,19 @@ def compute(tenant: str | None) -> Snapshot:
     hosts = host_inventory.all_hosts()
     capacity_reads = {h.id: _once("capacity", h.id, free_capacity, h.id) for h in hosts}
     probes = {h.id: _once("mep", h.id, mep_state, h) for h in hosts}
-    pops_of = q.queue_pops()
-    readings = {r.name: r for r in q.queue_readings()}
-    workers = _with_known_pops(w.worker_readings())  # one broadcast: the queues' running jobs come from it too
+    pops_of = q.queue_pops(hosts)  # the inventory is read once per snapshot
+    readings = {r.name: r for r in q.queue_readings(pops=pops_of)}
+    # one broadcast: the queues' running jobs come from it too
+    workers = _with_known_pops(w.worker_readings(pops_of))
     with read_scope() as session:
         failed = dict(session.execute(select(AppLcmOpOcc.queue, func.count()).where(
             AppLcmOpOcc.operation_state == FAILED_TEMP).group_by(AppLcmOpOcc.queue)).all())
         used = _meao_usage(session)
         operations = _operations(session, tenant)
-        packages = list(session.execute(select(*AppPackage.__table__.c).where(
+        packages = list(session.execute(select(*PACKAGE_COLUMNS).where(
             visible(AppPackage.tenant, tenant)).order_by(AppPackage.created_at.desc(), AppPackage.id.desc())
             .limit(MAX_ROWS)))
-        instances = list(session.execute(select(*AppInstance.__table__.c).where(
+        instances = list(session.execute(select(*INSTANCE_COLUMNS).where(
             visible(AppInstance.tenant, tenant)).order_by(AppInstance.created_at.desc(), AppInstance.id.desc())
             .limit(MAX_ROWS)))
         counts = _counts(session, tenant)
@@ -288,8 +299,9 @@ def _tenant_ops(stmt: Any, tenant: str | None) -> Any:
 
 
 def _operations(session: Any, tenant: str | None) -> list[OpRow]:
-    """Every active one (PROCESSING, STARTING, FAILED_TEMP; newest first), then the latest others, ≤ 50."""
-    base = select(AppLcmOpOcc, AppInstance.app_name).outerjoin(
+    """Every active one (PROCESSING, STARTING, FAILED_TEMP; newest first), then the latest others, ≤ 50
+    (table rows of the columns the console shows, not ORM objects)."""
+    base = select(*OP_COLUMNS, AppInstance.app_name.label("app_name_")).outerjoin(
         AppInstance, AppInstance.id == AppLcmOpOcc.app_instance_id)
     base = _tenant_ops(base, tenant)
     active = session.execute(base.where(AppLcmOpOcc.operation_state.in_(ACTIVE_STATES)).order_by(
@@ -297,9 +309,7 @@ def _operations(session: Any, tenant: str | None) -> list[OpRow]:
     others = session.execute(base.where(AppLcmOpOcc.operation_state.not_in(ACTIVE_STATES)).order_by(
         AppLcmOpOcc.state_entered_time.desc(), AppLcmOpOcc.id).limit(MAX_OPERATIONS - len(active))).all() \
         if len(active) < MAX_OPERATIONS else []
-    rows = [OpRow(op, name) for op, name in [*active, *others]]
-    session.expunge_all()
-    return rows
+    return [OpRow(row, row.app_name_) for row in [*active, *others]]
 
 
 def _counts(session: Any, tenant: str | None) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from meao.celery_app import ENQUEUED_AT_HEADER, all_queues
+from meao.celery_app import ENQUEUED_AT_HEADER
 from meao.config import get_settings
 from meao.redaction import mask_url
 
@@ -166,24 +166,30 @@ def broker_unavailable(exc: Exception) -> Exception:
                         "MEAO_BROKER_URL, then ask again", status=503, title="Broker unavailable")
 
 
-def queue_pops() -> dict[str, list[str]]:
-    """Every queue meao uses (catalogue first) → the MEC hosts (PoPs) it serves."""
-    from meao.db.session import session_scope
-    from meao.lcm.hosts import list_hosts
+def queue_pops(hosts: Iterable[Any] | None = None) -> dict[str, list[str]]:
+    """Every queue meao uses (catalogue first) → the MEC hosts (PoPs) it serves; of ``hosts`` (the
+    inventory by id, when the caller has read it already) or of the inventory read now."""
+    if hosts is None:
+        from meao.lcm.hosts import all_hosts
 
-    settings = get_settings()
-    pops: dict[str, list[str]] = {name: [] for name in all_queues(settings)}
-    with session_scope() as session:
-        for host in list_hosts(session):
-            pops.setdefault(host.queue, []).append(host.id)
+        hosts = all_hosts()
+    hosts = list(hosts)
+    # as all_queues(): the catalogue queue, then every host's queue once, sorted
+    pops: dict[str, list[str]] = {name: [] for name in [get_settings().catalogue_queue,
+                                                        *sorted({h.queue for h in hosts})]}
+    for host in hosts:
+        pops.setdefault(host.queue, []).append(host.id)
     return pops
 
 
-def queue_readings(names: Iterable[str] | None = None, *, peek: int = 0) -> list[QueueReading]:
-    """Depth and oldest job age of ``names`` (default: every queue), with up to ``peek`` waiting jobs."""
+def queue_readings(names: Iterable[str] | None = None, *, peek: int = 0,
+                   pops: dict[str, list[str]] | None = None) -> list[QueueReading]:
+    """Depth and oldest job age of ``names`` (default: every queue), with up to ``peek`` waiting jobs
+    (``pops``: ``queue_pops()``, when the caller has it already)."""
     import redis
 
-    backend, pops, now = _queues(), queue_pops(), time.time()
+    backend, now = _queues(), time.time()
+    pops = queue_pops() if pops is None else pops
     readings = []
     for name in names or pops:
         try:

@@ -146,29 +146,37 @@ def _broadcast(command: str, destination: list[str] | None = None, limit: int | 
 
 
 def _enrich(jobs: list[RunningJob]) -> None:
+    from sqlalchemy import select
+
     from meao.db.models import AppLcmOpOcc
-    from meao.db.session import session_scope
+    from meao.db.session import read_scope
     from meao.jobs.contract import RUN_OP_TASK
 
-    with session_scope() as session:
-        for job in jobs:
-            if job.task != RUN_OP_TASK or not job.args:
-                continue
-            op = session.get(AppLcmOpOcc, str(job.args[0]))
-            if op is not None:
-                job.op_occ_id, job.app_instance_id, job.lcm_operation = op.id, op.app_instance_id, op.lcm_operation
-                job.step, job.since, job.queue = op.current_step, op.state_entered_time, op.queue
+    wanted = {str(job.args[0]) for job in jobs if job.task == RUN_OP_TASK and job.args}
+    if not wanted:
+        return
+    t = AppLcmOpOcc.__table__.c
+    with read_scope() as session:  # one query for every running job
+        found = {row.id: row for row in session.execute(select(
+            t.id, t.app_instance_id, t.lcm_operation, t.current_step, t.state_entered_time, t.queue)
+            .where(t.id.in_(wanted)))}
+    for job in jobs:
+        op = found.get(str(job.args[0])) if job.task == RUN_OP_TASK and job.args else None
+        if op is not None:
+            job.op_occ_id, job.app_instance_id, job.lcm_operation = op.id, op.app_instance_id, op.lcm_operation
+            job.step, job.since, job.queue = op.current_step, op.state_entered_time, op.queue
 
 
-def worker_readings() -> list[WorkerReading]:
-    """Every worker that answers now or sent a heartbeat recently."""
+def worker_readings(pops_of: dict[str, list[str]] | None = None) -> list[WorkerReading]:
+    """Every worker that answers now or sent a heartbeat recently (``pops_of``: ``queue_pops()``, when the
+    caller has it already)."""
     from meao.ops.queues import queue_pops
 
     monitor = heartbeat_monitor()
     expected = monitor.recent() if monitor else 1
     replies = _broadcast("meao_report", limit=expected or None)
     now = time.time()
-    pops_of = queue_pops()
+    pops_of = queue_pops() if pops_of is None else pops_of
     readings: dict[str, WorkerReading] = {}
     for name, report in replies.items():
         if not isinstance(report, dict) or "queues" not in report:

@@ -164,7 +164,7 @@ def _duration(entry: dict[str, Any]) -> float | None:
     return round(took.total_seconds(), 3)
 
 
-def console_step(entry: dict[str, Any], op: AppLcmOpOcc) -> dict[str, Any]:
+def console_step(entry: dict[str, Any], op: Any) -> dict[str, Any]:
     """ConsoleStep, of an entry of ``AppLcmOpOcc.step_log`` (``meao.lcm.lifecycle``)."""
     from meao.lcm.lifecycle import step_state
 
@@ -181,7 +181,7 @@ def _problem(error: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def console_operation(row: Any) -> dict[str, Any]:
     """ConsoleOperation, of a ``meao.console.views.OpRow``."""
-    op: AppLcmOpOcc = row.op
+    op = row.op  # a row of meao.console.views.OP_COLUMNS
     log = list(op.step_log or [])
     last_worker = next((e.get("worker") for e in reversed(log) if e.get("worker")), None)
     return {"id": op.id, "appInstanceId": op.app_instance_id, "appName": row.app_name,
