@@ -45,6 +45,7 @@ HOST = {"id": POP, "name": "In-memory PoP", "cloud": "nowhere", "availability_zo
         "features": [{"featureName": "UserApps", "version": "1.0"}], "networks": {"default": "net1"}}
 # pop2's network does not exist at the fake VIM: an instantiate there fails at its ports step
 BROKEN_POP = {**HOST, "id": "pop2", "name": "PoP with a missing network", "networks": {"default": "no-such-net"}}
+PAGE_SIZE = 2
 SELECTED = {"selectedMECHostInfo": [{"hostId": {"id": POP}}]}
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
@@ -60,6 +61,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleStack]:
     hosts.write_text(yaml.safe_dump({"mec_hosts": [HOST, BROKEN_POP]}))
     stack = launch_stack(base, f"sqlite:///{base / 'meao.db'}", REDIS_DB, {
         **CONSOLE_ENV, "MEAO_VIM_DRIVER": "fake", "MEAO_MEC_HOSTS_FILE": str(hosts),
+        "MEAO_PAGE_SIZE": str(PAGE_SIZE),  # the lists' pages are small: "Show all" follows several
         "OS_CLIENT_CONFIG_FILE": str(base / "no-clouds.yaml")})
     try:
         console = ConsoleStack(stack)
@@ -329,6 +331,58 @@ def test_live_shows_the_last_poll_while_an_unchanged_snapshot_answers_304(
     statuses = driver.execute_script("return performance.getEntriesByType('resource')"
                                      ".filter((e) => e.name.endsWith('/ops/v1/console')).map((e) => e.responseStatus)")
     assert 304 in statuses, statuses
+
+
+def _every_id(api: httpx.Client, path: str) -> list[str]:
+    """The ids of a whole list, read page by page as its Link: <…>; rel="next" says."""
+    ids, url = [], path
+    while url:
+        resp = api.get(url)
+        assert resp.status_code == 200, resp.text
+        ids += [item["id"] for item in resp.json()]
+        url = resp.links.get("next", {}).get("url")
+    return ids
+
+
+def test_show_all_follows_the_lists_next_links_and_shows_every_row_once(
+        browser: Browser, console: ConsoleStack, admin_api: httpx.Client, app_pkg: dict) -> None:
+    made = [admin_api.post("/app_lcm/v1/app_instances", json={
+        "appDId": app_pkg["appDId"], "appInstanceName": f"paged-{n}"}).json()["id"] for n in range(2 * PAGE_SIZE + 1)]
+    try:
+        sign_in(browser, console, "ops-admin")
+        open_section(browser, "catalogue")
+        for kind, path in (("instances", "/app_lcm/v1/app_instances"), ("packages", "/app_pkgm/v1/app_packages")):
+            expected = _every_id(admin_api, path)
+            browser.click(f"{kind}-show-all", within=kind)
+
+            def complete(driver: object, kind: str = kind) -> bool:
+                """Press "Load more" until the list says it has no next page."""
+                paging = browser.find_all(f'[data-testid="{kind}-paging"]')
+                if paging and paging[0].get_attribute("data-complete") == "true":
+                    return True
+                more = browser.find_all(f'[data-testid="{kind}-load-more"]')
+                if more and more[0].is_enabled():
+                    more[0].click()
+                return False
+
+            browser.wait(complete, 60, f"every page of {kind}")
+            assert not browser.find_all(f'[data-testid="{kind}-paging-error"]')
+            row = "instance" if kind == "instances" else "package"
+            shown = browser.driver.execute_script(
+                f"return [...document.querySelectorAll('[data-testid=\"{kind}\"] tr[data-testid^=\"{row}-\"]')]"
+                f".map((tr) => tr.dataset.testid.slice({len(row) + 1}))")
+            assert sorted(shown) == sorted(expected) and len(shown) == len(set(shown)), (shown, expected)
+            if kind == "instances":
+                assert set(made) <= set(shown) and len(shown) > PAGE_SIZE, shown
+            pages = browser.driver.execute_script(
+                "return performance.getEntriesByType('resource').map((e) => e.name)"
+                f".filter((n) => n.includes('{path}'))")
+            assert len(pages) == -(-len(expected) // PAGE_SIZE), pages  # one request per page, each once
+        browser.click("instances-latest", within="instances")
+        browser.by_testid("instances-show-all")
+    finally:
+        for iid in made:
+            admin_api.delete(f"/app_lcm/v1/app_instances/{iid}")
 
 
 def test_an_operation_that_failed_shows_its_problem_and_fail_from_the_page_rolls_it_back(

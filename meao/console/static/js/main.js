@@ -6,7 +6,7 @@ import {fill, h} from './dom.js';
 import {clock} from './format.js';
 import {completeOidcLogin, renderLogin} from './login.js';
 import {clearToken, loadToken} from './session.js';
-import {renderCatalogue} from './views/catalogue.js';
+import {renderCatalogue, setCatalogueHooks} from './views/catalogue.js';
 import {renderJobs} from './views/jobs.js';
 import {renderPops} from './views/pops.js';
 import {renderTrends} from './views/trends.js';
@@ -245,6 +245,8 @@ function start() {
 async function boot() {
   setActionHooks({onUnauthorized: (problem) => signOut(`Signed out: ${problem.detail || problem.title}`),
                   afterAction: () => poll()});
+  setCatalogueHooks({rerender: () => render(),
+                     onUnauthorized: (problem) => signOut(`Signed out: ${problem.detail || problem.title}`)});
   $('logout').addEventListener('click', () => signOut('You signed out.'));
   document.addEventListener('pointerdown', () => { pointerDownAt = Date.now(); }, true);
   const released = () => {
