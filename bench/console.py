@@ -4,7 +4,7 @@ Run by hand from the repository root (never as a test); it needs PostgreSQL on 1
 of its own, Debian's Chromium and its driver (/usr/bin/chromium, /usr/bin/chromedriver) and Selenium:
 
     .venv/bin/python bench/console.py --redis-url redis://127.0.0.1:6394/0 [--ops 50] [--consoles 5]
-        [--window 30] [--rounds 5]
+        [--window 30] [--rounds 5] [--breakdown] [--profile N]
 
 It starts `meao serve` (local auth, so every poll pays its token check) and one `meao worker` on a fresh
 PostgreSQL database and the given Redis, onboards the example VM app and keeps ``--ops`` instantiations
