@@ -31,8 +31,8 @@ def _tagged(body: dict[str, Any]) -> dict[str, Any]:
 
 def snapshot(tenant: str | None, principal: Principal | None) -> tuple[dict[str, Any], str]:
     """The console snapshot for a caller of ``tenant`` (None: every tenant), with its ``viewer``, and the
-    body's entity tag (a strong ETag, quoted): the same for bodies that differ only in ``generatedAt`` and
-    in fresh heartbeat ages (see ``_tagged``)."""
+    body's entity tag: a weak one (``W/"…"``, RFC 9110 clause 8.8.1), since bodies that differ only in
+    ``generatedAt`` and in fresh heartbeat ages share it (see ``_tagged``): equivalent, not byte-equal."""
     from meao.console.views import cached_snapshot
     from meao.wire import ops as wire
 
@@ -41,7 +41,7 @@ def snapshot(tenant: str | None, principal: Principal | None) -> tuple[dict[str,
     body = {**cached_snapshot(tenant, wire.console_snapshot),
             "viewer": wire.console_viewer(principal, tenant, open_scopes)}
     digest = hashlib.sha256(orjson.dumps(_tagged(body), option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
-    return body, f'"{digest}"'
+    return body, f'W/"{digest}"'
 
 
 def not_modified(if_none_match: str | None, etag: str) -> bool:
@@ -49,4 +49,4 @@ def not_modified(if_none_match: str | None, etag: str) -> bool:
     if not if_none_match:
         return False
     tags = [t.strip() for t in if_none_match.split(",")]
-    return "*" in tags or etag in (t.removeprefix("W/") for t in tags)
+    return "*" in tags or etag.removeprefix("W/") in (t.removeprefix("W/") for t in tags)
