@@ -34,10 +34,12 @@ from meao.db.models import AppInstance, AppLcmOpOcc, AppPackage, Job, MecHost
 from meao.db.session import read_scope
 from meao.lcm import hosts as host_inventory
 from meao.lcm.free_capacity import FreeCapacity, free_capacity
+from meao.lcm.instances import ops_of_tenant
 from meao.lcm.op_occ import COMPLETED, FAILED_TEMP, PROCESSING, STARTING
 from meao.ops import queues as q
 from meao.ops import workers as w
 from meao.problems import ProblemError
+from meao.wire.times import utc
 
 ACTIVE_STATES = (PROCESSING, STARTING, FAILED_TEMP)
 # what the snapshot reads of each table (meao.wire.ops.console_*): no ORM objects, no unused JSON columns
@@ -294,16 +296,12 @@ def _meao_usage(session: Any) -> dict[str, tuple[int, int, int]]:
     return used
 
 
-def _tenant_ops(stmt: Any, tenant: str | None) -> Any:
-    return stmt if tenant is None else stmt.where(AppInstance.tenant == tenant)
-
-
 def _operations(session: Any, tenant: str | None) -> list[OpRow]:
     """Every active one (PROCESSING, STARTING, FAILED_TEMP; newest first), then the latest others, ≤ 50
     (table rows of the columns the console shows, not ORM objects)."""
     base = select(*OP_COLUMNS, AppInstance.app_name.label("app_name_")).outerjoin(
         AppInstance, AppInstance.id == AppLcmOpOcc.app_instance_id)
-    base = _tenant_ops(base, tenant)
+    base = base.where(visible(AppInstance.tenant, tenant))  # joined above for the app's name
     active = session.execute(base.where(AppLcmOpOcc.operation_state.in_(ACTIVE_STATES)).order_by(
         AppLcmOpOcc.start_time.desc(), AppLcmOpOcc.id).limit(MAX_OPERATIONS)).all()
     others = session.execute(base.where(AppLcmOpOcc.operation_state.not_in(ACTIVE_STATES)).order_by(
@@ -316,17 +314,10 @@ def _counts(session: Any, tenant: str | None) -> dict[str, Any]:
     packages = session.scalar(select(func.count()).select_from(AppPackage).where(visible(AppPackage.tenant, tenant)))
     instances = session.scalar(select(func.count()).select_from(AppInstance).where(
         visible(AppInstance.tenant, tenant)))
-    by_state = select(AppLcmOpOcc.operation_state, func.count()).select_from(AppLcmOpOcc)
-    if tenant is not None:
-        by_state = by_state.join(AppInstance, AppInstance.id == AppLcmOpOcc.app_instance_id).where(
-            AppInstance.tenant == tenant)
+    by_state = ops_of_tenant(select(AppLcmOpOcc.operation_state, func.count()).select_from(AppLcmOpOcc), tenant)
     states = dict(session.execute(by_state.group_by(AppLcmOpOcc.operation_state)).all())
     return {"packages": int(packages or 0), "instances": int(instances or 0),
             "operations_by_state": {k: int(v) for k, v in sorted(states.items())}}
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    return None if value is None else value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _trends(session: Any, tenant: str | None, now: datetime, queues: list[str]) -> Trends:
@@ -348,15 +339,12 @@ def _trends(session: Any, tenant: str | None, now: datetime, queues: list[str]) 
     starts = [end - timedelta(seconds=TREND_BUCKET_S * (n - i)) for i in range(n)]
     since = starts[0]
 
-    stmt = select(AppLcmOpOcc.start_time, AppLcmOpOcc.state_entered_time).where(
+    stmt = ops_of_tenant(select(AppLcmOpOcc.start_time, AppLcmOpOcc.state_entered_time).where(
         AppLcmOpOcc.lcm_operation == "INSTANTIATE", AppLcmOpOcc.operation_state == COMPLETED,
-        AppLcmOpOcc.state_entered_time >= since)
-    if tenant is not None:
-        stmt = stmt.join(AppInstance, AppInstance.id == AppLcmOpOcc.app_instance_id).where(
-            AppInstance.tenant == tenant)
+        AppLcmOpOcc.state_entered_time >= since), tenant)
     durations: list[list[float]] = [[] for _ in starts]
     for started, entered in session.execute(stmt):
-        entered, started = _utc(entered), _utc(started)
+        entered, started = utc(entered), utc(started)
         i = int((entered - since).total_seconds() // TREND_BUCKET_S)
         if 0 <= i < n:
             durations[i].append(max(0.0, (entered - started).total_seconds()))
@@ -365,7 +353,7 @@ def _trends(session: Any, tenant: str | None, now: datetime, queues: list[str]) 
         Job.created_at < end, (Job.claimed_at.is_(None)) | (Job.claimed_at >= since))).all()
     spans: dict[str, list[tuple[datetime, datetime]]] = {name: [] for name in queues}
     for queue, created, claimed in jobs:
-        spans.setdefault(queue, []).append((_utc(created), _utc(claimed) or now))
+        spans.setdefault(queue, []).append((utc(created), utc(claimed) if claimed else now))
     depth = {name: _highest_depths(found, starts, TREND_BUCKET_S) for name, found in spans.items()}
     return Trends(window_s=TREND_WINDOW_S, bucket_s=TREND_BUCKET_S, starts=starts, durations=durations,
                   queue_depth=depth)

@@ -264,14 +264,18 @@ def terminate(instance_id: str, body: dict[str, Any], tenant: str | None = None)
     return _instantiated_op(instance_id, "TERMINATE", body, tenant)
 
 
+def ops_of_tenant(stmt: Any, tenant: str | None) -> Any:
+    """``stmt`` over AppLcmOpOcc narrowed to the occurrences of ``tenant``'s instances (None: all of them;
+    an occurrence has no tenant of its own, it follows its instance)."""
+    if tenant is None:
+        return stmt
+    return stmt.join(AppInstance, AppInstance.id == AppLcmOpOcc.app_instance_id).where(AppInstance.tenant == tenant)
+
+
 def list_ops(tenant: str | None = None, win: Window = ALL) -> list[AppLcmOpOcc]:
     """The occurrences (of ``tenant``'s instances) in ``win``, oldest first."""
     with read_scope() as session:  # a read: no transaction, no BEGIN/COMMIT round trips
-        stmt = select(AppLcmOpOcc)
-        if tenant is not None:
-            stmt = stmt.join(AppInstance, AppInstance.id == AppLcmOpOcc.app_instance_id).where(
-                AppInstance.tenant == tenant)
-        return list(session.scalars(window(stmt, AppLcmOpOcc, win)))
+        return list(session.scalars(window(ops_of_tenant(select(AppLcmOpOcc), tenant), AppLcmOpOcc, win)))
 
 
 def retry(op_id: str, tenant: str | None = None) -> AppLcmOpOcc:

@@ -6,8 +6,8 @@ import time
 from datetime import UTC, datetime
 
 
-def _utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; meao stores UTC
+def utc(value: datetime) -> datetime:
+    """A stored moment as an aware UTC datetime (SQLite hands back naive ones; meao stores UTC)."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
@@ -17,7 +17,7 @@ def _timestamp(ns: int) -> dict[str, int]:
 
 def timestamp_of(value: datetime) -> dict[str, int]:
     """The TimeStamp of a stored moment (microsecond precision, as the database keeps it)."""
-    return _timestamp(int(_utc(value).timestamp() * 1_000_000) * 1000)
+    return _timestamp(int(utc(value).timestamp() * 1_000_000) * 1000)
 
 
 def timestamp_now() -> dict[str, int]:
@@ -27,4 +27,4 @@ def timestamp_now() -> dict[str, int]:
 
 def iso(value: datetime | None) -> str | None:
     """``2026-12-01T10:00:00Z``, or None."""
-    return None if value is None else _utc(value).isoformat().replace("+00:00", "Z")
+    return None if value is None else utc(value).isoformat().replace("+00:00", "Z")
