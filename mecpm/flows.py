@@ -294,21 +294,27 @@ def _server(ctx: FlowContext) -> None:
     ctx.record(server_id=server_id)
 
 
-def _delete_server(ctx: FlowContext) -> None:
-    """Delete the instance's server(s); returns once Nova no longer has them and their ports are released."""
+def _remove_server(ctx: FlowContext, claimed: bool) -> None:
+    """Delete the instance's server(s); returns once Nova no longer has them (``claimed``: see
+    :meth:`Vim.delete_server`; true only of the recorded server, never of one found)."""
     server_id = ctx.resources.get("server_id")
     with ThreadPoolExecutor(max_workers=1) as pool:  # any made before it was recorded: looked up meanwhile
         strays = pool.submit(contextvars.copy_context().run, ctx.pop.vim.find_servers, ctx.op.instance_id)
         if server_id:
-            ctx.pop.vim.delete_server(server_id, wait=True)
+            ctx.pop.vim.delete_server(server_id, wait=True, claimed=claimed)
         for srv in strays.result():
             if srv.id != server_id:
                 ctx.pop.vim.delete_server(srv.id, wait=True)
     ctx.record(server_id=None)
 
 
+def _delete_server(ctx: FlowContext) -> None:
+    """Terminate's delete: the instance is INSTANTIATED, so its server went ACTIVE on a compute host once."""
+    _remove_server(ctx, claimed=True)
+
+
 def _undo_server(ctx: FlowContext) -> None:
-    _delete_server(ctx)
+    _remove_server(ctx, claimed=False)  # a failed instantiate's server may still be being scheduled
     if ctx.resources.get("mp1_client"):  # issued for the boot, and not withdrawn with the app's rules
         ctx.pop.mep.deregister(ctx.op.instance_id)
     ctx.record(mp1_client=None)

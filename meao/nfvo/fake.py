@@ -302,7 +302,8 @@ class FakeVim(Vim):
         self.get_server(server_id)
         self._set_status(server_id, "ACTIVE")
 
-    def delete_server(self, server_id: str, wait: bool = True, timeout: float = 120) -> None:
+    def delete_server(self, server_id: str, wait: bool = True, timeout: float = 120,
+                      claimed: bool = False) -> None:
         with self._lock:
             entry = self.servers.pop(server_id, None)
             if entry is None:

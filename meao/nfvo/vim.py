@@ -354,7 +354,8 @@ class Vim(abc.ABC):
 
     @abc.abstractmethod
     def delete_port(self, port_id: str) -> None:
-        """Delete a port; a port already gone is not an error."""
+        """Delete a port; a port already gone is not an error, one Nova still binds to a deleted server is
+        deleted once Nova has released it."""
 
     # security groups (the MEP's traffic rules, MEC 011 / MEC 010-2 TrafficRule, as an ingress allow-list)
     @abc.abstractmethod
@@ -424,9 +425,13 @@ class Vim(abc.ABC):
         """Power a stopped server on and wait until it is ACTIVE."""
 
     @abc.abstractmethod
-    def delete_server(self, server_id: str, wait: bool = True, timeout: float = 120) -> None:
-        """Delete a server (gone already is fine); with ``wait``, until Nova no longer has it and no port is
-        bound to it any more (its ports can then be deleted)."""
+    def delete_server(self, server_id: str, wait: bool = True, timeout: float = 120,
+                      claimed: bool = False) -> None:
+        """Delete a server (gone already is fine); with ``wait``, until Nova no longer has it.
+
+        Unless the caller knows a compute host has ``claimed`` it (it went ACTIVE once), a server still
+        being scheduled is first waited for, so that the delete is the compute host's, which unbinds its
+        ports before the server disappears. :meth:`delete_port` waits for a port Nova still binds."""
 
     # capacity and ownership
     @abc.abstractmethod

@@ -96,26 +96,27 @@ def test_without_notifications_the_adaptive_poll_ends_the_waits(
     vim.delete_port(port_id)
 
 
-def test_delete_of_a_server_returns_only_once_neutron_released_its_ports(
+def test_a_port_nova_still_binds_to_a_deleted_server_is_deleted_once_released(
         vim: OpenStackVim, member: openstack.connection.Connection, network: str, instance_id: str) -> None:
     """A port Nova still binds to a server it no longer has (a compute host that unbinds late) cannot be
-    deleted by the member (403): the delete of the server waits until Neutron shows it released."""
+    deleted by the member (403): the driver's delete waits until Neutron shows it released, then deletes."""
     port_id = vim.create_port(network, instance_id, "cp1")
     gone_server = str(uuid.uuid4())  # as Nova leaves it: no such server, its port still bound to it
     member.network.update_port(port_id, device_id=gone_server, device_owner="compute:nova")
     with pytest.raises(os_exc.ForbiddenException):
         member.network.delete_port(port_id)
 
+    vim.delete_server(gone_server, wait=True)  # gone already: returns, the port is the port delete's business
     returned = threading.Event()
-    deleting = threading.Thread(target=lambda: (vim.delete_server(gone_server, wait=True), returned.set()))
+    deleting = threading.Thread(target=lambda: (vim.delete_port(port_id), returned.set()))
     deleting.start()
     try:
-        assert not returned.wait(1.0), "delete_server returned while a port was still bound to the server"
+        assert not returned.wait(1.0), "delete_port returned while the port was still bound to the server"
+        assert member.network.get_port(port_id).id == port_id
     finally:
         member.network.update_port(port_id, device_id="", device_owner="")  # the compute host's late unbind
         deleting.join(30)
     assert returned.is_set()
-    vim.delete_port(port_id)
     assert vim.find_ports(instance_id) == []
 
 

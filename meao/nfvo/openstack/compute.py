@@ -146,15 +146,14 @@ class Compute(CloudParts):
             self._conn.compute.start_server(server)
         self._wait_status(server_id, "ACTIVE", timeout, f"starting server {server_id}")
 
-    def delete_server(self, server_id: str, wait: bool = True, timeout: float = 120) -> None:
+    def delete_server(self, server_id: str, wait: bool = True, timeout: float = 120,
+                      claimed: bool = False) -> None:
         with self._do(f"deleting server {server_id}"):
-            deadline = time.monotonic() + timeout
-            self._wait_claimed(server_id, timeout)
+            if not claimed:
+                self._wait_claimed(server_id, timeout)
             self._conn.compute.delete_server(server_id, ignore_missing=True)
             if wait:
                 self._wait_gone(server_id, timeout)
-                # the ports' release may lag the server's removal (see there): its own fair deadline
-                self._wait_ports_released(server_id, max(30.0, deadline - time.monotonic()))
 
     def _wait_claimed(self, server_id: str, timeout: float) -> None:
         """Until a compute host has claimed a server still being scheduled (or ``timeout``), so that its delete
@@ -201,23 +200,3 @@ class Compute(CloudParts):
             time.sleep(pause)
             pause = min(pause * 2, 0.5)
 
-    def _wait_ports_released(self, server_id: str, timeout: float) -> None:
-        """Until Neutron binds no port to the (deleted) server, so its ports can be deleted or reused.
-
-        Nova's compute host unbinds the ports it did not create (device_id and device_owner cleared)
-        before the server disappears; :meth:`_wait_claimed` makes sure the delete is the compute host's.
-        This is the check that it happened (a compute host that could not reach Neutron leaves them bound).
-        """
-        deadline = time.monotonic() + timeout
-        pause = self.poll_min_s
-        while True:
-            with self._do(f"listing the ports of deleted server {server_id}"):
-                bound = [p.id for p in self._conn.network.ports(device_id=server_id)]
-            if not bound:
-                return
-            if time.monotonic() > deadline:
-                raise VimTimeout(f"server {server_id} at VIM '{self.cloud_name}' is deleted but Neutron still binds "
-                                 f"port(s) {', '.join(bound)} to it after {timeout:.0f} s: nova-compute did not "
-                                 "release them; retry later, or ask the PoP operator to check nova-compute.")
-            time.sleep(pause)
-            pause = min(pause * 1.5, self.poll_s)

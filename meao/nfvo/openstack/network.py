@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -17,6 +18,7 @@ from meao.nfvo.vim import (
     FixedIp,
     PortInfo,
     VimNotFound,
+    VimTimeout,
     instance_tag,
     port_name,
 )
@@ -90,6 +92,42 @@ class Network(CloudParts):
         with self._do(f"listing ports of app instance {instance_id}"):
             return list(self._conn.network.ports(tags=instance_tag(instance_id)))
 
-    def delete_port(self, port_id: str) -> None:
+    def delete_port(self, port_id: str, release_timeout: float = 30.0) -> None:
+        """Delete a port; one Nova still binds to a server it has deleted is deleted once Nova lets it go.
+
+        Nova's compute host unbinds a deleted server's ports (``device_id``/``device_owner`` cleared)
+        before the server disappears, so a port is normally free once its server is gone. Not always: a
+        server deleted before a compute host claimed it is removed by nova-api at once, while the host then
+        binds its ports and unbinds them a few hundred ms later; a compute host that cannot reach Neutron
+        leaves them bound. A member's delete of a bound port is refused (403): only then is the port
+        watched until it is released, so the usual delete costs one request.
+        """
         with self._do(f"deleting port {port_id}"):
+            try:
+                self._conn.network.delete_port(port_id, ignore_missing=True)
+                return
+            except os_exc.ForbiddenException:
+                if not self._wait_port_released(port_id, release_timeout):
+                    raise
             self._conn.network.delete_port(port_id, ignore_missing=True)
+
+    def _wait_port_released(self, port_id: str, timeout: float) -> bool:
+        """Until Nova no longer binds the port (True), or at once False when it is not bound: the refusal
+        had another cause. VimTimeout when Nova keeps it bound for ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        pause = self.poll_min_s
+        waited = False
+        while True:
+            try:
+                port = self._conn.network.get_port(port_id)
+            except os_exc.NotFoundException:
+                port = None
+            if port is None or not (port.device_owner or "").startswith("compute:"):
+                return waited or port is None
+            if time.monotonic() > deadline:
+                raise VimTimeout(f"port {port_id} at VIM '{self.cloud_name}' is still bound to server "
+                                 f"{port.device_id}, which was deleted, after {timeout:.0f} s: nova-compute did "
+                                 "not release it; retry later, or ask the PoP operator to check nova-compute.")
+            waited = True
+            time.sleep(pause)
+            pause = min(pause * 1.5, self.poll_s)
