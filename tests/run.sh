@@ -57,6 +57,10 @@ fi
 command -v redis-server >/dev/null || apt_install redis-server
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql
 
+# systemd-analyze checks the units of deploy/systemd (tests/deploy); hadolint and Docker Compose come
+# with the test extra above (wheels)
+command -v systemd-analyze >/dev/null || apt_install systemd
+
 # Debian's Chromium and its driver for the console's browser tests (tests/console, Selenium): no browser
 # download; SE_OFFLINE keeps Selenium Manager from fetching one
 [ -x /usr/bin/chromedriver ] && [ -x /usr/bin/chromium ] || apt_install chromium chromium-driver
