@@ -16,7 +16,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root
 T0=$(date +%s.%N)
 mkdir -p "$STATE" "$LOG" "$PIDS" "$ENVD"
-chmod 700 "$STATE"
+chmod 711 "$STATE"  # traversable (postgres runs its cluster under it), not listable
 exec 9>"$STATE/.up.lock"
 flock -w 120 9 || die "another up.sh or down.sh is running"
 
@@ -148,6 +148,7 @@ plain_services_up() {  # stand-in until services.sh exists: trust auth, no TLS, 
         mkdir -p "$data" && chown postgres: "$data"
         runuser -u postgres -- "$bin/initdb" -D "$data" -A trust -U postgres >>"$LOG/pg.log" 2>&1 \
             || die "initdb failed; see $LOG/pg.log"
+        echo "host all all $LAB_NET trust" >>"$data/pg_hba.conf"
     fi
     if ! pid_alive pg; then
         start_daemon pg mlab-ctl runuser -u postgres -- "$bin/postgres" -D "$data" -c "listen_addresses=$CTL_ADDR" \
