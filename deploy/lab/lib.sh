@@ -40,9 +40,14 @@ need_root() { [ "$(id -u)" = 0 ] || die "the lab makes network namespaces: run i
 
 ns_exists() { ip netns list | awk '{print $1}' | grep -qx "$1"; }
 
+running() {  # running PID: alive and not a zombie (this machine's init reaps orphans late)
+    local st
+    st=$(ps -o stat= -p "$1" 2>/dev/null) && [ -n "$st" ] && [ "${st:0:1}" != Z ]
+}
+
 pid_alive() {  # pid_alive NAME: the process recorded in $PIDS/NAME.pid runs
     local f=$PIDS/$1.pid
-    [ -s "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null
+    [ -s "$f" ] && running "$(cat "$f")"
 }
 
 start_daemon() {  # start_daemon NAME NETNS|- CMD... : detached, own session, all streams redirected
@@ -58,10 +63,10 @@ stop_daemon() {  # stop_daemon NAME: TERM the recorded process group, KILL after
     local f=$PIDS/$1.pid pid
     [ -s "$f" ] || { rm -f "$f"; return 0; }
     pid=$(cat "$f")
-    if kill -0 "$pid" 2>/dev/null; then
+    if running "$pid"; then
         kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL -- "-$pid" 2>/dev/null || true
+        for _ in $(seq 200); do running "$pid" || break; sleep 0.05; done
+        running "$pid" && kill -KILL -- "-$pid" 2>/dev/null
     fi
     rm -f "$f"
 }

@@ -67,6 +67,8 @@ net_up() {
         ip addr replace "$(pop_root_addr "$pop")/24" dev "$link"
         ip link set "$link" up
         sysctl -qw "net.ipv4.conf.$link.forwarding=1"
+        # a cut link (carrier lost) drops the PoP's route at once: "unreachable" there too, not ARP timeouts
+        ip netns exec "$ns" sysctl -qw net.ipv4.conf.wan0.ignore_routes_with_linkdown=1
         ip -n "$ns" addr replace "$(pop_addr "$pop")/24" dev wan0
         ip -n "$ns" link set wan0 up
         hosts_file "$ns" "$(pop_root_addr "$pop")"

@@ -44,7 +44,7 @@ def test_cut_pop_link_fails_fast_with_host_unreachable() -> None:
         assert connect_errno("mlab-ctl", "10.213.2.2", 22) == errno.EHOSTUNREACH
         assert connect_errno("mlab-oss", "10.213.2.2", 443) == errno.EHOSTUNREACH
         # and from pop2 nothing answers either: its only link is down, it has no other way out
-        assert connect_errno("mlab-pop2", "10.213.2.1", 8080) in (errno.ENETUNREACH, errno.EHOSTUNREACH)
+        assert connect_errno("mlab-pop2", "10.213.2.1", 8080) == errno.EHOSTUNREACH
     finally:
         subprocess.run(["ip", "link", "set", "mlab-p2", "up"], check=True)
     # once restored, pop2 reaches its proxy again (connect succeeds: the proxy accepts)
