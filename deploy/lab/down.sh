@@ -21,7 +21,7 @@ if [ -d "$PIDS" ]; then
     done
 fi
 if [ -x "$LAB_DIR/services.sh" ] && ns_exists mlab-ctl; then
-    ip netns exec mlab-ctl "$LAB_DIR/services.sh" stop >>"$LOG/services.log" 2>&1 \
+    ip netns exec mlab-ctl env MEAO_LAB_STATE="$STATE" "$LAB_DIR/services.sh" stop >>"$LOG/services.log" 2>&1 9>&- \
         || say "services.sh stop failed; see $LOG/services.log"
 fi
 for name in redis pg; do [ -e "$PIDS/$name.pid" ] && stop_daemon "$name"; done

@@ -114,94 +114,67 @@ testbed_up() {
     write_clouds
 }
 
-write_clouds() {  # per-PoP clouds.yaml: pop1 -> cloud pop1 (test bed zone az1), pop2 -> pop2 (az2); ctl: both
+write_clouds() {  # the control plane's clouds.yaml (capacity, flavors); each PoP's own is services.sh's
     mkdir -p "$STATE/clouds"
-    "$PY" - "$TESTBED_CLOUDS" "$STATE/clouds" <<'EOF'
-import os, sys, yaml
-doc = yaml.safe_load(open(sys.argv[1]))["clouds"]
-def entry(pop):
-    member = dict(doc["demo"], meao_admin_cloud=f"{pop}-admin")
-    return {pop: member, f"{pop}-admin": dict(doc["admin"])}
-every = {}
-for pop in ("pop1", "pop2"):
-    clouds = entry(pop)
-    every.update(clouds)
-    path = os.path.join(sys.argv[2], f"{pop}.yaml")
-    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-        yaml.safe_dump({"clouds": clouds}, f, sort_keys=False)
-with open(os.open(os.path.join(sys.argv[2], "ctl.yaml"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-    yaml.safe_dump({"clouds": every}, f, sort_keys=False)
-EOF
+    install -m 0600 "$TESTBED_CLOUDS" "$STATE/clouds/ctl.yaml"
 }
 
 # ---------------------------------------------------------------- PostgreSQL and Redis of the lab's own
-services_up() {
-    if [ -x "$LAB_DIR/services.sh" ]; then  # TLS, passwords, least-privilege users, env files (helper H2)
-        ip netns exec mlab-ctl "$LAB_DIR/services.sh" start --listen "$CTL_ADDR" >>"$LOG/services.log" 2>&1 \
-            || die "deploy/lab/services.sh start failed; see $LOG/services.log"
-        return 0
-    fi
-    plain_services_up
-}
-
-plain_services_up() {  # stand-in until services.sh exists: trust auth, no TLS, one env file for all
-    local bin=/usr/lib/postgresql/15/bin data=$STATE/pg
-    if [ ! -s "$data/PG_VERSION" ]; then
-        mkdir -p "$data" && chown postgres: "$data"
-        runuser -u postgres -- "$bin/initdb" -D "$data" -A trust -U postgres >>"$LOG/pg.log" 2>&1 \
-            || die "initdb failed; see $LOG/pg.log"
-        echo "host all all $LAB_NET trust" >>"$data/pg_hba.conf"
-    fi
-    if ! pid_alive pg; then
-        start_daemon pg mlab-ctl runuser -u postgres -- "$bin/postgres" -D "$data" -c "listen_addresses=$CTL_ADDR" \
-            -c port=5432 -c unix_socket_directories="$data" -c fsync=off
-    fi
-    start_daemon redis mlab-ctl redis-server --bind "$CTL_ADDR" --port 6379 --save '' --appendonly no \
-        --protected-mode no
-    wait_tcp mlab-ctl "$CTL_ADDR" 5432 30 PostgreSQL
-    wait_tcp mlab-ctl "$CTL_ADDR" 6379 10 Redis
-    ip netns exec mlab-ctl runuser -u postgres -- psql -h "$data" -tAc \
-        "SELECT 1 FROM pg_database WHERE datname='meao'" | grep -q 1 \
-        || ip netns exec mlab-ctl runuser -u postgres -- createdb -h "$data" meao
-    local f
-    for f in ctl pop1 pop2; do
-        [ -s "$ENVD/$f.env" ] && continue
-        cat >"$ENVD/$f.env" <<EOF
-MEAO_DATABASE_URL=postgresql+psycopg://postgres@$CTL_NAME:5432/meao
-MEAO_BROKER_URL=redis://$CTL_NAME:6379/0
-EOF
-    done
+services_up() {  # TLS, passwords, least-privilege users, the PoPs' OAuth2 clients and env files
+    [ -x "$LAB_DIR/services.sh" ] || die "deploy/lab/services.sh is missing"
+    ip netns exec mlab-ctl env MEAO_LAB_STATE="$STATE" MEAO_LAB_TESTBED_CLOUDS="$TESTBED_CLOUDS" \
+        "$LAB_DIR/services.sh" start --listen "$CTL_ADDR" >>"$LOG/services.log" 2>&1 9>&- \
+        || die "deploy/lab/services.sh start failed; see $LOG/services.log"
 }
 
 lab_env() {  # lab_env SITE: the lab's topology settings the services' env file does not carry
     local site=$1 out=$ENVD/$1.lab.env clouds
-    [ "$site" = ctl ] && clouds=$STATE/clouds/ctl.yaml || clouds=$STATE/clouds/$site.yaml
+    clouds=$STATE/clouds/ctl.yaml
     : >"$out"
     add() { grep -q "^$1=" "$ENVD/$site.env" 2>/dev/null || echo "$1=$2" >>"$out"; }
     add MEAO_PUBLIC_URL "http://$CTL_NAME:8080"  # the API and the grants: through the PoP's proxy
     add OS_CLIENT_CONFIG_FILE "$clouds"
-    add MEAO_MEC_HOSTS_FILE "$STATE/hosts.yaml"
-    add MEAO_DATA_DIR "$STATE/data/$site"
-    add MEAO_PKG_FILE_ROOT "$STATE/data/packages"
-    add MEAO_GRANT_OVER_HTTP true
-    if ! grep -q "^MEAO_CLIENT_ID=" "$ENVD/$site.env" 2>/dev/null; then
-        add MEAO_AUTH none  # no OAuth2 clients yet (services.sh provides them): an open API inside the lab
+    add MEAO_DATA_DIR "$STATE/data/$site"  # ctl: the token signing key both API processes share
+    if [ "$site" = ctl ]; then
+        add MEAO_MEC_HOSTS_FILE "$STATE/hosts.yaml"  # loaded by the control plane; a PoP may not write it
+        add MEAO_PKG_FILE_ROOT "$STATE/data/packages"
     fi
     mkdir -p "$STATE/data/$site" "$STATE/data/packages"
 }
 
-hosts_inventory() {  # the MEC hosts: pop1 in az1, pop2 in az2, each on its own cloud entry and queue
+hosts_inventory() {  # the MEC hosts: pop1 in zone az1, pop2 in az2 of the test bed, each on its own queue
     cat >"$STATE/hosts.yaml" <<EOF
 # written by deploy/lab/up.sh
 mec_hosts:
-  - {id: pop1, name: Lab PoP 1, cloud: pop1, availability_zone: az1, queue: mecpm.pop1,
+  - {id: pop1, name: Lab PoP 1, cloud: demo, availability_zone: az1, queue: mecpm.pop1,
      networks: {default: ${MEAO_LAB_NETWORK:-meao-lab}}, served_areas: [cell-1], latency_ms: {cell-1: 5}}
-  - {id: pop2, name: Lab PoP 2, cloud: pop2, availability_zone: az2, queue: mecpm.pop2,
+  - {id: pop2, name: Lab PoP 2, cloud: demo, availability_zone: az2, queue: mecpm.pop2,
      networks: {default: ${MEAO_LAB_NETWORK:-meao-lab}}, served_areas: [cell-2], latency_ms: {cell-2: 8}}
 EOF
 }
 
 # ---------------------------------------------------------------- processes
+in_ctl() {  # in_ctl CMD...: a command of the control plane (its env files, in mlab-ctl)
+    ip netns exec mlab-ctl bash -c 'set -a; . "$1"; . "$2"; set +a; shift 2; exec "$@"' _ \
+        "$ENVD/ctl.env" "$ENVD/ctl.lab.env" "$@"
+}
+
+ctl_prepare() {  # once, before the API processes: the inventory, and the oss namespace's operator client
+    # (services.sh migrated the schema; loading the hosts here keeps the two API processes from racing)
+    in_ctl "$PY" -c 'from meao.lcm.hosts import load_configured_hosts; load_configured_hosts()' \
+        >>"$LOG/ctl-prepare.log" 2>&1 || die "loading $STATE/hosts.yaml failed; see $LOG/ctl-prepare.log"
+    local creds=$STATE/secrets/oauth-oss.json
+    if [ ! -s "$creds" ]; then  # the operator's client, every scope, for the CLI and the benches in mlab-oss
+        in_ctl "$MEAO" auth client delete oss >>"$LOG/ctl-prepare.log" 2>&1 || true
+        in_ctl "$MEAO" auth client create oss --all-scopes --operator --credentials-file "$creds" \
+            >>"$LOG/ctl-prepare.log" 2>&1 || die "could not create the OAuth2 client oss; see $LOG/ctl-prepare.log"
+    fi
+    cat >"$ENVD/oss.env" <<EOF
+MEAO_ENDPOINT=http://$CTL_NAME:8080
+MEAO_CLIENT_CREDENTIALS_FILE=$creds
+EOF
+}
+
 run_meao() {  # run_meao NAME NETNS SITE ARGS...: meao with the site's env files, in its namespace
     local name=$1 ns=$2 site=$3; shift 3
     start_daemon "$name" "$ns" bash -c 'set -a; . "$1"; . "$2"; set +a; shift 2; exec "$@"' _ \
@@ -245,21 +218,16 @@ processes_up() {
     local site
     for site in ctl pop1 pop2; do lab_env "$site"; done
     hosts_inventory
-    # the schema and the inventory first, once, so the two API processes do not race on the migration
-    ip netns exec mlab-ctl bash -c 'set -a; . "$1"; . "$2"; set +a; "$3" db upgrade' _ \
-        "$ENVD/ctl.env" "$ENVD/ctl.lab.env" "$MEAO" >>"$LOG/migrate.log" 2>&1 \
-        || die "meao db upgrade failed in mlab-ctl; see $LOG/migrate.log"
-    local noauth=()
-    grep -q '^MEAO_AUTH=none' "$ENVD/ctl.lab.env" && noauth=(--insecure-no-auth)
-    run_meao serve1 mlab-ctl ctl serve --host "$CTL_ADDR" --port 8081 --no-embedded-worker "${noauth[@]}"
-    run_meao serve2 mlab-ctl ctl serve --host "$CTL_ADDR" --port 8082 --no-embedded-worker "${noauth[@]}"
+    ctl_prepare
+    run_meao serve1 mlab-ctl ctl serve --host "$CTL_ADDR" --port 8081 --no-embedded-worker
+    run_meao serve2 mlab-ctl ctl serve --host "$CTL_ADDR" --port 8082 --no-embedded-worker
     run_meao worker-catalogue mlab-ctl ctl worker -Q meao.catalogue -n meao-catalogue@ctl.mlab
     haproxy_up
     local pop i
     for pop in "${POPS[@]}"; do
         for i in $(seq "$POP_WORKERS"); do
             run_meao "worker-$pop-$i" "mlab-$pop" "$pop" worker -Q "mecpm.$pop" -c "$POP_CONCURRENCY" \
-                -n "mepm-$pop@$pop-w$i"
+                -n "$pop-w$i@%h"  # the PoP's Redis ACL allows pidbox keys "popN-*" only
         done
     done
     wait_tcp mlab-ctl "$CTL_ADDR" 8081 60 "meao serve (serve1)"
