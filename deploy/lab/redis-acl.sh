@@ -37,12 +37,14 @@ POP_COMMANDS="-@all +hello +auth +ping +select +client|setname +client|id +quit 
  +brpop +llen +lpush +rpush +del +exists
  +hset +hget +hdel +zadd +zrem +zrange +zrangebyscore +zrevrangebyscore +set +get
  +sadd +srem +smembers +multi +exec +discard +watch +unwatch
- +evalsha +eval +script|load +script|exists
+ +evalsha +eval +time +script|load +script|exists
  +psubscribe +punsubscribe +subscribe +unsubscribe +publish"
 
 echo "user default off resetkeys resetchannels -@all"
 # the control plane: publishes to every queue, reads depths, purges (ops API), runs the central worker,
 # receives heartbeats; no administrative or keyspace-wide commands
+# the lab's administrator (ACL LOG, INFO, MONITOR while debugging): used by no meao process
+echo "user admin on #$(hashed redis-admin) ~* &* +@all"
 echo "user ctl on #$(hashed redis-ctl) ~* &* +@all -@dangerous +info"
 for pop in $POPS; do
     q="mecpm.$pop"

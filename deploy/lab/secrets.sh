@@ -65,6 +65,7 @@ server_cert
 chmod 0600 "$STATE"/tls/*
 password pg-owner
 password redis-ctl
+password redis-admin
 for pop in $POPS; do
     password "pg-$pop"
     password "redis-$pop"

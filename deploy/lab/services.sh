@@ -169,8 +169,10 @@ EOF
     chown redis:redis "$REDIS/redis.conf"
     local pid
     if pid="$(redis_pid)"; then  # running: load the (possibly new) users, keep the queues
-        redis_cli ACL LOAD >/dev/null || die "Redis refused the new ACL file $REDIS/users.acl, see $REDIS/log"
-        return
+        [ "$(redis_cli ACL LOAD 2>&1)" = OK ] && return
+        say "Redis (pid $pid) did not load the new ACL file as admin; restarting it (its queues are lost, the" \
+            "outbox sends the jobs again)"
+        redis_stop
     fi
     runuser -u redis -- redis-server "$REDIS/redis.conf" || die "Redis did not start, see $REDIS/log"
     for _ in $(seq 50); do redis_cli PING >/dev/null 2>&1 && break; sleep 0.1; done
@@ -178,9 +180,9 @@ EOF
     say "Redis listens on $LISTEN:$REDIS_PORT (TLS only)"
 }
 
-redis_cli() {  # redis-cli as ctl (the control plane's user) over TLS
-    REDISCLI_AUTH="$(secret redis-ctl)" redis-cli --tls --cacert "$CA" -h "$LISTEN" -p "$REDIS_PORT" \
-        --user ctl --no-auth-warning "$@"
+redis_cli() {  # redis-cli as the lab's administrator over TLS
+    REDISCLI_AUTH="$(secret redis-admin)" redis-cli --tls --cacert "$CA" -h "$LISTEN" -p "$REDIS_PORT" \
+        --user admin --no-auth-warning "$@"
 }
 
 redis_stop() {
@@ -219,7 +221,7 @@ EOF
 
 oauth_client() {  # oauth_client POP: the PoP's OAuth2 client, granting:write only; secret in state/secrets
     local pop="$1" file="$STATE/secrets/oauth-$pop.json"
-    if [ -s "$file" ] && ( ctl_env; "$MEAO" auth client list -f json ) | grep -q "\"$pop\""; then
+    if [ -s "$file" ] && ( ctl_env; "$MEAO" auth client list -f json 2>/dev/null ) | grep -q "\"$pop\""; then
         return
     fi
     ( ctl_env; "$MEAO" auth client delete "$pop" >/dev/null 2>&1 || true
