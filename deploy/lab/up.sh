@@ -9,7 +9,7 @@
 #             MEAO_LAB_POP_WORKERS `meao worker -Q mecpm.popN` per PoP.
 # Knobs: MEAO_LAB_DELAY_MS [20], MEAO_LAB_JITTER_MS [0], MEAO_LAB_LOSS [0], MEAO_LAB_POP_WORKERS [2],
 #   MEAO_LAB_POP_CONCURRENCY [2], MEAO_LAB_STATE [deploy/lab/state], MEAO_LAB_TESTBED_CLOUDS [the test bed's
-#   clouds.yaml], MEAO_LAB_ONLY=net (network and WAN proxies only, no services or processes).
+#   clouds.yaml], MEAO_LAB_NETWORK [meao-lab], MEAO_LAB_ONLY=net (network and WAN proxies only, no services or processes).
 # Undo with down.sh; look with status.sh. Setup time goes to state/up-times.log.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -112,11 +112,31 @@ testbed_up() {
     done
     start_daemon testbed-fwd - "$PY" "$LAB_DIR/wanproxy.py" --delay-ms 0 "${pairs[@]}"
     write_clouds
+    if (wait_tcp mlab-ctl 127.0.0.1 5000 10 "the test bed's Keystone (forwarded)"); then
+        ensure_network
+    else
+        say "the OpenStack test bed does not answer: the lab runs, its instantiations will fail until" \
+            "deploy/testbed/up.sh has started it"
+    fi
 }
 
 write_clouds() {  # the control plane's clouds.yaml (capacity, flavors); each PoP's own is services.sh's
     mkdir -p "$STATE/clouds"
     install -m 0600 "$TESTBED_CLOUDS" "$STATE/clouds/ctl.yaml"
+}
+
+ensure_network() {  # the tenant network the MEC hosts attach apps to (in the test bed's demo project)
+    ip netns exec mlab-ctl "$PY" - "$STATE/clouds/ctl.yaml" "$LAB_NETWORK" >>"$LOG/network.log" 2>&1 <<'EOF' \
+        || say "could not make the network $LAB_NETWORK in the test bed (is it up?); see $LOG/network.log"
+import sys
+import openstack
+region = openstack.config.OpenStackConfig(config_files=[sys.argv[1]]).get_one(cloud="demo")
+conn = openstack.connection.Connection(config=region)
+if conn.network.find_network(sys.argv[2]) is None:
+    net = conn.network.create_network(name=sys.argv[2])
+    conn.network.create_subnet(network_id=net.id, ip_version=4, cidr="10.67.0.0/24", name=sys.argv[2])
+    print(f"made network {sys.argv[2]}")
+EOF
 }
 
 # ---------------------------------------------------------------- PostgreSQL and Redis of the lab's own
@@ -134,22 +154,27 @@ lab_env() {  # lab_env SITE: the lab's topology settings the services' env file 
     add() { grep -q "^$1=" "$ENVD/$site.env" 2>/dev/null || echo "$1=$2" >>"$out"; }
     add MEAO_PUBLIC_URL "http://$CTL_NAME:8080"  # the API and the grants: through the PoP's proxy
     add OS_CLIENT_CONFIG_FILE "$clouds"
-    add MEAO_DATA_DIR "$STATE/data/$site"  # ctl: the token signing key both API processes share
+    # ctl: the token signing key both API processes share, and the packages' files, which a PoP's worker
+    # reads too (one machine here: the same directory stands for the PoP's copy)
+    add MEAO_DATA_DIR "$STATE/data/ctl"
     if [ "$site" = ctl ]; then
         add MEAO_MEC_HOSTS_FILE "$STATE/hosts.yaml"  # loaded by the control plane; a PoP may not write it
         add MEAO_PKG_FILE_ROOT "$STATE/data/packages"
     fi
-    mkdir -p "$STATE/data/$site" "$STATE/data/packages"
+    mkdir -p "$STATE/data/ctl" "$STATE/data/packages"
 }
 
 hosts_inventory() {  # the MEC hosts: pop1 in zone az1, pop2 in az2 of the test bed, each on its own queue
+    local common="cloud: demo, networks: {default: $LAB_NETWORK},
+     services: [{serName: RNIS, version: 2.2.1}, {serName: LS, version: 2.2.1}],
+     features: [{featureName: UserApps, version: '1.0'}]"
     cat >"$STATE/hosts.yaml" <<EOF
 # written by deploy/lab/up.sh
 mec_hosts:
-  - {id: pop1, name: Lab PoP 1, cloud: demo, availability_zone: az1, queue: mecpm.pop1,
-     networks: {default: ${MEAO_LAB_NETWORK:-meao-lab}}, served_areas: [cell-1], latency_ms: {cell-1: 5}}
-  - {id: pop2, name: Lab PoP 2, cloud: demo, availability_zone: az2, queue: mecpm.pop2,
-     networks: {default: ${MEAO_LAB_NETWORK:-meao-lab}}, served_areas: [cell-2], latency_ms: {cell-2: 8}}
+  - {id: pop1, name: Lab PoP 1, availability_zone: az1, queue: mecpm.pop1, served_areas: [cell-1],
+     latency_ms: {cell-1: 5}, $common}
+  - {id: pop2, name: Lab PoP 2, availability_zone: az2, queue: mecpm.pop2, served_areas: [cell-2],
+     latency_ms: {cell-2: 8}, $common}
 EOF
 }
 
@@ -235,13 +260,20 @@ processes_up() {
     wait_tcp mlab-pop1 "$CTL_NAME" 8080 10 "HAProxy through pop1's WAN proxy"
 }
 
-net_up
-wan_up
+PHASES=""
+phase() {  # phase NAME: run NAME, note its seconds for up-times.log
+    local t
+    t=$(date +%s.%N)
+    "$1"
+    PHASES="$PHASES $1=$(awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $t }")"
+}
+phase net_up
+phase wan_up
 if [ "${MEAO_LAB_ONLY:-}" != net ]; then
-    testbed_up
-    services_up
-    processes_up
+    phase testbed_up
+    phase services_up
+    phase processes_up
 fi
 T=$(awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $T0 }")
-echo "$(date -Is) up in ${T}s only=${MEAO_LAB_ONLY:-all}" >>"$STATE/up-times.log"
+echo "$(date -Is) up in ${T}s only=${MEAO_LAB_ONLY:-all}$PHASES" >>"$STATE/up-times.log"
 say "lab up in ${T}s; status: deploy/lab/status.sh; env files: $ENVD"
