@@ -35,7 +35,7 @@ for ns in "${NAMESPACES[@]}"; do
     rm -rf "/etc/netns/$ns"
 done
 for link in mlab-ctl mlab-oss mlab-p1 mlab-p2 "$BRIDGE"; do
-    ip link show "$link" >/dev/null 2>&1 && ip link delete "$link"
+    ip link show "$link" >/dev/null 2>&1 && { ip link delete "$link" 2>/dev/null || true; }
 done
 ip route del unreachable "$LAB_NET" 2>/dev/null || true
 rm -f "$STATE"/wan-*.state

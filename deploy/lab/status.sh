@@ -21,10 +21,15 @@ for pop in "${POPS[@]}"; do
     else row "link $link" down "(ip link set $link up)"; fi
     if pid_alive "wan-$pop"; then
         st=$(cat "$STATE/wan-$pop.state" 2>/dev/null || echo up)
-        row "wanproxy $pop" "$st" "delay $(grep -o 'delay [^;]*' "$LOG/wan-$pop.log" 2>/dev/null | tail -1)"
+        row "wanproxy $pop" "$st" "$(grep -o 'delay [^;]*' "$LOG/wan-$pop.log" 2>/dev/null | tail -1)"
     else row "wanproxy $pop" down; fi
 done
 if [ "${MEAO_LAB_ONLY:-}" != net ]; then
+    if ns_exists mlab-ctl && [ -x "$LAB_DIR/services.sh" ]; then
+        while read -r name st rest; do
+            [ "$st" = running ] && row "${name%:}" up "$rest" || row "${name%:}" down "deploy/lab/services.sh start"
+        done < <(MEAO_LAB_STATE=$STATE "$LAB_DIR/services.sh" status 2>/dev/null)
+    fi
     for name in testbed-fwd serve1 serve2 haproxy worker-catalogue; do
         pid_alive "$name" && row "$name" up "pid $(cat "$PIDS/$name.pid")" || row "$name" down "log: $LOG/$name.log"
     done

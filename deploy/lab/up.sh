@@ -229,6 +229,9 @@ frontend api
     default_backend meao
 backend meao
     balance roundrobin
+    # a request that reached a server is sent again only when it is safe (RFC 9110 clause 9.2.1): a POST that
+    # met a dying server may have been done, so it is retried only when it never got a connection
+    http-request disable-l7-retry unless { method GET HEAD OPTIONS }
     option httpchk GET /app_pkgm/v1/ui/
     http-check expect status 200
     default-server inter 1s fall 2 rise 2 on-marked-down shutdown-sessions
