@@ -13,18 +13,18 @@ mkdir -p "$STATE"
 exec 9>"$STATE/.up.lock"
 flock -w 120 9 || die "another up.sh or down.sh is running"
 
+names() { local f; for f in "$@"; do [ -e "$f" ] && basename "$f" .pid; done; return 0; }
 if [ -d "$PIDS" ]; then
-    # the PoPs and the API before what they use
-    for f in "$PIDS"/worker-pop*.pid "$PIDS"/haproxy.pid "$PIDS"/serve*.pid "$PIDS"/worker-*.pid \
-             "$PIDS"/wan-*.pid "$PIDS"/testbed-fwd.pid; do
-        [ -e "$f" ] && stop_daemon "$(basename "$f" .pid)"
-    done
+    # meao's processes (together), then the WAN proxies and the forwarder they used
+    mapfile -t meao < <(names "$PIDS"/worker-*.pid "$PIDS"/haproxy.pid "$PIDS"/serve*.pid)
+    stop_daemons "${meao[@]}"
+    mapfile -t wan < <(names "$PIDS"/wan-*.pid "$PIDS"/testbed-fwd.pid)
+    stop_daemons "${wan[@]}"
 fi
 if [ -x "$LAB_DIR/services.sh" ] && ns_exists mlab-ctl; then
     ip netns exec mlab-ctl env MEAO_LAB_STATE="$STATE" "$LAB_DIR/services.sh" stop >>"$LOG/services.log" 2>&1 9>&- \
         || say "services.sh stop failed; see $LOG/services.log"
 fi
-for name in redis pg; do [ -e "$PIDS/$name.pid" ] && stop_daemon "$name"; done
 for ns in "${NAMESPACES[@]}"; do
     if ns_exists "$ns"; then
         # anything still running in it (a process up.sh did not record) is reported, not killed blindly

@@ -60,16 +60,26 @@ start_daemon() {  # start_daemon NAME NETNS|- CMD... : detached, own session, al
     echo $! >"$PIDS/$name.pid"
 }
 
-stop_daemon() {  # stop_daemon NAME: TERM the recorded process group, KILL after 10 s
-    local f=$PIDS/$1.pid pid
-    [ -s "$f" ] || { rm -f "$f"; return 0; }
-    pid=$(cat "$f")
-    if running "$pid"; then
+stop_daemons() {  # stop_daemons NAME...: TERM each recorded process group at once, KILL what is left after 10 s
+    local name f pid pids=()
+    for name in "$@"; do
+        f=$PIDS/$name.pid
+        [ -s "$f" ] && pid=$(cat "$f") && running "$pid" || { rm -f "$f"; continue; }
         kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 200); do running "$pid" || break; sleep 0.05; done
-        running "$pid" && kill -KILL -- "-$pid" 2>/dev/null
-    fi
-    rm -f "$f"
+        pids+=("$pid")
+    done
+    for _ in $(seq 200); do
+        local left=()
+        for pid in "${pids[@]}"; do running "$pid" && left+=("$pid"); done
+        pids=("${left[@]}")
+        [ ${#pids[@]} = 0 ] && break
+        sleep 0.05
+    done
+    for pid in "${pids[@]}"; do
+        say "process $pid did not stop on TERM within 10 s: killing it"
+        kill -KILL -- "-$pid" 2>/dev/null || true
+    done
+    for name in "$@"; do rm -f "$PIDS/$name.pid"; done
 }
 
 wait_tcp() {  # wait_tcp NETNS HOST PORT SECONDS WHAT

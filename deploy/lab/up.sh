@@ -210,7 +210,7 @@ haproxy_up() {
     cat >"$STATE/haproxy.cfg" <<EOF
 # written by deploy/lab/up.sh: the control plane's load balancer
 global
-    log stdout format raw local0 warning
+    log stdout format raw local0 info  # one line a request (state/log/haproxy.log), with its termination state
     maxconn 2000
 defaults
     mode http

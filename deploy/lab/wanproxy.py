@@ -40,6 +40,7 @@ import random
 import signal
 import socket
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +59,13 @@ class Pair:
     def __str__(self) -> str:
         where = f"{self.netns}@" if self.netns else ""
         return f"{where}{self.listen[0]}:{self.listen[1]} -> {self.target[0]}:{self.target[1]}"
+
+
+def log(message: str) -> None:
+    """One line on stderr (the lab's log file), with the wall-clock time to match other logs."""
+    now = time.time()
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))},{int(now % 1 * 1000):03d} wanproxy: {message}",
+          file=sys.stderr, flush=True)
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -151,15 +159,14 @@ async def _relay(conn: socket.socket, pair: Pair, wan: Wan) -> None:
         try:
             target_r, target_w = await asyncio.open_connection(*pair.target)
         except OSError as exc:
-            print(f"wanproxy: {pair}: cannot reach the target ({exc}); closing the client's connection",
-                  file=sys.stderr, flush=True)
+            log(f"{pair}: cannot reach the target ({exc}); closing the client's connection")
             return
         try:
             # the first bytes towards the target wait for the handshake a real WAN would have cost
             await asyncio.gather(_pipe(client_r, target_w, wan, accepted + 3 * wan.delay),
                                  _pipe(target_r, client_w, wan, 0.0))
-        except (ConnectionError, OSError):
-            pass  # one side reset: close both, as a real connection would end
+        except (ConnectionError, OSError) as exc:  # one side reset: close both, as a real connection would end
+            log(f"{pair}: a connection ended by a reset ({exc!r}); closed both sides")
         finally:
             target_w.close()
     finally:
@@ -215,8 +222,7 @@ async def run(pairs: list[Pair], wan: Wan, state_file: Path | None) -> None:
         (wan.up.set if up else wan.up.clear)()
         if state_file:
             state_file.write_text("up\n" if up else "cut\n")
-        print(f"wanproxy: link {'restored' if up else 'cut: accepting and delivering nothing'}",
-              file=sys.stderr, flush=True)
+        log(f"link {'restored' if up else 'cut: accepting and delivering nothing'}")
 
     loop.add_signal_handler(signal.SIGUSR1, set_state, False)
     loop.add_signal_handler(signal.SIGUSR2, set_state, True)
@@ -226,8 +232,8 @@ async def run(pairs: list[Pair], wan: Wan, state_file: Path | None) -> None:
         state_file.write_text("up\n")
     tasks: set[asyncio.Task[None]] = set()
     servers = [asyncio.create_task(_serve(sock, pair, wan, tasks)) for sock, pair in listeners]
-    print(f"wanproxy: delay {wan.delay * 1000:g} ms ± {wan.jitter * 1000:g} ms, loss {wan.loss:g}; "
-          + "; ".join(str(p) for p in pairs), file=sys.stderr, flush=True)
+    log(f"delay {wan.delay * 1000:g} ms ± {wan.jitter * 1000:g} ms, loss {wan.loss:g}; "
+        + "; ".join(str(p) for p in pairs))
     await stop.wait()
     for task in [*servers, *tasks]:
         task.cancel()
