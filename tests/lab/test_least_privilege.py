@@ -280,7 +280,12 @@ def control_plane(lab: Lab, clouds_yaml: Path, networks: dict[str, str]) -> Cont
             return None
         return resp.json()["access_token"] if resp.status_code == 200 else None
 
-    return ControlPlane(wait_for(token, 90, 0.3, "meao serve on the lab's services"), base / "data", base / "pkgs")
+    try:
+        issued = wait_for(token, 180, 0.3, "meao serve on the lab's services to issue a token")
+    except BaseException:
+        print(f"meao serve's log:\n{lab.log_tail('serve')}")  # shown with the failure: why it did not answer
+        raise
+    return ControlPlane(issued, base / "data", base / "pkgs")
 
 
 def _onboard(ctl: ControlPlane, tmp: Path) -> dict[str, Any]:
