@@ -262,7 +262,8 @@ def control_plane(lab: Lab, clouds_yaml: Path, networks: dict[str, str]) -> Cont
     hosts.write_text(yaml.safe_dump(hosts_doc(networks)))
     env = {**meao_free_environ(), **lab.env("ctl"), "MEAO_DATA_DIR": str(base / "data"),
            "MEAO_PKG_FILE_ROOT": str(base / "pkgs"), "MEAO_MEC_HOSTS_FILE": str(hosts),
-           "OS_CLIENT_CONFIG_FILE": str(clouds_yaml), "PYTHONUNBUFFERED": "1", "MEAO_LOG_LEVEL": "INFO"}
+           "OS_CLIENT_CONFIG_FILE": str(clouds_yaml), "PYTHONUNBUFFERED": "1", "MEAO_LOG_LEVEL": "INFO",
+           "MEAO_OUTBOUND_ALLOW_NOTIFY": "127.0.0.1/32"}  # the subscriptions' callback (nobody listens)
     made = subprocess.run([str(MEAO), "auth", "client", "create", f"lab-admin-{uuid.uuid4().hex[:6]}",
                            "--all-scopes", "--operator", "-f", "json"], env=env, capture_output=True, text=True,
                           timeout=120, check=False)
@@ -312,7 +313,7 @@ def _onboard(ctl: ControlPlane, tmp: Path) -> dict[str, Any]:
     return info
 
 
-def _run(lcm: httpx.Client, path: str, body: dict[str, Any], timeout: float = 300) -> dict[str, Any]:
+def _run(lab: Lab, lcm: httpx.Client, path: str, body: dict[str, Any], timeout: float = 300) -> dict[str, Any]:
     resp = lcm.post(path, json=body)
     assert resp.status_code == 202, resp.text
     op_id = resp.headers["Location"].rsplit("/", 1)[-1]
@@ -321,9 +322,25 @@ def _run(lcm: httpx.Client, path: str, body: dict[str, Any], timeout: float = 30
         occ = lcm.get(f"/app_lcm_op_occs/{op_id}").json()
         return occ if occ["operationState"] in ("COMPLETED", "FAILED", "FAILED_TEMP") else None
 
-    return wait_for(ended, timeout, 0.5, f"operation {op_id} to end")
+    try:
+        return wait_for(ended, timeout, 0.5, f"operation {op_id} to end")
+    except BaseException:  # shown with the failure: what the PoP's worker and the API said meanwhile
+        print(f"pop1's worker:\n{lab.log_tail('pop1-worker')}\nmeao serve:\n{lab.log_tail('serve')}")
+        raise
 
 
+CALLBACK = "http://127.0.0.1:9/lab-priv"
+
+
+def _notified(lab: Lab, op_id: str, state: str) -> int:
+    """How many notifications of the occurrence reaching ``state`` the outbox holds (read as the owner)."""
+    with lab.pg_as("meao_owner", lab.secret("pg-owner")) as conn:
+        return conn.execute("SELECT count(*) FROM outbox WHERE payload::jsonb->>'appLcmOpOccId' = %s "
+                            "AND payload::jsonb->>'operationState' = %s",
+                            (op_id, state)).fetchone()[0]
+
+
+@pytest.mark.timeout(900)
 def test_pop1_worker_runs_an_instantiate_with_pop1s_rights(lab: Lab, control_plane: ControlPlane, os_conn,  # noqa: F811
                                                             tmp_path: Path) -> None:
     pkg = _onboard(control_plane, tmp_path)
@@ -337,12 +354,16 @@ def test_pop1_worker_runs_an_instantiate_with_pop1s_rights(lab: Lab, control_pla
     with control_plane.client("/app_lcm/v1") as lcm, control_plane.client("/ops/v1") as ops:
         wait_for(lambda: any(w["name"] == "pop1-w1@lab" for w in ops.get("/workers").json()), 60, 0.5,
                  "pop1's worker to report to the control plane")
+        for kind in ("AppLcmOpOccStateChangeSubscription", "AppInstanceStateChangeSubscription"):
+            sub = lcm.post("/subscriptions", json={"subscriptionType": kind, "callbackUri": CALLBACK})
+            assert sub.status_code == 201, sub.text  # so pop1's worker writes notifications with its outcomes
         inst = lcm.post("/app_instances", json={"appDId": pkg["appDId"]})
         assert inst.status_code == 201, inst.text
         iid = inst.json()["id"]
         host = [{"hostName": "Edge PoP 1", "hostId": {"id": "pop1"}}]
-        occ = _run(lcm, f"/app_instances/{iid}/instantiate", {"selectedMECHostInfo": host})
+        occ = _run(lab, lcm, f"/app_instances/{iid}/instantiate", {"selectedMECHostInfo": host})
         assert occ["operationState"] == "COMPLETED", (occ, lab.log_tail("pop1-worker"))
+        assert _notified(lab, occ["id"], "COMPLETED"), "pop1's worker wrote the COMPLETED notification"
         server_id = lcm.get(f"/app_instances/{iid}").json()
         servers = [s for s in os_conn.compute.servers(details=True) if iid in (s.name or "")]
         assert servers, f"no Nova server of {iid}: {server_id}"
@@ -352,7 +373,7 @@ def test_pop1_worker_runs_an_instantiate_with_pop1s_rights(lab: Lab, control_pla
         assert drained.status_code == 200, drained.text  # the control plane's drain reaches pop1's worker
         assert ops.post("/workers/pop1-w1@lab/resume").status_code == 200
 
-        occ = _run(lcm, f"/app_instances/{iid}/terminate", {"terminationType": "FORCEFUL"})
+        occ = _run(lab, lcm, f"/app_instances/{iid}/terminate", {"terminationType": "FORCEFUL"})
         assert occ["operationState"] == "COMPLETED", (occ, lab.log_tail("pop1-worker"))
         assert not [s for s in os_conn.compute.servers() if iid in (s.name or "")], "terminate removed the server"
     assert worker.poll() is None, lab.log_tail("pop1-worker")
