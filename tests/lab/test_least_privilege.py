@@ -4,7 +4,8 @@
 (no network namespace needed), with the lab's CA, passwords, ACL users and grants; everything goes through
 TLS. The cases prove that pop1's credentials cannot reach pop2's queue nor the schema, that plain TCP and
 wrong passwords are refused, and that the narrow rights are enough: a real ``meao worker -Q mecpm.pop1``
-with pop1's environment file runs an instantiate and a terminate on the test bed's az1.
+with pop1's environment file runs an instantiate, operate (stop, start) and terminate on the test bed's az1,
+writing the notifications of subscribers, and answers the control plane's drain and resume.
 """
 
 from __future__ import annotations
@@ -368,6 +369,10 @@ def test_pop1_worker_runs_an_instantiate_with_pop1s_rights(lab: Lab, control_pla
         servers = [s for s in os_conn.compute.servers(details=True) if iid in (s.name or "")]
         assert servers, f"no Nova server of {iid}: {server_id}"
         assert {s.availability_zone for s in servers} == {"az1"}, "pop1 boots in az1"
+
+        for to, extra in (("STOPPED", {"stopType": "FORCEFUL"}), ("STARTED", {})):
+            occ = _run(lab, lcm, f"/app_instances/{iid}/operate", {"changeStateTo": to, **extra})
+            assert occ["operationState"] == "COMPLETED", (occ, lab.log_tail("pop1-worker"))
 
         drained = ops.post("/workers/pop1-w1@lab/drain")
         assert drained.status_code == 200, drained.text  # the control plane's drain reaches pop1's worker
