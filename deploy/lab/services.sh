@@ -22,7 +22,8 @@
 # A PoP's worker runs with its env file as `meao worker -Q mecpm.<pop> -n <pop>-<anything>@<host>`: its
 # Redis user may only touch the remote-control mailbox of nodes named <pop>-…@… or <pop>@… (redis-acl.sh).
 # Rotating a credential: delete its file under state/secrets (or state/tls), run start again, restart the
-# processes that use it (start re-sets every password and reloads the ACL file).
+# processes that use it (start re-sets every password and reloads the ACL file; a new certificate: stop,
+# then start).
 set -euo pipefail
 
 LAB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
