@@ -27,6 +27,7 @@ GRANT SELECT ON app_package, mec_host TO :"role";
 GRANT SELECT, INSERT, UPDATE ON package_vim_image, image_upload TO :"role";
 -- the lifecycle notifications written with the outcome (the control plane's deliverer POSTs them)
 GRANT SELECT ON subscription TO :"role";
-GRANT INSERT ON outbox TO :"role";
+-- INSERT … RETURNING id: the new row's id is all it reads back, never the payloads (column privilege)
+GRANT INSERT, SELECT (id) ON outbox TO :"role";
 GRANT USAGE ON SEQUENCE outbox_id_seq TO :"role";
 COMMIT;

@@ -13,7 +13,7 @@
 #     _kombu.binding{,_permanent}.mecpm.popN  SADD at queue declare (its own queue's binding)
 #     _kombu.binding{,_permanent}.celery.pidbox, _kombu.binding_deadlines
 #                                            the remote-control mailbox it joins (drain, resume, report), and
-#                                            kombu's binding expiry (a Lua script that may also drop expired
+#                                            kombu's binding expiry (Lua scripts: EVALSHA, TIME; they may drop expired
 #                                            bindings of reply.celery.pidbox and celeryev)
 #     _kombu.binding{,_permanent}.{reply.celery.pidbox,celeryev}   read and expiry by that script; SMEMBERS of
 #                                            the reply binding to answer a control command

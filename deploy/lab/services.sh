@@ -16,6 +16,14 @@
 #   3. Redis (run as user redis): TLS port only (`port 0`), the ACL file from redis-acl.sh, no default user;
 #   4. `meao db upgrade` as the owner, the grants, an OAuth2 client per PoP with granting:write only,
 #      each PoP's clouds.yaml, and the env files state/env/{ctl,<pop>}.env.
+#
+# The env files name the services by MEAO_LAB_CTL_HOST (ctl.mlab): start() itself connects through ctl.env,
+# so inside mlab-ctl /etc/netns/mlab-ctl/hosts must already map ctl.mlab to the listen address.
+# A PoP's worker runs with its env file as `meao worker -Q mecpm.<pop> -n <pop>-<anything>@<host>`: its
+# Redis user may only touch the remote-control mailbox of nodes named <pop>-…@… or <pop>@… (redis-acl.sh).
+# Rotating a credential: delete its file under state/secrets (or state/tls), run start again, restart the
+# processes that use it (start re-sets every password and reloads the ACL file; a new certificate: stop,
+# then start).
 set -euo pipefail
 
 LAB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -4,7 +4,8 @@
 (no network namespace needed), with the lab's CA, passwords, ACL users and grants; everything goes through
 TLS. The cases prove that pop1's credentials cannot reach pop2's queue nor the schema, that plain TCP and
 wrong passwords are refused, and that the narrow rights are enough: a real ``meao worker -Q mecpm.pop1``
-with pop1's environment file runs an instantiate and a terminate on the test bed's az1.
+with pop1's environment file runs an instantiate, operate (stop, start) and terminate on the test bed's az1,
+writing the notifications of subscribers, and answers the control plane's drain and resume.
 """
 
 from __future__ import annotations
@@ -75,9 +76,15 @@ class Lab:
         entries = self.redis_as("admin").acl_log()
         return [f"{e['username']}: {e['reason']} {e['object']} ({e['context']})" for e in entries]
 
-    def pg_denials(self) -> list[str]:
-        log = (self.state / "pg" / "log").read_text(errors="replace")
-        return [line for line in log.splitlines() if "permission denied" in line or "must be owner" in line]
+    def pg_log_size(self) -> int:
+        return (self.state / "pg" / "log").stat().st_size
+
+    def pg_denials(self, since: int = 0) -> list[str]:
+        """What PostgreSQL refused (its log from byte ``since``)."""
+        with (self.state / "pg" / "log").open("rb") as log:
+            log.seek(since)
+            text = log.read().decode(errors="replace")
+        return [line for line in text.splitlines() if "permission denied" in line or "must be owner" in line]
 
     def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
         with (self.state / f"{name}.log").open("ab") as log:
@@ -256,7 +263,8 @@ def control_plane(lab: Lab, clouds_yaml: Path, networks: dict[str, str]) -> Cont
     hosts.write_text(yaml.safe_dump(hosts_doc(networks)))
     env = {**meao_free_environ(), **lab.env("ctl"), "MEAO_DATA_DIR": str(base / "data"),
            "MEAO_PKG_FILE_ROOT": str(base / "pkgs"), "MEAO_MEC_HOSTS_FILE": str(hosts),
-           "OS_CLIENT_CONFIG_FILE": str(clouds_yaml), "PYTHONUNBUFFERED": "1", "MEAO_LOG_LEVEL": "INFO"}
+           "OS_CLIENT_CONFIG_FILE": str(clouds_yaml), "PYTHONUNBUFFERED": "1", "MEAO_LOG_LEVEL": "INFO",
+           "MEAO_OUTBOUND_ALLOW_NOTIFY": "127.0.0.1/32"}  # the subscriptions' callback (nobody listens)
     made = subprocess.run([str(MEAO), "auth", "client", "create", f"lab-admin-{uuid.uuid4().hex[:6]}",
                            "--all-scopes", "--operator", "-f", "json"], env=env, capture_output=True, text=True,
                           timeout=120, check=False)
@@ -274,7 +282,12 @@ def control_plane(lab: Lab, clouds_yaml: Path, networks: dict[str, str]) -> Cont
             return None
         return resp.json()["access_token"] if resp.status_code == 200 else None
 
-    return ControlPlane(wait_for(token, 90, 0.3, "meao serve on the lab's services"), base / "data", base / "pkgs")
+    try:
+        issued = wait_for(token, 180, 0.3, "meao serve on the lab's services to issue a token")
+    except BaseException:
+        print(f"meao serve's log:\n{lab.log_tail('serve')}")  # shown with the failure: why it did not answer
+        raise
+    return ControlPlane(issued, base / "data", base / "pkgs")
 
 
 def _onboard(ctl: ControlPlane, tmp: Path) -> dict[str, Any]:
@@ -301,7 +314,7 @@ def _onboard(ctl: ControlPlane, tmp: Path) -> dict[str, Any]:
     return info
 
 
-def _run(lcm: httpx.Client, path: str, body: dict[str, Any], timeout: float = 300) -> dict[str, Any]:
+def _run(lab: Lab, lcm: httpx.Client, path: str, body: dict[str, Any], timeout: float = 300) -> dict[str, Any]:
     resp = lcm.post(path, json=body)
     assert resp.status_code == 202, resp.text
     op_id = resp.headers["Location"].rsplit("/", 1)[-1]
@@ -310,13 +323,30 @@ def _run(lcm: httpx.Client, path: str, body: dict[str, Any], timeout: float = 30
         occ = lcm.get(f"/app_lcm_op_occs/{op_id}").json()
         return occ if occ["operationState"] in ("COMPLETED", "FAILED", "FAILED_TEMP") else None
 
-    return wait_for(ended, timeout, 0.5, f"operation {op_id} to end")
+    try:
+        return wait_for(ended, timeout, 0.5, f"operation {op_id} to end")
+    except BaseException:  # shown with the failure: what the PoP's worker and the API said meanwhile
+        print(f"pop1's worker:\n{lab.log_tail('pop1-worker')}\nmeao serve:\n{lab.log_tail('serve')}")
+        raise
 
 
+CALLBACK = "http://127.0.0.1:9/lab-priv"
+
+
+def _notified(lab: Lab, op_id: str, state: str) -> int:
+    """How many notifications of the occurrence reaching ``state`` the outbox holds (read as the owner)."""
+    with lab.pg_as("meao_owner", lab.secret("pg-owner")) as conn:
+        return conn.execute("SELECT count(*) FROM outbox WHERE payload::jsonb->>'appLcmOpOccId' = %s "
+                            "AND payload::jsonb->>'operationState' = %s",
+                            (op_id, state)).fetchone()[0]
+
+
+@pytest.mark.timeout(900)
 def test_pop1_worker_runs_an_instantiate_with_pop1s_rights(lab: Lab, control_plane: ControlPlane, os_conn,  # noqa: F811
                                                             tmp_path: Path) -> None:
     pkg = _onboard(control_plane, tmp_path)
     lab.redis_as("admin").acl_log_reset()
+    pg_log_from = lab.pg_log_size()
     # pop1's env file as it is; the package's files come from the control plane's data directory (one
     # machine here), the only setting the test adds
     env = {**meao_free_environ(), **lab.env("pop1"), "MEAO_DATA_DIR": str(control_plane.data_dir),
@@ -325,27 +355,35 @@ def test_pop1_worker_runs_an_instantiate_with_pop1s_rights(lab: Lab, control_pla
     with control_plane.client("/app_lcm/v1") as lcm, control_plane.client("/ops/v1") as ops:
         wait_for(lambda: any(w["name"] == "pop1-w1@lab" for w in ops.get("/workers").json()), 60, 0.5,
                  "pop1's worker to report to the control plane")
+        for kind in ("AppLcmOpOccStateChangeSubscription", "AppInstanceStateChangeSubscription"):
+            sub = lcm.post("/subscriptions", json={"subscriptionType": kind, "callbackUri": CALLBACK})
+            assert sub.status_code == 201, sub.text  # so pop1's worker writes notifications with its outcomes
         inst = lcm.post("/app_instances", json={"appDId": pkg["appDId"]})
         assert inst.status_code == 201, inst.text
         iid = inst.json()["id"]
         host = [{"hostName": "Edge PoP 1", "hostId": {"id": "pop1"}}]
-        occ = _run(lcm, f"/app_instances/{iid}/instantiate", {"selectedMECHostInfo": host})
+        occ = _run(lab, lcm, f"/app_instances/{iid}/instantiate", {"selectedMECHostInfo": host})
         assert occ["operationState"] == "COMPLETED", (occ, lab.log_tail("pop1-worker"))
+        assert _notified(lab, occ["id"], "COMPLETED"), "pop1's worker wrote the COMPLETED notification"
         server_id = lcm.get(f"/app_instances/{iid}").json()
         servers = [s for s in os_conn.compute.servers(details=True) if iid in (s.name or "")]
         assert servers, f"no Nova server of {iid}: {server_id}"
         assert {s.availability_zone for s in servers} == {"az1"}, "pop1 boots in az1"
 
+        for to, extra in (("STOPPED", {"stopType": "FORCEFUL"}), ("STARTED", {})):
+            occ = _run(lab, lcm, f"/app_instances/{iid}/operate", {"changeStateTo": to, **extra})
+            assert occ["operationState"] == "COMPLETED", (occ, lab.log_tail("pop1-worker"))
+
         drained = ops.post("/workers/pop1-w1@lab/drain")
         assert drained.status_code == 200, drained.text  # the control plane's drain reaches pop1's worker
         assert ops.post("/workers/pop1-w1@lab/resume").status_code == 200
 
-        occ = _run(lcm, f"/app_instances/{iid}/terminate", {"terminationType": "FORCEFUL"})
+        occ = _run(lab, lcm, f"/app_instances/{iid}/terminate", {"terminationType": "FORCEFUL"})
         assert occ["operationState"] == "COMPLETED", (occ, lab.log_tail("pop1-worker"))
         assert not [s for s in os_conn.compute.servers() if iid in (s.name or "")], "terminate removed the server"
     assert worker.poll() is None, lab.log_tail("pop1-worker")
     assert lab.acl_denials() == [], "pop1's worker did something its Redis user may not"
-    assert lab.pg_denials() == [], "a role did something PostgreSQL refused"
+    assert lab.pg_denials(pg_log_from) == [], "a role did something PostgreSQL refused"
 
 
 def test_the_control_plane_purges_pop2s_queue_through_the_api(lab: Lab, control_plane: ControlPlane) -> None:
