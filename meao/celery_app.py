@@ -49,7 +49,8 @@ def configure_celery(settings: Settings) -> Celery:
         broker_transport_options=(
             {"polling_interval": 0.01} if broker.startswith("memory") else
             # must exceed the longest job; a SIGKILLed worker's message comes back after it
-            {"visibility_timeout": 3600, "unacked_restore_interval": 5, "unacked_restore_throttle": 1}
+            {"visibility_timeout": 3600, "unacked_restore_interval": 5, "unacked_restore_throttle": 1,
+             **unacked_keys(settings.broker_unacked_key)}
         ),
     )
     if broker.startswith("memory"):
@@ -57,6 +58,16 @@ def configure_celery(settings: Settings) -> Celery:
 
         memory.Channel.polling_interval = 0.01
     return celery_app
+
+
+def unacked_keys(key: str) -> dict[str, str]:
+    """kombu's Redis keys for the messages a worker holds unacknowledged, all named after ``key``.
+
+    kombu's defaults ("unacked", "unacked_index", "unacked_mutex") are shared by every worker of the broker,
+    so restoring after a crash reads every queue's held messages; a PoP whose ACL user may touch only its
+    own keys gets its own three (MEAO_BROKER_UNACKED_KEY=unacked.mecpm.pop1).
+    """
+    return {"unacked_key": key, "unacked_index_key": f"{key}_index", "unacked_mutex_key": f"{key}_mutex"}
 
 
 def prepare_jobs(settings: Settings) -> Celery:

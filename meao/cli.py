@@ -162,9 +162,13 @@ def worker(queues: str | None, concurrency: int, node_name: str | None, metrics_
 
         start_http_server(int(metrics_port), addr=metrics_host)
         click.echo(f"worker metrics on http://{metrics_host}:{metrics_port}/metrics", err=True)
-    background = Background(settings, embedded=False)
-    worker_ready.connect(lambda **_: background.start(), weak=False)
-    worker_shutdown.connect(lambda **_: background.stop(), weak=False)
+    if settings.worker_background:
+        background = Background(settings, embedded=False)
+        worker_ready.connect(lambda **_: background.start(), weak=False)
+        worker_shutdown.connect(lambda **_: background.stop(), weak=False)
+    else:  # a PoP's worker: its broker user may only consume its queue, the control plane sends and reaps
+        click.echo("worker: no dispatcher, deliverer or reaper here (MEAO_WORKER_BACKGROUND=false); the "
+                   "control plane's processes run them", err=True)
     argv = ["worker", "--loglevel", "INFO", "--pool", "threads", "--concurrency", str(concurrency),
             "--queues", queues or ",".join(all_queues(settings)), "--without-gossip", "--without-mingle",
             "--hostname", node_name or f"meao-{os.getpid()}@%h"]

@@ -191,6 +191,13 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
     broker_tls: BrokerTlsSettings = field(default_factory=BrokerTlsSettings)
+    # The hash where a Redis broker keeps the messages this process's workers hold unacknowledged (with
+    # "<key>_index" and "<key>_mutex"); a PoP's own (unacked.mecpm.pop1) lets its ACL user touch no other
+    # PoP's waiting jobs (MEAO_BROKER_UNACKED_KEY)
+    broker_unacked_key: str = "unacked"
+    # a worker also runs the dispatcher, the deliverer and the reaper; false at a PoP with narrow rights,
+    # whose control plane runs them (MEAO_WORKER_BACKGROUND)
+    worker_background: bool = True
     jobs: JobSettings = field(default_factory=JobSettings)
     vim: VimSettings = field(default_factory=VimSettings)
     mep: MepSettings = field(default_factory=MepSettings)
@@ -248,6 +255,8 @@ def load_settings(**overrides: str) -> Settings:
         broker_tls=BrokerTlsSettings(ca_file=_path(env, "MEAO_BROKER_CA_FILE"),
                                      certfile=_path(env, "MEAO_BROKER_CERTFILE"),
                                      keyfile=_path(env, "MEAO_BROKER_KEYFILE")),
+        broker_unacked_key=env.get("MEAO_BROKER_UNACKED_KEY") or "unacked",
+        worker_background=(env.get("MEAO_WORKER_BACKGROUND") or "true").lower() in ("1", "true", "yes"),
         jobs=JobSettings(job_stale_s=_float("MEAO_JOB_STALE_S", 600.0, env),
                          op_stale_s=_float("MEAO_OP_STALE_S", 30.0, env),
                          reap_interval_s=_float("MEAO_REAP_INTERVAL_S", 30.0, env),

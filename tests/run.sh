@@ -56,6 +56,9 @@ fi
 # run as the postgres user when we are root): the binaries must be here even when the ports above were open
 command -v redis-server >/dev/null || apt_install redis-server
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql
+# the distributed lab (tests/lab, deploy/lab): HAProxy in front of the API processes, iproute2 for the namespaces
+command -v haproxy >/dev/null || apt_install haproxy
+command -v ip >/dev/null || apt_install iproute2
 
 # systemd-analyze checks the units of deploy/systemd (tests/deploy); hadolint and Docker Compose come
 # with the test extra above (wheels)
