@@ -2,7 +2,7 @@
 # Print the lab Redis's ACL file: no default user, `ctl` for the control plane, one user per PoP that can
 # consume its own queue and nothing else. Passwords are stored as SHA-256 (`#…`), never in clear.
 #
-# A PoP user `popN` (worker: `meao worker -Q mecpm.popN --hostname popN-…@…`, MEAO_BROKER_UNACKED_KEY=
+# A PoP user `popN` (worker: `meao worker -Q mecpm.popN --hostname mepm-popN@… or mepm-popN-…@…`, MEAO_BROKER_UNACKED_KEY=
 # unacked.mecpm.popN) may, and every rule is what a kombu 5.7 / Celery 5 worker was seen to send:
 #   keys
 #     mecpm.popN, mecpm.popN\x06\x16{3,6,9}   its queue, one list per priority step: BRPOP (consume), LLEN
@@ -17,7 +17,7 @@
 #                                            bindings of reply.celery.pidbox and celeryev)
 #     _kombu.binding{,_permanent}.{reply.celery.pidbox,celeryev}   read and expiry by that script; SMEMBERS of
 #                                            the reply binding to answer a control command
-#     popN-*.celery.pidbox*, popN@*.celery.pidbox*   its own mailbox queue (LLEN at declare, DEL at exit)
+#     mepm-popN-*.celery.pidbox*, mepm-popN@*.celery.pidbox*   its own mailbox queue (LLEN at declare, DEL at exit)
 #     (selector) LPUSH only on *.reply.celery.pidbox: the answers to the control plane's broadcast
 #   channels
 #     /0.celery.pidbox                        PSUBSCRIBE: control commands (fanout)
@@ -55,7 +55,7 @@ for pop in $POPS; do
     for ex in celery.pidbox reply.celery.pidbox celeryev; do
         keys="$keys ~_kombu.binding.$ex ~_kombu.binding_permanent.$ex"
     done
-    keys="$keys ~_kombu.binding_deadlines ~$pop-*.celery.pidbox* ~$pop@*.celery.pidbox*"
+    keys="$keys ~_kombu.binding_deadlines ~mepm-$pop-*.celery.pidbox* ~mepm-$pop@*.celery.pidbox*"
     channels="&/0.celery.pidbox &/0.celeryev/worker.*"
     printf 'user %s on #%s resetkeys resetchannels %s %s %s (+lpush ~*.reply.celery.pidbox)\n' \
         "$pop" "$(hashed "redis-$pop")" "$(echo $POP_COMMANDS)" "$keys" "$channels"

@@ -255,7 +255,7 @@ processes_up() {
     for pop in "${POPS[@]}"; do
         for i in $(seq "$POP_WORKERS"); do
             run_meao "worker-$pop-$i" "mlab-$pop" "$pop" worker -Q "mecpm.$pop" -c "$POP_CONCURRENCY" \
-                -n "$pop-w$i@%h"  # the PoP's Redis ACL allows pidbox keys "popN-*" only
+                -n "mepm-$pop-w$i@%h"  # the PoP's Redis ACL allows its pidbox keys "mepm-popN-*" and "mepm-popN@*" only
         done
     done
     wait_tcp mlab-ctl "$CTL_ADDR" 8081 60 "meao serve (serve1)"

@@ -351,9 +351,9 @@ def test_pop1_worker_runs_an_instantiate_with_pop1s_rights(lab: Lab, control_pla
     # machine here), the only setting the test adds
     env = {**meao_free_environ(), **lab.env("pop1"), "MEAO_DATA_DIR": str(control_plane.data_dir),
            "PYTHONUNBUFFERED": "1", "MEAO_LOG_LEVEL": "INFO"}
-    worker = lab.spawn("pop1-worker", ["worker", "-Q", "mecpm.pop1", "-c", "2", "-n", "pop1-w1@lab"], env)
+    worker = lab.spawn("pop1-worker", ["worker", "-Q", "mecpm.pop1", "-c", "2", "-n", "mepm-pop1-w1@lab"], env)
     with control_plane.client("/app_lcm/v1") as lcm, control_plane.client("/ops/v1") as ops:
-        wait_for(lambda: any(w["name"] == "pop1-w1@lab" for w in ops.get("/workers").json()), 60, 0.5,
+        wait_for(lambda: any(w["name"] == "mepm-pop1-w1@lab" for w in ops.get("/workers").json()), 60, 0.5,
                  "pop1's worker to report to the control plane")
         for kind in ("AppLcmOpOccStateChangeSubscription", "AppInstanceStateChangeSubscription"):
             sub = lcm.post("/subscriptions", json={"subscriptionType": kind, "callbackUri": CALLBACK})
@@ -374,9 +374,9 @@ def test_pop1_worker_runs_an_instantiate_with_pop1s_rights(lab: Lab, control_pla
             occ = _run(lab, lcm, f"/app_instances/{iid}/operate", {"changeStateTo": to, **extra})
             assert occ["operationState"] == "COMPLETED", (occ, lab.log_tail("pop1-worker"))
 
-        drained = ops.post("/workers/pop1-w1@lab/drain")
+        drained = ops.post("/workers/mepm-pop1-w1@lab/drain")
         assert drained.status_code == 200, drained.text  # the control plane's drain reaches pop1's worker
-        assert ops.post("/workers/pop1-w1@lab/resume").status_code == 200
+        assert ops.post("/workers/mepm-pop1-w1@lab/resume").status_code == 200
 
         occ = _run(lab, lcm, f"/app_instances/{iid}/terminate", {"terminationType": "FORCEFUL"})
         assert occ["operationState"] == "COMPLETED", (occ, lab.log_tail("pop1-worker"))
