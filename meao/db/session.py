@@ -11,6 +11,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from meao.config import get_settings
+from meao.db import roundtrips
 
 
 @lru_cache(maxsize=8)
@@ -30,8 +31,11 @@ def get_engine(url: str) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
+        roundtrips.watch_engine(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    roundtrips.watch_engine(engine)
+    return engine
 
 
 @lru_cache(maxsize=8)
