@@ -22,13 +22,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from sqlalchemy import func, select
+
 from meao import faults
 from meao.catalogue.appd import AppD
 from meao.catalogue.packages import content_dir
 from meao.config import get_settings
 from meao.db.models import AppInstance, AppLcmOpOcc, AppPackage, MecHost
 from meao.db.roundtrips import phase
-from meao.db.session import session_scope
+from meao.db.session import read_scope
 from meao.jobs.fencing import WORKER_ID, Heartbeat
 from meao.lcm import lifecycle
 from meao.logs import bind_op
@@ -44,9 +46,8 @@ from mecpm.mep import mep_for_host
 log = logging.getLogger(__name__)
 
 
-def _context(op: AppLcmOpOcc, inst: AppInstance, session, lease: lifecycle.Lease) -> flows.FlowContext:
-    pkg = session.get(AppPackage, inst.app_pkg_id)
-    host = session.get(MecHost, op.mec_host_id or inst.mec_host_id)
+def _context(op: AppLcmOpOcc, inst: AppInstance, pkg: AppPackage | None, host: MecHost | None,
+             lease: lifecycle.Lease) -> flows.FlowContext:
     if pkg is None or host is None:
         raise flows.FlowError(f"the package or MEC host of application instance {inst.id} is gone")
     settings = get_settings()
@@ -127,10 +128,15 @@ def run_operation(op_id: str, attempt: int) -> None:
 
 
 def _load(lease: lifecycle.Lease) -> tuple[str, set[str], flows.FlowContext]:
-    with session_scope() as session:
-        op = session.get(AppLcmOpOcc, lease.op_id)
-        inst = session.get(AppInstance, op.app_instance_id)
-        return op.lcm_operation, set(op.steps_done or []), _context(op, inst, session, lease)
+    """The occurrence, its instance, package and host: one SELECT, outside a transaction (one round trip)."""
+    with read_scope() as session:
+        op, inst, pkg, host = session.execute(
+            select(AppLcmOpOcc, AppInstance, AppPackage, MecHost)
+            .join(AppInstance, AppInstance.id == AppLcmOpOcc.app_instance_id)
+            .outerjoin(AppPackage, AppPackage.id == AppInstance.app_pkg_id)
+            .outerjoin(MecHost, MecHost.id == func.coalesce(AppLcmOpOcc.mec_host_id, AppInstance.mec_host_id))
+            .where(AppLcmOpOcc.id == lease.op_id)).one()
+        return op.lcm_operation, set(op.steps_done or []), _context(op, inst, pkg, host, lease)
 
 
 def _run_steps(lease: lifecycle.Lease) -> None:

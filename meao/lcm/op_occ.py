@@ -44,10 +44,11 @@ def transition(session: Session, op_id: str, to_state: str, *, expect: tuple[str
     stmt = update(AppLcmOpOcc).where(AppLcmOpOcc.id == op_id, AppLcmOpOcc.operation_state.in_(sources))
     for column, value in (where or {}).items():
         stmt = stmt.where(getattr(AppLcmOpOcc, column) == value)
-    if session.execute(stmt.values(operation_state=to_state, state_entered_time=utcnow(), **values)).rowcount != 1:
+    # RETURNING: the moved row comes back with the UPDATE, not in a SELECT of its own (a round trip)
+    op = session.execute(stmt.values(operation_state=to_state, state_entered_time=utcnow(), **values)
+                         .returning(AppLcmOpOcc).execution_options(populate_existing=True)).scalar_one_or_none()
+    if op is None:
         return False
-    op = session.get(AppLcmOpOcc, op_id)
-    session.refresh(op)
     if to_state in FINAL_STATES:
         session.execute(update(AppInstance).where(AppInstance.id == op.app_instance_id,
                                                   AppInstance.current_op_id == op_id)
