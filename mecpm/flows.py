@@ -133,8 +133,10 @@ def _grant(ctx: FlowContext) -> None:
         body = grant_request(ctx.meao.api_base, ctx.op.instance_id, ctx.op.id, ctx.op.appd_id,
                              _compute(ctx).vdu_id, link_ports)
         grant = ctx.meao.request_grant(body)
+        assets = (grant.get("vimAssets") or {}).get("softwareImages") or []
         ctx.record(grant={"id": grant["id"], "zones": grant.get("zones") or [],
-                          "vimConnections": grant.get("vimConnections") or {}})
+                          "vimConnections": grant.get("vimConnections") or {},
+                          "images": {a["appDSoftwareImageId"]: a["vimSoftwareImageId"] for a in assets}})
         grant = ctx.resources["grant"]
     zones = grant.get("zones") or []
     if zones:
@@ -156,8 +158,14 @@ def _image(ctx: FlowContext) -> None:
         spec = ImageSpec(name=img.name, version=img.version, checksum=img.checksum,
                          container_format=img.container_format.lower(), disk_format=img.disk_format.lower(),
                          min_disk_gb=img.min_disk_gb, min_ram_mb=img.min_ram_mb, size_bytes=img.size_bytes)
-        path = ctx.op.content_dir / img.file
-        images[img.id] = ctx.meao.ensure_image(ctx.pop.vim, spec, lambda p=path: p.open("rb"), img.id)
+        granted = ((ctx.resources.get("grant") or {}).get("images") or {}).get(img.id)
+        if granted and ctx.pop.vim.find_image_by_checksum(spec.checksum) == granted:
+            # the grant's vimAssets: the package's image is at this cloud, noted and fitted when it was
+            # ensured, and it is still there: no upload claim and no note (round trips to the MEAO)
+            images[img.id] = granted
+        else:
+            path = ctx.op.content_dir / img.file
+            images[img.id] = ctx.meao.ensure_image(ctx.pop.vim, spec, lambda p=path: p.open("rb"), img.id)
         ctx.record(images=images)
 
 

@@ -99,7 +99,7 @@ def watch_engine(engine: Any) -> None:
         dbapi = conn.connection.dbapi_connection
         if _in_transaction_block(conn) and _idle(dbapi):
             record("db.begin")
-        record("db.sql", statement.split(None, 1)[0].upper() if statement else None)
+        record("db.sql", " ".join(statement.split())[:160] if statement else None)
 
     @event.listens_for(engine, "commit")
     def _commit(conn) -> None:

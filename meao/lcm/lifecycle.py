@@ -92,7 +92,7 @@ def abandon(op_id: str, attempt: int, reason: str) -> bool:
                      "send it again, or fail it")
     with bind_op(op_id), session_scope() as session:
         done = transition(session, op_id, FAILED_TEMP, expect=(STARTING, PROCESSING),
-                          where={"attempt": attempt, "worker": None, "run_kind": RUN}, error=purged)
+                          where={"attempt": attempt, "worker": None, "run_kind": RUN}, error=purged) is not None
         if not done:
             done = session.execute(update(AppLcmOpOcc).where(
                 AppLcmOpOcc.id == op_id, AppLcmOpOcc.attempt == attempt, AppLcmOpOcc.worker.is_(None),
@@ -109,8 +109,9 @@ def claim(op_id: str, attempt: int, worker: str) -> Lease | None:
     mine = {"attempt": attempt, "worker": None}
     with session_scope() as session:
         kind = None
-        if transition(session, op_id, PROCESSING, expect=(STARTING,), where={**mine, "run_kind": RUN},
-                      worker=worker, heartbeat_at=db_now()):
+        claimed = transition(session, op_id, PROCESSING, expect=(STARTING,), where={**mine, "run_kind": RUN},
+                             worker=worker, heartbeat_at=db_now())
+        if claimed:
             kind = RUN
         else:
             for state, run_kind in ((PROCESSING, RUN), (FAILED_TEMP, ROLLBACK)):  # a retry's, a fail's
@@ -124,7 +125,7 @@ def claim(op_id: str, attempt: int, worker: str) -> Lease | None:
         if not kind:
             return None
         lease = Lease(op_id, attempt, worker, kind)
-        lease.journal.update(_journal(session.get(AppLcmOpOcc, op_id)))  # in the session: no SELECT
+        lease.journal.update(_journal(claimed or session.get(AppLcmOpOcc, op_id)))
     return lease
 
 
@@ -261,21 +262,23 @@ class Lease:
     def complete(self, instance_values: dict[str, Any], notify) -> None:
         """RUN: PROCESSING → COMPLETED with the instance's new state, unless a cancel is pending.
 
-        The stamp locks the row first, so a cancel either landed before (and wins: CancelRequested)
-        or finds the operation COMPLETED and is refused. ``notify(session, instance)`` emits what the
-        new instance state must tell subscribers, in the same transaction.
+        One conditional UPDATE decides: it matches only the held attempt with no cancel pending, so a
+        cancel either landed before (and wins: CancelRequested) or finds the operation COMPLETED and is
+        refused. The instance's new state goes in the UPDATE that releases it; ``notify(session,
+        instance)`` emits what the new instance state must tell subscribers, in the same transaction.
         """
         with session_scope() as session:
-            op = self._stamp(session)
-            if op.is_cancel_pending:
-                raise CancelRequested(op.cancel_mode or "GRACEFUL")
-            inst = session.get(AppInstance, op.app_instance_id)
-            for name, value in instance_values.items():
-                setattr(inst, name, value)
-            if not transition(session, self.op_id, COMPLETED, expect=(PROCESSING,),
-                              where={"attempt": self.attempt, "worker": self.worker}, current_step=None):
+            op = transition(session, self.op_id, COMPLETED, expect=(PROCESSING,),
+                            where={"attempt": self.attempt, "worker": self.worker, "run_kind": RUN,
+                                   "is_cancel_pending": False},
+                            instance_values=instance_values, current_step=None, heartbeat_at=db_now())
+            if op is None:  # why not: a cancel, or the lease is gone
+                pending = session.execute(select(AppLcmOpOcc.cancel_mode).where(
+                    *self._held(), AppLcmOpOcc.is_cancel_pending.is_(True))).first()
+                if pending is not None:
+                    raise CancelRequested(pending.cancel_mode or "GRACEFUL")
                 raise Superseded(f"operation {self.op_id} changed while completing")
-            notify(session, inst)
+            notify(session, session.get(AppInstance, op.app_instance_id))  # in the session: no SELECT
 
     def rolled_back(self, instance_values: dict[str, Any]) -> None:
         """ROLLBACK: FAILED_TEMP → FAILED, the instance as the rollback left it."""
@@ -298,7 +301,7 @@ class Lease:
             if self.kind == RUN:
                 return transition(session, self.op_id, FAILED_TEMP, expect=(PROCESSING,),
                                   where={"attempt": self.attempt, "worker": self.worker, "run_kind": RUN},
-                                  error=error, worker=None, is_cancel_pending=False, cancel_mode=None)
+                                  error=error, worker=None, is_cancel_pending=False, cancel_mode=None) is not None
             return session.execute(update(AppLcmOpOcc).where(*self._held()).values(
                 run_kind=RUN, worker=None, error=error, current_step=None)).rowcount == 1
 
