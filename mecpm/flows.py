@@ -291,10 +291,10 @@ def _server(ctx: FlowContext) -> None:
     port_ids = [ctx.resources["ports"][c.id] for c in ctx.op.appd.ext_cpds]
     name = f"meao-{ctx.op.instance_id}"
     flavor_id = _ensure_flavor(ctx)
-    ctx.meao.check_claim()
     # the app's own Mp1 client, rotated right before the boot that carries it: a server found above
     # booted with the secret of the last rotation, so it is never rotated once a server exists. Noted
-    # first, so an undo knows to revoke it even when a crash came before the note of the server.
+    # first, so an undo knows to revoke it even when a crash came before the note of the server. The
+    # note is a fenced write: it is also the check that the claim still holds before the boot.
     ctx.record(mp1_client=True)
     user_data = boot_data(ctx.pop.mep.issue_credentials(ctx.op.instance_id))
     server_id = ctx.pop.vim.create_server(name, flavor_id, image_id, port_ids, ctx.op.instance_id,
