@@ -158,11 +158,9 @@ def _run_steps(lease: lifecycle.Lease) -> None:
                 with phase("boundary"):
                     lease.boundary(exc.finished, None)
                 raise exc.cause from None
-        with phase("boundary"):
-            lease.boundary(finished, None)
         faults.point("lcm:before-complete")
-        with phase("complete"):
-            lease.complete(_outcome(operation, ctx), emit_instance_state_notification)
+        with phase("complete"):  # with the last boundary: what the last stage finished
+            lease.complete(_outcome(operation, ctx), emit_instance_state_notification, finished)
         delivery.wake()
         outcome = "completed"
         log.info("op %s (%s) COMPLETED", op_id, operation)

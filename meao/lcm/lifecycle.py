@@ -218,11 +218,9 @@ class Lease:
         writes them from its journal, and the row, locked by the UPDATE, decides between the two outcomes
         (going on, or a pending cancel: no step opened) and says which it was.
         """
-        if not self.journal:
-            with read_scope() as session:
-                self.journal.update(_journal(session.get(AppLcmOpOcc, self.op_id)))
+        self._load_journal()
         done = [*self.journal["steps_done"], *finished]
-        now = _db_moment(datetime.now(UTC) + timedelta(seconds=self.journal["clock_offset_s"]))
+        now = self._db_moment_now()
         close_all = self.kind == ROLLBACK  # a rollback's undo steps run one at a time
         going = self._logged(self.journal["step_log"], finished, starting, now, close_all=close_all)
         log_type = AppLcmOpOcc.__table__.c.step_log.type
@@ -245,6 +243,16 @@ class Lease:
         if cancel_mode:
             raise CancelRequested(cancel_mode)
 
+    def _load_journal(self) -> None:
+        """A lease not made by :func:`claim` (tests, the reaper) reads its journal once."""
+        if not self.journal:
+            with read_scope() as session:
+                self.journal.update(_journal(session.get(AppLcmOpOcc, self.op_id)))
+
+    def _db_moment_now(self) -> str:
+        """Now on the database's clock (as the journal last measured its offset), for the step log."""
+        return _db_moment(datetime.now(UTC) + timedelta(seconds=self.journal["clock_offset_s"]))
+
     def _logged(self, step_log: list[dict[str, Any]] | None, finished: list[str], starting: str | None,
                 now: str, *, close_all: bool = False) -> list[dict[str, Any]]:
         """``step_log`` with this attempt's ``finished`` steps (``close_all``: every open one) closed and the
@@ -259,26 +267,32 @@ class Lease:
                         "attempt": self.attempt})
         return log
 
-    def complete(self, instance_values: dict[str, Any], notify) -> None:
+    def complete(self, instance_values: dict[str, Any], notify, finished: list[str] | None = None) -> None:
         """RUN: PROCESSING → COMPLETED with the instance's new state, unless a cancel is pending.
 
         One conditional UPDATE decides: it matches only the held attempt with no cancel pending, so a
         cancel either landed before (and wins: CancelRequested) or finds the operation COMPLETED and is
-        refused. The instance's new state goes in the UPDATE that releases it; ``notify(session,
-        instance)`` emits what the new instance state must tell subscribers, in the same transaction.
+        refused. ``finished``, the last stage's steps, is the last boundary: recorded in that same
+        UPDATE, or, when a cancel wins, by :meth:`boundary` as before. The instance's new state goes in the
+        UPDATE that releases it; ``notify(session, instance)`` emits what the new instance state must tell
+        subscribers, in the same transaction.
         """
+        records: dict[str, Any] = {}
+        if finished is not None:
+            self._load_journal()
+            records = {"steps_done": [*self.journal["steps_done"], *finished],
+                       "step_log": self._logged(self.journal["step_log"], finished, None, self._db_moment_now())}
         with session_scope() as session:
             op = transition(session, self.op_id, COMPLETED, expect=(PROCESSING,),
                             where={"attempt": self.attempt, "worker": self.worker, "run_kind": RUN,
                                    "is_cancel_pending": False},
-                            instance_values=instance_values, current_step=None, heartbeat_at=db_now())
-            if op is None:  # why not: a cancel, or the lease is gone
-                pending = session.execute(select(AppLcmOpOcc.cancel_mode).where(
-                    *self._held(), AppLcmOpOcc.is_cancel_pending.is_(True))).first()
-                if pending is not None:
-                    raise CancelRequested(pending.cancel_mode or "GRACEFUL")
-                raise Superseded(f"operation {self.op_id} changed while completing")
-            notify(session, session.get(AppInstance, op.app_instance_id))  # in the session: no SELECT
+                            instance_values=instance_values, current_step=None, heartbeat_at=db_now(), **records)
+            if op is not None:
+                notify(session, session.get(AppInstance, op.app_instance_id))  # in the session: no SELECT
+        if op is None:  # a cancel is pending (the boundary records the last stage and raises it), or the lease
+            self.boundary(finished or [], None)  # is gone (the boundary raises Superseded)
+            raise Superseded(f"operation {self.op_id} changed while completing")
+        self.journal.update(records)
 
     def rolled_back(self, instance_values: dict[str, Any]) -> None:
         """ROLLBACK: FAILED_TEMP → FAILED, the instance as the rollback left it."""
