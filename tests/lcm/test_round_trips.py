@@ -35,12 +35,12 @@ OFF_PATH = ("heartbeat",)  # phases beside the operation, not before its outcome
 MM5 = "/mm5/v1/"  # the MEP: served by `meao serve` here, but at the PoP itself in a deployment (not a WAN trip)
 
 # The counts on the critical path (control plane only) after the cuts, as upper bounds: a change that adds
-# a round trip to a worker's path fails here and has to say why it needs it. Measured: 29 per instantiate
-# (was 133) and 22 per terminate (was 84); the bounds leave room for what timing decides: a pooled
+# a round trip to a worker's path fails here and has to say why it needs it. Measured: 28 per instantiate
+# (was 133) and 21 per terminate (was 84); the bounds leave room for what timing decides: a pooled
 # connection idle for over 10 s is pinged first, and a grant finds its kept-alive connection closed by the
 # server's idle timeout (one more connect).
-MAX_INSTANTIATE = 33
-MAX_TERMINATE = 25
+MAX_INSTANTIATE = 32
+MAX_TERMINATE = 24
 
 
 @pytest.fixture(scope="module")
