@@ -144,8 +144,10 @@ def worker(queues: str | None, concurrency: int, node_name: str | None, metrics_
 
     from meao.background import Background
     from meao.celery_app import celery_app, prepare_jobs
+    from meao.db import roundtrips
     from meao.transport import check_broker
 
+    roundtrips.enable()  # only with MEAO_COUNT_ROUND_TRIPS set (measurements)
     settings = get_settings()
     if settings.embedded_broker:
         raise click.ClickException("a standalone worker needs a shared broker: set MEAO_BROKER_URL "

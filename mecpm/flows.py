@@ -133,8 +133,10 @@ def _grant(ctx: FlowContext) -> None:
         body = grant_request(ctx.meao.api_base, ctx.op.instance_id, ctx.op.id, ctx.op.appd_id,
                              _compute(ctx).vdu_id, link_ports)
         grant = ctx.meao.request_grant(body)
+        assets = (grant.get("vimAssets") or {}).get("softwareImages") or []
         ctx.record(grant={"id": grant["id"], "zones": grant.get("zones") or [],
-                          "vimConnections": grant.get("vimConnections") or {}})
+                          "vimConnections": grant.get("vimConnections") or {},
+                          "images": {a["appDSoftwareImageId"]: a["vimSoftwareImageId"] for a in assets}})
         grant = ctx.resources["grant"]
     zones = grant.get("zones") or []
     if zones:
@@ -156,8 +158,14 @@ def _image(ctx: FlowContext) -> None:
         spec = ImageSpec(name=img.name, version=img.version, checksum=img.checksum,
                          container_format=img.container_format.lower(), disk_format=img.disk_format.lower(),
                          min_disk_gb=img.min_disk_gb, min_ram_mb=img.min_ram_mb, size_bytes=img.size_bytes)
-        path = ctx.op.content_dir / img.file
-        images[img.id] = ctx.meao.ensure_image(ctx.pop.vim, spec, lambda p=path: p.open("rb"), img.id)
+        granted = ((ctx.resources.get("grant") or {}).get("images") or {}).get(img.id)
+        if granted and ctx.pop.vim.find_image_by_checksum(spec.checksum) == granted:
+            # the grant's vimAssets: the package's image is at this cloud, noted and fitted when it was
+            # ensured, and it is still there: no upload claim and no note (round trips to the MEAO)
+            images[img.id] = granted
+        else:
+            path = ctx.op.content_dir / img.file
+            images[img.id] = ctx.meao.ensure_image(ctx.pop.vim, spec, lambda p=path: p.open("rb"), img.id)
         ctx.record(images=images)
 
 
@@ -283,10 +291,10 @@ def _server(ctx: FlowContext) -> None:
     port_ids = [ctx.resources["ports"][c.id] for c in ctx.op.appd.ext_cpds]
     name = f"meao-{ctx.op.instance_id}"
     flavor_id = _ensure_flavor(ctx)
-    ctx.meao.check_claim()
     # the app's own Mp1 client, rotated right before the boot that carries it: a server found above
     # booted with the secret of the last rotation, so it is never rotated once a server exists. Noted
-    # first, so an undo knows to revoke it even when a crash came before the note of the server.
+    # first, so an undo knows to revoke it even when a crash came before the note of the server. The
+    # note is a fenced write: it is also the check that the claim still holds before the boot.
     ctx.record(mp1_client=True)
     user_data = boot_data(ctx.pop.mep.issue_credentials(ctx.op.instance_id))
     server_id = ctx.pop.vim.create_server(name, flavor_id, image_id, port_ids, ctx.op.instance_id,

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,7 @@ from meao.auth.client_credentials import CredentialsError, shared_client_auth
 from meao.catalogue import vim_images
 from meao.config import get_settings
 from meao.db.models import AppInstance
-from meao.db.session import session_scope
+from meao.db.session import read_scope
 from meao.lcm import grants
 from meao.lcm.lifecycle import Lease
 from meao.nfvo import image_claims
@@ -61,7 +62,7 @@ class JobRecords:
 
     def flavor_users(self, flavor_id: str) -> list[str]:
         """The other app instances whose resources name this flavor: those not booted yet are unknown to Nova."""
-        with session_scope() as s:
+        with read_scope() as s:
             return list(s.scalars(select(AppInstance.id).where(
                 AppInstance.id != self.instance_id,
                 AppInstance.resources["flavor_id"].as_string() == flavor_id)))
@@ -80,12 +81,26 @@ class JobRecords:
         return get_vim(cloud)
 
 
+_client: httpx.Client | None = None
+_client_lock = threading.Lock()
+
+
+def _grants_client() -> httpx.Client:
+    """One HTTP client per process, its connections kept alive between grants: a new TCP (and TLS)
+    connection to the control plane per grant costs a round trip (three with TLS) over the WAN."""
+    global _client
+    with _client_lock:
+        if _client is None:
+            _client = httpx.Client(timeout=60)
+        return _client
+
+
 def request_grant(body: dict[str, Any], base: str | None = None) -> dict[str, Any]:
     """POST the GrantRequest to the MEAO's granting API at ``base`` (Mm3, MEC 010-2 clause 7.5.1.3.1)."""
     base = base or get_settings().public_url
     url = grants_href(base)
     try:
-        resp = httpx.post(url, json=body, timeout=60, auth=shared_client_auth(base))
+        resp = _grants_client().post(url, json=body, auth=shared_client_auth(base))
     except CredentialsError as exc:
         raise ProblemError(f"this worker cannot get an access token for the granting API: {exc}; give it client "
                            "credentials with the granting:write scope (MEAO_CLIENT_ID/MEAO_CLIENT_SECRET or "

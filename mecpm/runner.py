@@ -22,12 +22,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from sqlalchemy import func, select
+
 from meao import faults
 from meao.catalogue.appd import AppD
 from meao.catalogue.packages import content_dir
 from meao.config import get_settings
 from meao.db.models import AppInstance, AppLcmOpOcc, AppPackage, MecHost
-from meao.db.session import session_scope
+from meao.db.roundtrips import phase
+from meao.db.session import read_scope
 from meao.jobs.fencing import WORKER_ID, Heartbeat
 from meao.lcm import lifecycle
 from meao.logs import bind_op
@@ -43,9 +46,8 @@ from mecpm.mep import mep_for_host
 log = logging.getLogger(__name__)
 
 
-def _context(op: AppLcmOpOcc, inst: AppInstance, session, lease: lifecycle.Lease) -> flows.FlowContext:
-    pkg = session.get(AppPackage, inst.app_pkg_id)
-    host = session.get(MecHost, op.mec_host_id or inst.mec_host_id)
+def _context(op: AppLcmOpOcc, inst: AppInstance, pkg: AppPackage | None, host: MecHost | None,
+             lease: lifecycle.Lease) -> flows.FlowContext:
     if pkg is None or host is None:
         raise flows.FlowError(f"the package or MEC host of application instance {inst.id} is gone")
     settings = get_settings()
@@ -64,7 +66,8 @@ def _context(op: AppLcmOpOcc, inst: AppInstance, session, lease: lifecycle.Lease
 def _run_step(op_id: str, operation: str, step: flows.Step, ctx: flows.FlowContext) -> None:
     faults.point(f"step:{step.name}")
     started = time.perf_counter()
-    step.execute(ctx)
+    with phase(f"step:{step.name}"):
+        step.execute(ctx)
     took = time.perf_counter() - started
     JOB_STEP_SECONDS.labels(operation, step.name).observe(took)
     log.info("op %s step %s done in %.3f s", op_id, step.name, took)
@@ -109,12 +112,14 @@ def run_operation(op_id: str, attempt: int) -> None:
     Every log line and OpenStack request made meanwhile carries the occurrence id (``meao.logs``).
     """
     with bind_op(op_id):
-        lease = lifecycle.claim(op_id, attempt, WORKER_ID)
+        with phase("claim"):
+            lease = lifecycle.claim(op_id, attempt, WORKER_ID)
         delivery.wake()  # the claim's PROCESSING notification
         if lease is None:
             log.info("op %s attempt %s: already claimed or not runnable; nothing to do", op_id, attempt)
             return
-        beat = Heartbeat(lease.heartbeat, f"op {op_id} attempt {attempt}")
+        with phase("heartbeat"):
+            beat = Heartbeat(lease.heartbeat, f"op {op_id} attempt {attempt}")
         beat.start()
         try:
             (_roll_back if lease.kind == lifecycle.ROLLBACK else _run_steps)(lease)
@@ -123,31 +128,39 @@ def run_operation(op_id: str, attempt: int) -> None:
 
 
 def _load(lease: lifecycle.Lease) -> tuple[str, set[str], flows.FlowContext]:
-    with session_scope() as session:
-        op = session.get(AppLcmOpOcc, lease.op_id)
-        inst = session.get(AppInstance, op.app_instance_id)
-        return op.lcm_operation, set(op.steps_done or []), _context(op, inst, session, lease)
+    """The occurrence, its instance, package and host: one SELECT, outside a transaction (one round trip)."""
+    with read_scope() as session:
+        op, inst, pkg, host = session.execute(
+            select(AppLcmOpOcc, AppInstance, AppPackage, MecHost)
+            .join(AppInstance, AppInstance.id == AppLcmOpOcc.app_instance_id)
+            .outerjoin(AppPackage, AppPackage.id == AppInstance.app_pkg_id)
+            .outerjoin(MecHost, MecHost.id == func.coalesce(AppLcmOpOcc.mec_host_id, AppInstance.mec_host_id))
+            .where(AppLcmOpOcc.id == lease.op_id)).one()
+        return op.lcm_operation, set(op.steps_done or []), _context(op, inst, pkg, host, lease)
 
 
 def _run_steps(lease: lifecycle.Lease) -> None:
     op_id, operation, outcome = lease.op_id, "UNKNOWN", "failed_temp"
     try:
-        operation, done, ctx = _load(lease)
+        with phase("load"):
+            operation, done, ctx = _load(lease)
         finished: list[str] = []
         for stage in flows.steps_for(operation, ctx.op.params):
             # steps finished by an earlier attempt are skipped: their ids are in the instance resources
             todo = [s for s in flows.steps_of(stage) if not (s.name in done and operation == "INSTANTIATE")]
             if not todo:
                 continue
-            lease.boundary(finished, "+".join(s.name for s in todo))
+            with phase("boundary"):
+                lease.boundary(finished, "+".join(s.name for s in todo))
             try:
                 finished = _run_stage(op_id, operation, todo, ctx)
             except _StageFailed as exc:
-                lease.boundary(exc.finished, None)
+                with phase("boundary"):
+                    lease.boundary(exc.finished, None)
                 raise exc.cause from None
-        lease.boundary(finished, None)
         faults.point("lcm:before-complete")
-        lease.complete(_outcome(operation, ctx), emit_instance_state_notification)
+        with phase("complete"):  # with the last boundary: what the last stage finished
+            lease.complete(_outcome(operation, ctx), emit_instance_state_notification, finished)
         delivery.wake()
         outcome = "completed"
         log.info("op %s (%s) COMPLETED", op_id, operation)
@@ -182,7 +195,9 @@ def _fail_temp(lease: lifecycle.Lease, error: dict[str, Any]) -> None:
     log.warning("op %s attempt %s %s: %s", lease.op_id, lease.attempt,
                 "rollback stopped" if lease.kind == lifecycle.ROLLBACK else "FAILED_TEMP", error.get("detail"))
     try:
-        if lease.fail_temp(error):
+        with phase("fail"):
+            failed = lease.fail_temp(error)
+        if failed:
             delivery.wake()
         else:
             log.warning("op %s attempt %s: lease already lost; outcome not written", lease.op_id, lease.attempt)

@@ -1,18 +1,28 @@
-"""Engines and sessions: one engine per database URL per process."""
+"""Engines and sessions: one engine per database URL per process.
+
+A worker at a PoP reaches the database over a WAN, where every round trip costs tens of milliseconds,
+so a checked-out connection is not pinged (``SELECT 1``) each time: it is checked without one (has the
+server closed it, or sent anything while it sat idle in the pool?), and pinged only when it has been
+idle for longer than ``PING_IDLE_S``. A restarted or killed server closes its connections, which the
+check sees; a connection that went quiet with no close (a cut link) is pinged after ``PING_IDLE_S``.
+The pool hands out the connection used last, so a job's consecutive transactions find a fresh one.
+"""
 
 from __future__ import annotations
 
+import select as select_io
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from meao.config import get_settings
+from meao.db import roundtrips
 
 
 @lru_cache(maxsize=8)
@@ -32,39 +42,52 @@ def get_engine(url: str) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
+        roundtrips.watch_engine(engine)
         return engine
-    engine = create_engine(url, pool_size=10, max_overflow=20)
-    _ping_when_idle(engine)
+    engine = create_engine(url, pool_size=10, max_overflow=20, pool_use_lifo=True)
+    _check_on_checkout(engine)
+    roundtrips.watch_engine(engine)
     return engine
 
 
-PING_IDLE_S = 5.0
-"""A pooled connection idle this long is pinged before use; a busier one is not."""
+#: a pooled connection idle for longer than this is pinged before use (a round trip); fresher ones are not
+PING_IDLE_S = 10.0
 
 
-def _ping_when_idle(engine: Engine) -> None:
-    """Ping a pooled connection before use only when it has been idle ``PING_IDLE_S``.
+def _check_on_checkout(engine: Engine) -> None:
+    """Hand out only live connections: closed or chatty ones are replaced, long-idle ones pinged first."""
 
-    SQLAlchemy's ``pool_pre_ping`` pings on every checkout: one more round trip per request or job step,
-    which a PoP worker 20 ms from its database pays in full. A connection in steady use has just proved
-    alive; one that sat idle across a database restart or a dropped link has not, and is pinged. A ping
-    that fails discards the connection, and the pool connects anew (DisconnectionError). A connection the
-    database dropped within the last seconds fails its statement instead, and SQLAlchemy then invalidates
-    the whole pool, so only that one use sees the error.
-    """
+    @event.listens_for(engine, "connect")
     @event.listens_for(engine, "checkin")
-    def _checked_in(_dbapi_conn, record) -> None:
+    def _fresh(dbapi_connection, record) -> None:
         record.info["idle_since"] = time.monotonic()
 
     @event.listens_for(engine, "checkout")
-    def _checked_out(dbapi_conn, record, _proxy) -> None:
-        since = record.info.get("idle_since")
-        if since is None or time.monotonic() - since < PING_IDLE_S:
-            return
-        try:
-            engine.dialect.do_ping(dbapi_conn)
-        except Exception as exc:  # any failure of the ping means: use another connection
-            raise DisconnectionError(f"pooled connection failed its ping: {exc}") from exc
+    def _checkout(dbapi_connection, record, proxy) -> None:
+        if _server_spoke(dbapi_connection):  # a close, or a termination notice: it is dead
+            raise exc.DisconnectionError("the database closed this pooled connection")
+        if time.monotonic() - record.info.get("idle_since", float("-inf")) > PING_IDLE_S:
+            try:
+                ok = engine.dialect.do_ping(dbapi_connection)
+            except Exception as err:
+                raise exc.DisconnectionError(f"pooled connection failed its ping: {err}") from err
+            if ok is False:
+                raise exc.DisconnectionError("pooled connection failed its ping")
+
+
+def _server_spoke(dbapi_connection: Any) -> bool:
+    """True when the server sent something on an idle connection: an idle PostgreSQL session receives
+    nothing, so readable data is an end of file or a notice that the server ends the session."""
+    pgconn = getattr(dbapi_connection, "pgconn", None)
+    if pgconn is None:
+        return False
+    if getattr(dbapi_connection, "closed", False):
+        return True
+    try:
+        readable, _, _ = select_io.select([pgconn.socket], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 @lru_cache(maxsize=8)
@@ -84,6 +107,23 @@ def session_scope() -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def dialect_name() -> str:
+    """The configured database's dialect ("postgresql", "sqlite"): for SQL written for one of them."""
+    return get_engine(get_settings().database_url).dialect.name
+
+
+@contextmanager
+def statement_scope() -> Iterator[Session]:
+    """A session whose every statement is its own transaction (AUTOCOMMIT): no BEGIN and COMMIT round trips.
+
+    For writes that are one statement (a fenced UPDATE, a CTE that fences and writes): a single
+    statement is atomic by itself. Never for several writes that must land together.
+    """
+    engine = get_engine(get_settings().database_url)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn, Session(bind=conn) as session:
+        yield session
 
 
 @contextmanager

@@ -24,7 +24,7 @@ from meao.celery_app import send_job
 from meao.config import Settings, get_settings
 from meao.db.clock import db_now
 from meao.db.models import Job
-from meao.db.session import session_scope
+from meao.db.session import read_scope, session_scope
 from meao.jobs.outbox import CLAIMED, DONE, PENDING, SENT
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def _unsent(job_id: int, sends_now: int, error: str) -> None:
 def dispatch_due(settings: Settings | None = None, limit: int = 200) -> int:
     """Send every job that is due; stops at the first broker failure (the broker is down). Returns how many."""
     settings = settings or get_settings()
-    with session_scope() as session:
+    with read_scope() as session:  # one SELECT, no transaction: a PoP worker polls over the WAN
         due = session.execute(select(Job.id, Job.task, Job.args, Job.queue, Job.state, Job.sends)
                               .where(Job.state.in_((PENDING, SENT)), Job.send_after <= db_now())
                               .order_by(Job.id).limit(limit)).all()

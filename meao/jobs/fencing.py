@@ -8,6 +8,7 @@ its next write (or at :meth:`Heartbeat.check`, between chunks of long I/O).
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import socket
@@ -28,15 +29,22 @@ class Superseded(Exception):
 
 class Heartbeat(threading.Thread):
     """Calls ``stamp`` every ``MEAO_HEARTBEAT_S`` until halted; ``stamp`` raises Superseded when the hold is
-    lost, which ends the beat and makes :meth:`check` raise. ``what`` names the attempt in logs."""
+    lost, which ends the beat and makes :meth:`check` raise. ``what`` names the attempt in logs.
+
+    The beat runs in the context it was made in, so its log lines carry the job's op id.
+    """
 
     def __init__(self, stamp: Callable[[], None], what: str) -> None:
         super().__init__(name=f"beat-{what[:24]}", daemon=True)
         self.stamp, self.what = stamp, what
         self.halt = threading.Event()
         self.lost = threading.Event()
+        self._context = contextvars.copy_context()
 
     def run(self) -> None:
+        self._context.run(self._beat)
+
+    def _beat(self) -> None:
         while not self.halt.wait(get_settings().jobs.heartbeat_s):
             try:
                 self.stamp()

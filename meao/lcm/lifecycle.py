@@ -16,16 +16,16 @@ FAILED, or fails and leaves it FAILED_TEMP for another retry or fail).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import String, case, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from meao.db.clock import db_now
-from meao.db.models import AppInstance, AppLcmOpOcc
-from meao.db.session import session_scope
+from meao.db.models import AppInstance, AppLcmOpOcc, utcnow
+from meao.db.session import dialect_name, read_scope, session_scope, statement_scope
 from meao.jobs import outbox
 from meao.jobs.contract import RUN_OP_TASK
 from meao.jobs.fencing import Superseded
@@ -92,7 +92,7 @@ def abandon(op_id: str, attempt: int, reason: str) -> bool:
                      "send it again, or fail it")
     with bind_op(op_id), session_scope() as session:
         done = transition(session, op_id, FAILED_TEMP, expect=(STARTING, PROCESSING),
-                          where={"attempt": attempt, "worker": None, "run_kind": RUN}, error=purged)
+                          where={"attempt": attempt, "worker": None, "run_kind": RUN}, error=purged) is not None
         if not done:
             done = session.execute(update(AppLcmOpOcc).where(
                 AppLcmOpOcc.id == op_id, AppLcmOpOcc.attempt == attempt, AppLcmOpOcc.worker.is_(None),
@@ -109,8 +109,9 @@ def claim(op_id: str, attempt: int, worker: str) -> Lease | None:
     mine = {"attempt": attempt, "worker": None}
     with session_scope() as session:
         kind = None
-        if transition(session, op_id, PROCESSING, expect=(STARTING,), where={**mine, "run_kind": RUN},
-                      worker=worker, heartbeat_at=db_now()):
+        claimed = transition(session, op_id, PROCESSING, expect=(STARTING,), where={**mine, "run_kind": RUN},
+                             worker=worker, heartbeat_at=db_now())
+        if claimed:
             kind = RUN
         else:
             for state, run_kind in ((PROCESSING, RUN), (FAILED_TEMP, ROLLBACK)):  # a retry's, a fail's
@@ -121,7 +122,26 @@ def claim(op_id: str, attempt: int, worker: str) -> Lease | None:
                     kind = run_kind
                     break
         outbox.settle(session, op_id, attempt, outbox.CLAIMED if kind else outbox.DONE)
-    return Lease(op_id, attempt, worker, kind) if kind else None
+        if not kind:
+            return None
+        lease = Lease(op_id, attempt, worker, kind)
+        lease.journal.update(_journal(claimed or session.get(AppLcmOpOcc, op_id)))
+    return lease
+
+
+def _journal(op: AppLcmOpOcc) -> dict[str, Any]:
+    """What only the lease holder writes while it holds the attempt, as the claim left it: the worker
+    then writes its step records in one statement, without reading them back first."""
+    return {"steps_done": list(op.steps_done or []), "step_log": [dict(e) for e in op.step_log or []],
+            "clock_offset_s": _clock_offset(op.heartbeat_at)}
+
+
+def _clock_offset(db_stamp: datetime | None) -> float:
+    """The database clock minus this host's, from a stamp the database just wrote (within a round trip)."""
+    if db_stamp is None:
+        return 0.0
+    stamp = db_stamp if db_stamp.tzinfo else db_stamp.replace(tzinfo=UTC)
+    return (stamp - datetime.now(UTC)).total_seconds()
 
 
 @dataclass(frozen=True)
@@ -132,6 +152,8 @@ class Lease:
     attempt: int
     worker: str
     kind: str  # RUN | ROLLBACK
+    #: steps_done, step_log and the database clock's offset as this holder last wrote or read them
+    journal: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def _held(self) -> tuple:
         return (AppLcmOpOcc.id == self.op_id, AppLcmOpOcc.attempt == self.attempt,
@@ -139,54 +161,103 @@ class Lease:
                 AppLcmOpOcc.operation_state == (PROCESSING if self.kind == RUN else FAILED_TEMP))
 
     def _stamp(self, session: Session, **values: Any) -> AppLcmOpOcc:
-        """Heartbeat (and ``values``) if the lease is still held, in ``session``; the fresh row."""
-        if session.execute(update(AppLcmOpOcc).where(*self._held())
-                           .values(heartbeat_at=db_now(), **values)).rowcount != 1:
-            raise Superseded(f"attempt {self.attempt} of operation {self.op_id} is no longer held by {self.worker}")
-        return session.execute(select(AppLcmOpOcc).where(AppLcmOpOcc.id == self.op_id)
-                               .execution_options(populate_existing=True)).scalar_one()
+        """Heartbeat (and ``values``) if the lease is still held, in ``session``; the fresh row (RETURNING:
+        no SELECT of its own)."""
+        op = session.execute(update(AppLcmOpOcc).where(*self._held()).values(heartbeat_at=db_now(), **values)
+                             .returning(AppLcmOpOcc).execution_options(populate_existing=True)).scalar_one_or_none()
+        if op is None:
+            raise self._lost()
+        return op
+
+    def _lost(self) -> Superseded:
+        return Superseded(f"attempt {self.attempt} of operation {self.op_id} is no longer held by {self.worker}")
 
     def heartbeat(self) -> None:
-        """Stamp the attempt alive (and prove it is still held)."""
-        with session_scope() as session:
-            self._stamp(session)
+        """Stamp the attempt alive (and prove it is still held): one statement, its own transaction."""
+        with statement_scope() as session:
+            if session.execute(update(AppLcmOpOcc).where(*self._held())
+                               .values(heartbeat_at=db_now())).rowcount != 1:
+                raise self._lost()
 
     def save_resources(self, instance_id: str, resources: dict[str, Any]) -> None:
-        """Write the instance's resources (the OpenStack ids the steps made), only while the lease holds."""
+        """Write the instance's resources (the OpenStack ids the steps made), only while the lease holds.
+
+        On PostgreSQL one statement does both, the fence first (a CTE that stamps the held attempt, and
+        locks it until the write commits), the write only when it matched: one round trip.
+        """
+        write = update(AppInstance).where(AppInstance.id == instance_id).values(resources=dict(resources))
+        if dialect_name() == "postgresql":
+            held = (update(AppLcmOpOcc.__table__).where(*self._held()).values(heartbeat_at=db_now())
+                    .returning(AppLcmOpOcc.id).cte("held"))
+            instance = AppInstance.__table__  # Core: the ORM does not run an UPDATE carrying a CTE
+            fenced = (update(instance).add_cte(held).where(instance.c.id == instance_id, select(held.c.id).exists())
+                      # updated_at given: the column's Python onupdate comes out NULL in a statement with a CTE
+                      .values(resources=dict(resources), updated_at=utcnow()).returning(instance.c.id))
+            with statement_scope() as session:
+                if session.connection().execute(fenced).first() is None:
+                    raise self._lost()
+            return
         with session_scope() as session:
-            self._stamp(session)
-            session.execute(update(AppInstance).where(AppInstance.id == instance_id)
-                            .values(resources=dict(resources)))
+            if session.execute(update(AppLcmOpOcc).where(*self._held())
+                               .values(heartbeat_at=db_now())).rowcount != 1:
+                raise self._lost()
+            session.execute(write)
 
     def note_graceful(self, outcome: dict[str, Any]) -> None:
         """Keep on the occurrence how a GRACEFUL stop or terminate went at the MEP."""
-        with session_scope() as session:
-            self._stamp(session, graceful=dict(outcome))
+        with statement_scope() as session:
+            if session.execute(update(AppLcmOpOcc).where(*self._held())
+                               .values(heartbeat_at=db_now(), graceful=dict(outcome))).rowcount != 1:
+                raise self._lost()
 
     def boundary(self, finished: list[str], starting: str | None) -> None:
         """Between two stages: record what finished, name what starts; a pending cancel stops here.
 
         ``starting`` None is the last boundary, before the outcome: a cancel is honoured there too.
+        One fenced statement: the holder alone writes the step records while it holds the attempt, so it
+        writes them from its journal, and the row, locked by the UPDATE, decides between the two outcomes
+        (going on, or a pending cancel: no step opened) and says which it was.
         """
-        with session_scope() as session:
-            op = self._stamp(session)
-            cancel = (op.cancel_mode or "GRACEFUL") if self.kind == RUN and op.is_cancel_pending else None
-            values: dict[str, Any] = {"current_step": None if cancel else starting}
-            if finished:
-                values["steps_done"] = [*(op.steps_done or []), *finished]
-            # a rollback's undo steps run one at a time: the next one starting ends the previous one
-            values["step_log"] = self._logged(op, finished, None if cancel else starting,
-                                              close_all=self.kind == ROLLBACK)
-            self._stamp(session, **values)
-        if cancel:
-            raise CancelRequested(cancel)
+        self._load_journal()
+        done = [*self.journal["steps_done"], *finished]
+        now = self._db_moment_now()
+        close_all = self.kind == ROLLBACK  # a rollback's undo steps run one at a time
+        going = self._logged(self.journal["step_log"], finished, starting, now, close_all=close_all)
+        log_type = AppLcmOpOcc.__table__.c.step_log.type
+        values: dict[str, Any] = {"heartbeat_at": db_now(), "steps_done": done}
+        if self.kind == RUN:
+            stopped = self._logged(self.journal["step_log"], finished, None, now)
+            cancel = AppLcmOpOcc.is_cancel_pending.is_(True)
+            values["current_step"] = case((cancel, None), else_=literal(starting, String))
+            values["step_log"] = case((cancel, literal(stopped, log_type)), else_=literal(going, log_type))
+        else:
+            values.update(current_step=starting, step_log=going)
+        with statement_scope() as session:
+            row = session.execute(update(AppLcmOpOcc).where(*self._held()).values(**values).returning(
+                AppLcmOpOcc.is_cancel_pending, AppLcmOpOcc.cancel_mode, AppLcmOpOcc.heartbeat_at)).first()
+        if row is None:
+            raise self._lost()
+        cancel_mode = (row.cancel_mode or "GRACEFUL") if self.kind == RUN and row.is_cancel_pending else None
+        self.journal.update(steps_done=done, step_log=stopped if cancel_mode else going,
+                            clock_offset_s=_clock_offset(row.heartbeat_at))
+        if cancel_mode:
+            raise CancelRequested(cancel_mode)
 
-    def _logged(self, op: AppLcmOpOcc, finished: list[str], starting: str | None, *,
-                close_all: bool = False) -> list[dict[str, Any]]:
-        """``op``'s step log with this attempt's ``finished`` steps (``close_all``: every open one) closed and
-        the steps of ``starting`` ("a+b": a stage run concurrently) opened, at the heartbeat just stamped."""
-        now = _db_moment(op.heartbeat_at)
-        log = [dict(e) for e in op.step_log or []]
+    def _load_journal(self) -> None:
+        """A lease not made by :func:`claim` (tests, the reaper) reads its journal once."""
+        if not self.journal:
+            with read_scope() as session:
+                self.journal.update(_journal(session.get(AppLcmOpOcc, self.op_id)))
+
+    def _db_moment_now(self) -> str:
+        """Now on the database's clock (as the journal last measured its offset), for the step log."""
+        return _db_moment(datetime.now(UTC) + timedelta(seconds=self.journal["clock_offset_s"]))
+
+    def _logged(self, step_log: list[dict[str, Any]] | None, finished: list[str], starting: str | None,
+                now: str, *, close_all: bool = False) -> list[dict[str, Any]]:
+        """``step_log`` with this attempt's ``finished`` steps (``close_all``: every open one) closed and the
+        steps of ``starting`` ("a+b": a stage run concurrently) opened, at ``now`` (database clock)."""
+        log = [dict(e) for e in step_log or []]
         for entry in log:
             if (entry.get("attempt") == self.attempt and entry.get("ended_at") is None
                     and (close_all or entry.get("name") in finished)):
@@ -196,24 +267,32 @@ class Lease:
                         "attempt": self.attempt})
         return log
 
-    def complete(self, instance_values: dict[str, Any], notify) -> None:
+    def complete(self, instance_values: dict[str, Any], notify, finished: list[str] | None = None) -> None:
         """RUN: PROCESSING → COMPLETED with the instance's new state, unless a cancel is pending.
 
-        The stamp locks the row first, so a cancel either landed before (and wins: CancelRequested)
-        or finds the operation COMPLETED and is refused. ``notify(session, instance)`` emits what the
-        new instance state must tell subscribers, in the same transaction.
+        One conditional UPDATE decides: it matches only the held attempt with no cancel pending, so a
+        cancel either landed before (and wins: CancelRequested) or finds the operation COMPLETED and is
+        refused. ``finished``, the last stage's steps, is the last boundary: recorded in that same
+        UPDATE, or, when a cancel wins, by :meth:`boundary` as before. The instance's new state goes in the
+        UPDATE that releases it; ``notify(session, instance)`` emits what the new instance state must tell
+        subscribers, in the same transaction.
         """
+        records: dict[str, Any] = {}
+        if finished is not None:
+            self._load_journal()
+            records = {"steps_done": [*self.journal["steps_done"], *finished],
+                       "step_log": self._logged(self.journal["step_log"], finished, None, self._db_moment_now())}
         with session_scope() as session:
-            op = self._stamp(session)
-            if op.is_cancel_pending:
-                raise CancelRequested(op.cancel_mode or "GRACEFUL")
-            inst = session.get(AppInstance, op.app_instance_id)
-            for name, value in instance_values.items():
-                setattr(inst, name, value)
-            if not transition(session, self.op_id, COMPLETED, expect=(PROCESSING,),
-                              where={"attempt": self.attempt, "worker": self.worker}, current_step=None):
-                raise Superseded(f"operation {self.op_id} changed while completing")
-            notify(session, inst)
+            op = transition(session, self.op_id, COMPLETED, expect=(PROCESSING,),
+                            where={"attempt": self.attempt, "worker": self.worker, "run_kind": RUN,
+                                   "is_cancel_pending": False},
+                            instance_values=instance_values, current_step=None, heartbeat_at=db_now(), **records)
+            if op is not None:
+                notify(session, session.get(AppInstance, op.app_instance_id))  # in the session: no SELECT
+        if op is None:  # a cancel is pending (the boundary records the last stage and raises it), or the lease
+            self.boundary(finished or [], None)  # is gone (the boundary raises Superseded)
+            raise Superseded(f"operation {self.op_id} changed while completing")
+        self.journal.update(records)
 
     def rolled_back(self, instance_values: dict[str, Any]) -> None:
         """ROLLBACK: FAILED_TEMP → FAILED, the instance as the rollback left it."""
@@ -224,7 +303,9 @@ class Lease:
                 setattr(inst, name, value)
             if not transition(session, self.op_id, FAILED, expect=(FAILED_TEMP,),
                               where={"attempt": self.attempt, "worker": self.worker}, worker=None,
-                              current_step=None, step_log=self._logged(op, [], None, close_all=True)):
+                              current_step=None,
+                              step_log=self._logged(op.step_log, [], None, _db_moment(op.heartbeat_at),
+                                                    close_all=True)):
                 raise Superseded(f"operation {self.op_id} changed while failing")
 
     def fail_temp(self, error: dict[str, Any]) -> bool:
@@ -234,7 +315,7 @@ class Lease:
             if self.kind == RUN:
                 return transition(session, self.op_id, FAILED_TEMP, expect=(PROCESSING,),
                                   where={"attempt": self.attempt, "worker": self.worker, "run_kind": RUN},
-                                  error=error, worker=None, is_cancel_pending=False, cancel_mode=None)
+                                  error=error, worker=None, is_cancel_pending=False, cancel_mode=None) is not None
             return session.execute(update(AppLcmOpOcc).where(*self._held()).values(
                 run_kind=RUN, worker=None, error=error, current_step=None)).rowcount == 1
 

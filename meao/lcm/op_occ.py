@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import case, update
 from sqlalchemy.orm import Session
 
 from meao.db.models import AppInstance, AppLcmOpOcc, utcnow
@@ -33,24 +33,37 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 
 
 def transition(session: Session, op_id: str, to_state: str, *, expect: tuple[str, ...] | None = None,
-               where: dict[str, Any] | None = None, **values: Any) -> bool:
+               where: dict[str, Any] | None = None, instance_values: dict[str, Any] | None = None,
+               **values: Any) -> AppLcmOpOcc | None:
     """Move an occurrence to ``to_state`` if it is in one of ``expect`` (default: every state that may).
 
     ``where`` adds column equalities to the compare-and-swap (e.g. the attempt a worker owns).
-    Returns False, changing nothing, when another actor got there first. A final state releases the
-    instance for its next operation.
+    Returns the moved occurrence, or None, changing nothing, when another actor got there first. A final
+    state releases the instance for its next operation; ``instance_values`` (the instance's new
+    attributes) are written in that same UPDATE, which brings the instance back into ``session``.
     """
     sources = tuple(s for s in (expect or TRANSITIONS) if to_state in TRANSITIONS[s])
     stmt = update(AppLcmOpOcc).where(AppLcmOpOcc.id == op_id, AppLcmOpOcc.operation_state.in_(sources))
     for column, value in (where or {}).items():
         stmt = stmt.where(getattr(AppLcmOpOcc, column) == value)
-    if session.execute(stmt.values(operation_state=to_state, state_entered_time=utcnow(), **values)).rowcount != 1:
-        return False
-    op = session.get(AppLcmOpOcc, op_id)
-    session.refresh(op)
-    if to_state in FINAL_STATES:
+    # RETURNING: the moved row comes back with the UPDATE, not in a SELECT of its own (a round trip)
+    op = session.execute(stmt.values(operation_state=to_state, state_entered_time=utcnow(), **values)
+                         .returning(AppLcmOpOcc).execution_options(populate_existing=True)).scalar_one_or_none()
+    if op is None:
+        return None
+    if instance_values:
+        release = {"current_op_id": case((AppInstance.current_op_id == op_id, None),
+                                         else_=AppInstance.current_op_id)} if to_state in FINAL_STATES else {}
+        inst = session.execute(update(AppInstance).where(AppInstance.id == op.app_instance_id)
+                               .values(**instance_values, **release).returning(AppInstance)
+                               # the returned row is the instance's new state: nothing to expire, read again
+                               .execution_options(populate_existing=True, synchronize_session=False)).scalar_one()
+        # the identity map holds objects weakly: keep the instance for the notifications that follow in this
+        # transaction, which then find it there instead of reading it again (a round trip each)
+        session.info.setdefault("pinned", []).append(inst)
+    elif to_state in FINAL_STATES:
         session.execute(update(AppInstance).where(AppInstance.id == op.app_instance_id,
                                                   AppInstance.current_op_id == op_id)
                         .values(current_op_id=None))
     emit_op_occ_notification(session, op)
-    return True
+    return op

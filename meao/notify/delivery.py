@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, aliased
 
 from meao.config import Settings
 from meao.db.models import NotifyCircuit, OutboxMessage, Subscription, utcnow
-from meao.db.session import session_scope
+from meao.db.session import read_scope, session_scope
 from meao.metrics import NOTIFY_CIRCUIT_OPENED, NOTIFY_FAILURES
 from meao.notify.callback_auth import CallbackAuthenticator
 from meao.outbound import OutboundGate, OutboundPolicy, Resolver
@@ -201,7 +201,7 @@ class Deliverer:
         free = self.parallel - self.in_flight
         if free <= 0:
             return 0
-        with session_scope() as session:
+        with read_scope() as session:  # one SELECT, no transaction: a PoP worker polls over the WAN
             due = session.execute(claimable(now, free, self.settings)).all()
         claimed = 0
         for msg_id, attempts, subscription_id in due:

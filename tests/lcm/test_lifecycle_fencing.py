@@ -166,3 +166,26 @@ def test_the_outbox_keeps_jobs_while_the_broker_is_down_and_sends_again_what_nob
     assert broker.sent == [("mecpm.run_op", (op_id, "1"), "mecpm.pop1")] * 2
 
 
+
+
+@pytest.mark.parametrize("cancel", [False, True])
+def test_complete_records_the_last_stage_with_the_outcome_or_before_a_pending_cancel(database: str,
+                                                                                    cancel: bool) -> None:
+    """The last boundary goes with the outcome (one round trip fewer at a PoP); a cancel still finds it recorded."""
+    _, op_id = _new_op(database)
+    lease = lifecycle.claim(op_id, 1, "w1")
+    lease.boundary([], "grant")
+    lease.boundary(["grant"], "wait_active+app_rules")
+    if cancel:
+        with session_scope() as session:
+            session.execute(update(AppLcmOpOcc).where(AppLcmOpOcc.id == op_id).values(is_cancel_pending=True))
+        with pytest.raises(lifecycle.CancelRequested):
+            lease.complete({"instantiation_state": "INSTANTIATED"}, lambda session, inst: None,
+                           ["wait_active", "app_rules"])
+    else:
+        lease.complete({"instantiation_state": "INSTANTIATED"}, lambda session, inst: None, ["wait_active", "app_rules"])
+    op = _op(op_id)
+    assert op.operation_state == (PROCESSING if cancel else COMPLETED)
+    assert op.steps_done == ["grant", "wait_active", "app_rules"] and op.current_step is None
+    assert [(e["name"], e["ended_at"] is not None) for e in op.step_log] == [
+        ("grant", True), ("wait_active", True), ("app_rules", True)]
