@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from meao import faults
 from meao.catalogue.appd import AppD, VirtualCompute
 from meao.lcm.requirements import effective_compute, flavor_size
-from meao.nfvo.vim import ImageSpec, OpenStream, Vim, VimNotFound, port_name
+from meao.nfvo.vim import ImageSpec, OpenStream, Vim, VimNotFound, port_name, server_name
 from meao.problems import ProblemError
 from meao.wire.grants import grant_request
 from mecpm.mep import MepDriver
@@ -289,7 +289,7 @@ def _server(ctx: FlowContext) -> None:
     if image_id is None:
         raise FlowError("no software image was uploaded for the VDU; the AppD needs a SwImage")
     port_ids = [ctx.resources["ports"][c.id] for c in ctx.op.appd.ext_cpds]
-    name = f"meao-{ctx.op.instance_id}"
+    name = server_name(ctx.op.instance_id)
     flavor_id = _ensure_flavor(ctx)
     # the app's own Mp1 client, rotated right before the boot that carries it: a server found above
     # booted with the secret of the last rotation, so it is never rotated once a server exists. Noted

@@ -283,6 +283,11 @@ def port_name(instance_id: str, cp: str) -> str:
     return f"meao-{instance_id}-{cp}"
 
 
+def server_name(instance_id: str) -> str:
+    """The name of an app instance's server (a lookup by it is an indexed filter at Nova)."""
+    return f"meao-{instance_id}"
+
+
 def instance_tag(instance_id: str) -> str:
     return f"{INSTANCE_TAG_PREFIX}{instance_id}"
 
