@@ -434,10 +434,12 @@ START = (Step("start", _start),)
 STOP = (Step("stop", _stop),)
 TERMINATE = (
     Step("graceful_stop", _terminate_stop),
-    # the MEP withdraws the app (rules, services, its Mp1 client) while Nova deletes the server: the
-    # rules live on the ports, which outlive the server; the Mp1 client goes with the rules
-    (Step("app_rules", _undo_rules), Step("server", _delete_server)),
+    Step("server", _delete_server),
     (Step("ports", _undo_ports), Step("flavor", _release_flavor)),  # the server is gone, its ports free
+    # the MEP withdraws the app (rules, services, its Mp1 client) last: its security group is then on no
+    # port, so it is deleted without first being taken off each port (a Neutron update per port, which
+    # would contend with the compute host's release of the same ports while the server is deleted)
+    Step("app_rules", _undo_rules),
 )
 
 
