@@ -13,6 +13,7 @@ import re
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -22,8 +23,8 @@ import httpx
 import pytest
 
 from tests.conftest import wait_for
-from tests.faults.audit import audit
-from tests.lab.burst import Client, Step
+from tests.faults.audit import INSTANCE_KEY, audit, recorded
+from tests.lab.burst import Client, Step, run_lanes
 from tests.lab.conftest import API, ROOT, STATE, ZONES, ended, lab, onboard, start, worker_log
 from tests.lcm.conftest import os_conn  # noqa: F401 — the test bed's client
 
@@ -56,6 +57,32 @@ def lab_db_url() -> str:
         if line.startswith("MEAO_DATABASE_URL="):
             return shlex.split(line.split("=", 1)[1])[0].replace("@ctl.mlab:", "@10.213.0.10:")
     raise AssertionError("deploy/lab/state/env/ctl.env has no MEAO_DATABASE_URL")
+
+
+class LabScope:
+    """The test bed as the lab's audit sees it: the test bed is shared with other meao stacks (same project),
+    whose servers come and go under instance ids the lab's database never knew. The lab's apps are on its
+    network (deploy/lab/up.sh: meao-lab), so a server is the lab's when a port of it is there, or when the
+    lab's database names its instance."""
+
+    def __init__(self, conn, network: str, known: set[str]) -> None:
+        self.conn, self.compute, self.network = conn, self, self
+        self.net_id = conn.network.find_network(network).id
+        self.known = known
+
+    def ports(self, **kw: Any) -> list[Any]:
+        return list(self.conn.network.ports(network_id=self.net_id, **kw))
+
+    def servers(self, **kw: Any) -> list[Any]:
+        on_lab = {p.device_id for p in self.ports()}
+        return [s for s in self.conn.compute.servers(**kw)
+                if s.id in on_lab or (s.metadata or {}).get(INSTANCE_KEY) in self.known]
+
+
+def lab_audit(os_conn, since: datetime) -> list[str]:  # noqa: F811
+    """tests/faults/audit.py's check (OpenStack holds what the database records, no orphan) on the lab."""
+    url = lab_db_url()
+    return audit(url, LabScope(os_conn, "meao-lab", set(recorded(url))), since)
 
 
 def proc(*args: str) -> str:
@@ -99,8 +126,12 @@ def fleet(api: httpx.Client, os_conn, tmp_path_factory: pytest.TempPathFactory) 
                     occ = ended(api, start(api, f"/app_instances/{iid}/terminate", {"terminationType": "FORCEFUL"}))
                     assert occ["operationState"] == "COMPLETED", (occ, worker_log(pop))
                 assert api.delete(f"/app_lcm/v1/app_instances/{iid}").status_code == 204
-        problems = audit(lab_db_url(), os_conn, since)
+        problems = lab_audit(os_conn, since)
         assert not problems, problems
+
+
+def op_state(api: httpx.Client, op: str) -> str:
+    return api.get(f"/app_lcm/v1/app_lcm_op_occs/{op}").json()["operationState"]
 
 
 def state_of(api: httpx.Client, iid: str) -> str:
@@ -188,3 +219,111 @@ def haproxy_up_servers(since: int) -> set[str]:
     for name, state in re.findall(r"Server meao/(serve\d) is (UP|DOWN)", text):
         last[name] = state
     return {name for name, state in last.items() if state == "UP"}
+
+
+# ---------------------------------------------------------------- pop2's link cut for a minute
+def link_is_up(link: str) -> bool:
+    out = subprocess.run(["ip", "-o", "link", "show", link], capture_output=True, text=True, check=True).stdout
+    return "state UP" in out
+
+
+def test_cut_pop2_link_during_a_burst(api: httpx.Client, os_conn, fleet: dict[str, list[str]]) -> None:  # noqa: F811
+    """pop2's link down for CUT_S seconds while both PoPs have operations: pop1's complete during the cut;
+    pop2's complete after it, or end FAILED_TEMP with a reason and complete on retry; Nova matches the
+    database and nothing is orphaned."""
+    since = datetime.now(UTC)
+    client = oss_client()
+    pop1_lanes = [alternate(iid, 4, first=opposite(state_of(api, iid))) for iid in fleet["pop1"]]
+    pop1_out: list[Any] = []
+    runner = threading.Thread(target=lambda: pop1_out.extend(run_lanes(client, pop1_lanes)), daemon=True)
+    restored = False
+    try:
+        runner.start()
+        # pop2's first instance is cut in the middle of its operation, its second one's job is sent during
+        # the cut (it waits in the queue the PoP cannot reach)
+        first, *others = fleet["pop2"]
+        pop2_ops = {first: start(api, f"/app_instances/{first}/operate", stop(opposite(state_of(api, first))))}
+        wait_for(lambda: op_state(api, pop2_ops[first]) != "STARTING", 60, 0.02, "pop2's worker to take its job")
+        lab("wan.sh", "cut", "pop2", "--link")
+        cut_at = time.monotonic()
+        print(f"pop2's link cut with its first operation {op_state(api, pop2_ops[first])}")
+        pop2_ops |= {iid: start(api, f"/app_instances/{iid}/operate", stop(opposite(state_of(api, iid))))
+                     for iid in others}
+        runner.join(CUT_S - 5)
+        assert not runner.is_alive(), f"pop1's operations did not end within {CUT_S - 5}s of pop2's cut"
+        assert not link_is_up("mlab-p2"), "pop2's link is still cut while pop1's operations end"
+        bad = [o for o in pop1_out if o.state != "COMPLETED" or o.error or o.retries]
+        assert len(pop1_out) == 4 * len(fleet["pop1"]) and not bad, (pop1_out, worker_log("pop1"))
+        waiting = [op_state(api, op) for op in pop2_ops.values()]
+        print(f"pop1's {len(pop1_out)} operations completed {time.monotonic() - cut_at:.1f}s into the cut; "
+              f"pop2's meanwhile: {waiting}")
+        time.sleep(max(0.0, cut_at + CUT_S - time.monotonic()))  # the cut lasts CUT_S: the scenario, not a check
+    finally:
+        lab("wan.sh", "restore", "pop2", "--link")
+        restored = True
+        client.close()
+    assert restored
+    restored_at = time.monotonic()
+    for op in pop2_ops.values():
+        occ = ended(api, op)
+        print(f"pop2's {op} ended {occ['operationState']} {time.monotonic() - restored_at:.1f}s after the link came back")
+        if occ["operationState"] == "FAILED_TEMP":
+            assert (occ.get("error") or {}).get("detail"), f"FAILED_TEMP says why: {occ}"
+            print(f"pop2's {op} ended FAILED_TEMP ({occ['error']['detail']}); retrying it")
+            resp = api.post(f"/app_lcm/v1/app_lcm_op_occs/{op}/retry")
+            assert resp.status_code == 202, resp.text
+            occ = ended(api, op)
+        assert occ["operationState"] == "COMPLETED", (occ, worker_log("pop2"))
+    assert_vim_matches(api, os_conn, fleet)
+    problems = lab_audit(os_conn, since)
+    assert not problems, problems
+
+
+# ---------------------------------------------------------------- pop1 without workers
+def cli_depth(queue: str) -> int | None:
+    """The depth `meao queues list` shows from mlab-oss, with the operator client up.sh made there."""
+    out = subprocess.run(["ip", "netns", "exec", "mlab-oss", "bash", "-c",
+                          f'set -a; . {STATE}/env/oss.env; set +a; exec "$0" queues list -f json',
+                          str(ROOT / ".venv" / "bin" / "meao")], capture_output=True, text=True, timeout=60,
+                         check=False)
+    assert out.returncode == 0, out.stderr
+    return next((q["depth"] for q in json.loads(out.stdout) if q["name"] == queue), None)
+
+
+def console_depth(api: httpx.Client, queue: str) -> int | None:
+    snap = api.get("/ops/v1/console").json()
+    return next((q["waiting"] for q in snap["queues"] if q["name"] == queue), None)
+
+
+def metrics_depth(api: httpx.Client, queue: str) -> float | None:
+    text = api.get("/ops/v1/metrics").text
+    found = re.search(rf'^meao_queue_depth{{[^}}]*queue="{re.escape(queue)}"[^}}]*}} (\S+)$', text,
+                      re.MULTILINE)
+    return float(found.group(1)) if found else None
+
+
+def test_pop1_without_workers(api: httpx.Client, os_conn, fleet: dict[str, list[str]]) -> None:  # noqa: F811
+    """All of pop1's workers stopped: its queue grows, and the CLI, the console and the metrics show it;
+    one worker started again drains it and the operations complete."""
+    workers = [f"worker-pop1-{i}" for i in (1, 2)]
+    proc("stop", *workers)
+    try:
+        ops = [start(api, f"/app_instances/{iid}/operate", stop(opposite(state_of(api, iid))))
+               for iid in fleet["pop1"]]
+        n = len(ops)
+        queue = "mecpm.pop1"
+        wait_for(lambda: (cli_depth(queue) or 0) >= n, 60, 0.5, f"`meao queues list` to show {n} jobs on {queue}")
+        wait_for(lambda: (console_depth(api, queue) or 0) >= n, 60, 0.5, f"the console to show {n} waiting")
+        wait_for(lambda: (metrics_depth(api, queue) or 0) >= n, 60, 0.5, f"meao_queue_depth of {queue} >= {n}")
+        for op in ops:
+            assert api.get(f"/app_lcm/v1/app_lcm_op_occs/{op}").json()["operationState"] == "STARTING", op
+        proc("start", workers[0])
+        for op in ops:
+            occ = ended(api, op)
+            assert occ["operationState"] == "COMPLETED", (occ, worker_log("pop1"))
+        assert cli_depth(queue) == 0
+        assert console_depth(api, queue) == 0
+        assert metrics_depth(api, queue) == 0
+    finally:
+        proc("start", *workers)
+    assert_vim_matches(api, os_conn, fleet)
