@@ -53,7 +53,9 @@ ZONES = {"pop1": "az1", "pop2": "az2"}
 
 def in_root(*cmd: str) -> str:
     """A lab script run in the root namespace (the WAN proxies and the lab's processes live there)."""
-    proc = subprocess.run(["nsenter", "-t", "1", "-n", *cmd], capture_output=True, text=True, check=False)
+    fd = os.environ["MEAO_BENCH_ROOT_NETNS_FD"]  # the namespace the bench was started in, kept open by exec
+    proc = subprocess.run(["nsenter", f"--net=/proc/self/fd/{fd}", *cmd], capture_output=True, text=True,
+                          check=False, pass_fds=(int(fd),))
     if proc.returncode != 0:
         raise SystemExit(f"bench: {' '.join(cmd)} failed: {proc.stdout}{proc.stderr}")
     return proc.stdout
@@ -88,7 +90,8 @@ for line in sys.stdin:
     elif cmd["do"] == "probe":  # what meao booted for an instance: its image, flavor, network and ports
         srv = next(s for s in conn.compute.servers(details=True) if cmd["instance"] in (s.name or ""))
         ports = list(conn.network.ports(device_id=srv.id))
-        flavor = srv.flavor.id or conn.compute.find_flavor(srv.flavor.name).id
+        # Nova (2.47+) names the server's flavor, not its id
+        flavor = conn.compute.find_flavor(srv.flavor.original_name or srv.flavor.name, ignore_missing=False).id
         out = {"image": srv.image.id, "flavor": flavor, "network": ports[0].network_id, "ports": len(ports)}
     else:
         conn.compute.delete_server(cmd["server"])
@@ -344,7 +347,10 @@ def main() -> int:
         raise SystemExit("bench: the lab's namespaces need root")
     here = subprocess.run(["ip", "netns", "identify", str(os.getpid())], capture_output=True, text=True,
                           check=False).stdout.strip()
-    if here != "mlab-oss":  # an OSS sits in mlab-oss: run there
+    if here != "mlab-oss":  # an OSS sits in mlab-oss: run there, holding the root namespace for in_root
+        fd = os.open("/proc/self/ns/net", os.O_RDONLY)
+        os.set_inheritable(fd, True)
+        os.environ["MEAO_BENCH_ROOT_NETNS_FD"] = str(fd)
         os.execvp("ip", ["ip", "netns", "exec", "mlab-oss", sys.executable, *sys.argv])
     lab = Lab()
     pkg = lab.onboard()

@@ -144,3 +144,32 @@ def ended(api: httpx.Client, op_id: str) -> dict[str, Any]:
 
 def worker_log(pop: str) -> str:
     return "".join((STATE / "log" / f"worker-{pop}-{i}.log").read_text(errors="replace")[-1500:] for i in (1, 2))
+
+
+def remove(api: httpx.Client, iid: str) -> str | None:
+    """The instance terminated and deleted, whatever a failed test left it in (an operation FAILED_TEMP is
+    failed first, which rolls back what it made); what went wrong, if anything."""
+    inst = api.get(f"/app_lcm/v1/app_instances/{iid}")
+    if inst.status_code == 404:
+        return None
+    ops = api.get("/app_lcm/v1/app_lcm_op_occs", params={"filter": f"(eq,appInstanceId,{iid})"}).json()
+    for op in ops:
+        if op["operationState"] in ("STARTING", "PROCESSING"):
+            ended(api, op["id"])
+        if api.get(f"/app_lcm/v1/app_lcm_op_occs/{op['id']}").json()["operationState"] == "FAILED_TEMP":
+            api.post(f"/app_lcm/v1/app_lcm_op_occs/{op['id']}/fail")
+            ended_for_good(api, op["id"])
+    if api.get(f"/app_lcm/v1/app_instances/{iid}").json()["instantiationState"] == "INSTANTIATED":
+        occ = ended(api, start(api, f"/app_instances/{iid}/terminate", {"terminationType": "FORCEFUL"}))
+        if occ["operationState"] != "COMPLETED":
+            return f"terminating {iid}: {occ}"
+    resp = api.delete(f"/app_lcm/v1/app_instances/{iid}")
+    return None if resp.status_code == 204 else f"deleting {iid}: {resp.status_code} {resp.text}"
+
+
+def ended_for_good(api: httpx.Client, op_id: str) -> dict[str, Any]:
+    def final() -> dict[str, Any] | None:
+        occ = api.get(f"/app_lcm/v1/app_lcm_op_occs/{op_id}").json()
+        return occ if occ["operationState"] in ("FAILED", "ROLLED_BACK", "COMPLETED") else None
+
+    return wait_for(final, 300, 0.5, f"operation {op_id} to be failed")

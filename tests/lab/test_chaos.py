@@ -25,7 +25,7 @@ import pytest
 from tests.conftest import wait_for
 from tests.faults.audit import INSTANCE_KEY, audit, recorded
 from tests.lab.burst import Client, Step, run_lanes
-from tests.lab.conftest import API, ROOT, STATE, ZONES, ended, lab, onboard, start, worker_log
+from tests.lab.conftest import API, ROOT, STATE, ZONES, ended, lab, onboard, remove, start, worker_log
 from tests.lcm.conftest import os_conn  # noqa: F401 — the test bed's client
 
 pytestmark = pytest.mark.lab
@@ -122,35 +122,6 @@ def fleet(api: httpx.Client, os_conn, tmp_path_factory: pytest.TempPathFactory) 
         left = [problem for iids in made.values() for iid in iids if (problem := remove(api, iid))]
         problems = lab_audit(os_conn, since)
         assert not left and not problems, (left, problems)
-
-
-def remove(api: httpx.Client, iid: str) -> str | None:
-    """The instance terminated and deleted, whatever a failed test left it in (an operation FAILED_TEMP is
-    failed first, which rolls back what it made); what went wrong, if anything."""
-    inst = api.get(f"/app_lcm/v1/app_instances/{iid}")
-    if inst.status_code == 404:
-        return None
-    ops = api.get("/app_lcm/v1/app_lcm_op_occs", params={"filter": f"(eq,appInstanceId,{iid})"}).json()
-    for op in ops:
-        if op["operationState"] in ("STARTING", "PROCESSING"):
-            ended(api, op["id"])
-        if api.get(f"/app_lcm/v1/app_lcm_op_occs/{op['id']}").json()["operationState"] == "FAILED_TEMP":
-            api.post(f"/app_lcm/v1/app_lcm_op_occs/{op['id']}/fail")
-            ended_for_good(api, op["id"])
-    if api.get(f"/app_lcm/v1/app_instances/{iid}").json()["instantiationState"] == "INSTANTIATED":
-        occ = ended(api, start(api, f"/app_instances/{iid}/terminate", {"terminationType": "FORCEFUL"}))
-        if occ["operationState"] != "COMPLETED":
-            return f"terminating {iid}: {occ}"
-    resp = api.delete(f"/app_lcm/v1/app_instances/{iid}")
-    return None if resp.status_code == 204 else f"deleting {iid}: {resp.status_code} {resp.text}"
-
-
-def ended_for_good(api: httpx.Client, op_id: str) -> dict[str, Any]:
-    def final() -> dict[str, Any] | None:
-        occ = api.get(f"/app_lcm/v1/app_lcm_op_occs/{op_id}").json()
-        return occ if occ["operationState"] in ("FAILED", "ROLLED_BACK", "COMPLETED") else None
-
-    return wait_for(final, 300, 0.5, f"operation {op_id} to be failed")
 
 
 def op_state(api: httpx.Client, op: str) -> str:
