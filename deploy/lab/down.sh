@@ -15,8 +15,13 @@ flock -w 120 9 || die "another up.sh or down.sh is running"
 
 names() { local f; for f in "$@"; do [ -e "$f" ] && basename "$f" .pid; done; return 0; }
 if [ -d "$PIDS" ]; then
-    # meao's processes (together), then the WAN proxies and the forwarder they used
-    mapfile -t meao < <(names "$PIDS"/worker-*.pid "$PIDS"/haproxy.pid "$PIDS"/serve*.pid)
+    # the workers first: a worker's warm shutdown finishes the job it runs, and that job still calls the
+    # control plane (grants, the MEP) through HAProxy; stopped together, HAProxy went first and the job
+    # met "connection refused" behind the WAN proxy ("Server disconnected without sending a response")
+    mapfile -t workers < <(names "$PIDS"/worker-*.pid)
+    stop_daemons "${workers[@]}"
+    # then the control plane's front and API processes, then the WAN proxies and the forwarder they used
+    mapfile -t meao < <(names "$PIDS"/haproxy.pid "$PIDS"/serve*.pid)
     stop_daemons "${meao[@]}"
     mapfile -t wan < <(names "$PIDS"/wan-*.pid "$PIDS"/testbed-fwd.pid)
     stop_daemons "${wan[@]}"

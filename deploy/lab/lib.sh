@@ -82,6 +82,26 @@ stop_daemons() {  # stop_daemons NAME...: TERM each recorded process group at on
     for name in "$@"; do rm -f "$PIDS/$name.pid"; done
 }
 
+run_meao() {  # run_meao NAME NETNS SITE ARGS...: meao with the site's env files, in its namespace
+    local name=$1 ns=$2 site=$3; shift 3
+    start_daemon "$name" "$ns" bash -c 'set -a; . "$1"; . "$2"; set +a; shift 2; exec "$@"' _ \
+        "$ENVD/$site.env" "$ENVD/$site.lab.env" "$MEAO" "$@"
+}
+
+start_meao() {  # start_meao NAME: one of the lab's meao processes (up.sh and proc.sh name them alike)
+    local name=$1 pop i
+    case "$name" in
+        serve[12]) run_meao "$name" mlab-ctl ctl serve --host "$CTL_ADDR" --port "808${name#serve}" \
+                       --no-embedded-worker ;;
+        worker-catalogue) run_meao "$name" mlab-ctl ctl worker -Q meao.catalogue -n meao-catalogue@ctl.mlab ;;
+        worker-pop[0-9]-[0-9]*)
+            pop=${name#worker-} i=${pop#*-} pop=${pop%%-*}
+            # the PoP's Redis ACL allows its pidbox keys "mepm-popN-*" and "mepm-popN@*" only
+            run_meao "$name" "mlab-$pop" "$pop" worker -Q "mecpm.$pop" -c "$POP_CONCURRENCY" -n "mepm-$pop-w$i@%h" ;;
+        *) die "no lab process named $name (serve1, serve2, worker-catalogue, worker-popN-I)" ;;
+    esac
+}
+
 wait_tcp() {  # wait_tcp NETNS HOST PORT SECONDS WHAT
     local ns=$1 host=$2 port=$3 secs=$4 what=$5 i
     for i in $(seq $((secs * 10))); do

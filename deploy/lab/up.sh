@@ -200,12 +200,6 @@ MEAO_CLIENT_CREDENTIALS_FILE=$creds
 EOF
 }
 
-run_meao() {  # run_meao NAME NETNS SITE ARGS...: meao with the site's env files, in its namespace
-    local name=$1 ns=$2 site=$3; shift 3
-    start_daemon "$name" "$ns" bash -c 'set -a; . "$1"; . "$2"; set +a; shift 2; exec "$@"' _ \
-        "$ENVD/$site.env" "$ENVD/$site.lab.env" "$MEAO" "$@"
-}
-
 haproxy_up() {
     cat >"$STATE/haproxy.cfg" <<EOF
 # written by deploy/lab/up.sh: the control plane's load balancer
@@ -247,16 +241,13 @@ processes_up() {
     for site in ctl pop1 pop2; do lab_env "$site"; done
     hosts_inventory
     ctl_prepare
-    run_meao serve1 mlab-ctl ctl serve --host "$CTL_ADDR" --port 8081 --no-embedded-worker
-    run_meao serve2 mlab-ctl ctl serve --host "$CTL_ADDR" --port 8082 --no-embedded-worker
-    run_meao worker-catalogue mlab-ctl ctl worker -Q meao.catalogue -n meao-catalogue@ctl.mlab
+    start_meao serve1
+    start_meao serve2
+    start_meao worker-catalogue
     haproxy_up
     local pop i
     for pop in "${POPS[@]}"; do
-        for i in $(seq "$POP_WORKERS"); do
-            run_meao "worker-$pop-$i" "mlab-$pop" "$pop" worker -Q "mecpm.$pop" -c "$POP_CONCURRENCY" \
-                -n "mepm-$pop-w$i@%h"  # the PoP's Redis ACL allows its pidbox keys "mepm-popN-*" and "mepm-popN@*" only
-        done
+        for i in $(seq "$POP_WORKERS"); do start_meao "worker-$pop-$i"; done
     done
     wait_tcp mlab-ctl "$CTL_ADDR" 8081 60 "meao serve (serve1)"
     wait_tcp mlab-ctl "$CTL_ADDR" 8082 60 "meao serve (serve2)"

@@ -351,7 +351,8 @@ def reap(stale_after_s: float) -> int:
                 (AppLcmOpOcc.operation_state == FAILED_TEMP) & (AppLcmOpOcc.run_kind == ROLLBACK)))).all()
     n = 0
     for op_id, attempt, worker, step, kind in rows:
-        what = "rolling back" if kind == ROLLBACK else f"during step '{step}'"
+        # a worker cut off before it recorded a step (a PoP's WAN cut just after it took the job) has none
+        what = "rolling back" if kind == ROLLBACK else f"during step '{step}'" if step else "before its first step"
         lost = problem(503, "Worker lost", f"the MEPM-V worker {worker} stopped responding {what}; retry the "
                        "operation to continue it, or fail it to roll back what it created")
         if Lease(op_id, attempt, worker, kind).fail_temp(lost):

@@ -132,13 +132,23 @@ def stop_heartbeat_monitor() -> None:
 
 def _broadcast(command: str, destination: list[str] | None = None, limit: int | None = None,
                timeout: float = REPLY_TIMEOUT_S) -> dict[str, Any]:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
     from meao.ops.queues import broker_unavailable
 
-    try:
-        replies = celery_app.control.broadcast(command, reply=True, timeout=timeout,
-                                               destination=destination, limit=limit)
-    except (OSError, OperationalError) as exc:
-        raise broker_unavailable(exc) from exc
+    for attempt in (1, 2):
+        try:
+            replies = celery_app.control.broadcast(command, reply=True, timeout=timeout,
+                                                   destination=destination, limit=limit)
+            break
+        except RedisConnectionError as exc:
+            # a pooled connection the broker closed meanwhile ("Connection closed by server", met in the lab
+            # after a PoP's link came back): the pool drops it, and a second attempt takes a fresh one
+            if attempt == 2:
+                raise broker_unavailable(exc) from exc
+            log.info("broadcast %s: %s; trying again on a fresh connection", command, exc)
+        except (OSError, OperationalError) as exc:
+            raise broker_unavailable(exc) from exc
     merged: dict[str, Any] = {}
     for reply in replies or []:
         merged.update(reply)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -93,13 +94,16 @@ while conn.recv(64):
 """
 
 PING = """
-import json, socket, time
+import json, socket, ssl, sys, time
 c = socket.create_connection(("ctl.mlab", 6379), timeout=10)
+first = time.monotonic()  # the first bytes pay the WAN's handshake: with TLS, the ClientHello
+if sys.argv[1:]:  # the full lab's Redis speaks TLS and wants a password: NOAUTH is an answer all the same
+    c = ssl.create_default_context(cafile=sys.argv[1]).wrap_socket(c, server_hostname="ctl.mlab")
 times = []
-for _ in range(3):
-    t = time.monotonic()
+for i in range(3):
+    t = first if i == 0 else time.monotonic()
     c.sendall(b"PING\\r\\n")
-    assert c.recv(64).startswith(b"+PONG")
+    assert c.recv(64).startswith((b"+PONG", b"-NOAUTH")), "Redis answers PING"
     times.append(time.monotonic() - t)
 print(json.dumps(times))
 """
@@ -110,8 +114,12 @@ def test_wan_proxy_delays_each_round_trip() -> None:
     echo = subprocess.Popen(["ip", "netns", "exec", "mlab-ctl", "python3", "-c", ECHO], stdout=subprocess.PIPE,
                             text=True)
     try:
-        assert echo.stdout is not None and echo.stdout.readline().strip() in ("ready", "busy")
-        proc = in_netns("mlab-pop1", PING)
+        assert echo.stdout is not None
+        ready = echo.stdout.readline().strip()
+        assert ready in ("ready", "busy")
+        tls = [str(LAB / "state" / "tls" / "ca.crt")] if ready == "busy" else []
+        proc = subprocess.run(["ip", "netns", "exec", "mlab-pop1", sys.executable, "-c", PING, *tls],
+                              capture_output=True, text=True, timeout=30, check=False)
         assert proc.returncode == 0, proc.stderr
         times = json.loads(proc.stdout)
     finally:
