@@ -41,6 +41,10 @@ MM5 = "/mm5/v1/"  # the MEP: served by `meao serve` here, but at the PoP itself 
 # server's idle timeout (one more connect).
 MAX_INSTANTIATE = 32
 MAX_TERMINATE = 24
+# A Redis database of its own while this module runs: the session-wide stacks hold 11-14 (14 is the fuzz
+# stack's, whose worker would take this stack's onboarding job); 2 is tests/api/test_pkgm_limits', a
+# module-scoped stack long stopped by now (launch_stack empties the database first)
+RTT_REDIS_DB = 2
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +55,7 @@ def counting_stack(tmp_path_factory: pytest.TempPathFactory, clouds_yaml: Path, 
     base = tmp_path_factory.mktemp("rtt")
     hosts_file = base / "hosts.yaml"
     hosts_file.write_text(yaml.safe_dump(hosts_doc(networks)))
-    stack = launch_stack(base, pg_url, 14, {
+    stack = launch_stack(base, pg_url, RTT_REDIS_DB, {
         "OS_CLIENT_CONFIG_FILE": str(clouds_yaml), "MEAO_MEC_HOSTS_FILE": str(hosts_file),
         "MEAO_COUNT_ROUND_TRIPS": str(base / "rtt.jsonl"), "MEAO_BOOT_TIMEOUT_S": "120"})
     stack.rtt_file = base / "rtt.jsonl"  # type: ignore[attr-defined]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -22,7 +21,6 @@ from meao.nfvo.vim import (
     VimNotFound,
     VimTimeout,
     flavor_name,
-    server_name,
 )
 
 
@@ -84,9 +82,8 @@ class Compute(CloudParts):
 
     def find_servers(self, instance_id: str) -> list[ServerInfo]:
         with self._do(f"listing servers of app instance {instance_id}"):
-            # by name at Nova (a regular expression), not every server of the project; then by metadata
-            named = self._conn.compute.servers(details=True, name=f"^{re.escape(server_name(instance_id))}$")
-            return [self._server_info(s) for s in named if (s.metadata or {}).get(INSTANCE_METADATA_KEY) == instance_id]
+            return [self._server_info(s) for s in self._conn.compute.servers(details=True)
+                    if (s.metadata or {}).get(INSTANCE_METADATA_KEY) == instance_id]
 
     def get_server(self, server_id: str) -> ServerInfo:
         with self._do(f"reading server {server_id}"):
