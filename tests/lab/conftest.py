@@ -107,13 +107,16 @@ def api(lab_full: None) -> Iterator[httpx.Client]:
         yield c
 
 
-def onboard(api: httpx.Client, tmp: Path) -> dict[str, Any]:
+def onboard(api: httpx.Client, tmp: Path, pkg_root: Path = STATE / "data" / "packages",
+            name: str = "lab") -> dict[str, Any]:
+    """Onboard the VM app example through ``api`` (a client of the API's root), its file put in ``pkg_root``
+    (the control plane's MEAO_PKG_FILE_ROOT); the package, ONBOARDED."""
     from descriptors.examples.build import build_package
 
-    zipped = build_package("mec-vm-app", tmp, appd_id=f"lab-{uuid.uuid4().hex[:8]}")
-    target = STATE / "data" / "packages" / zipped.name  # MEAO_PKG_FILE_ROOT of the control plane
+    zipped = build_package("mec-vm-app", tmp, appd_id=f"{name}-{uuid.uuid4().hex[:8]}")
+    target = pkg_root / zipped.name
     shutil.copy(zipped, target)
-    body = {"appPkgName": "lab", "appPkgVersion": "1", "appPkgPath": target.as_uri(),
+    body = {"appPkgName": name, "appPkgVersion": "1", "appPkgPath": target.as_uri(),
             "checksum": {"algorithm": "SHA-256", "hash": hashlib.sha256(target.read_bytes()).hexdigest()}}
     resp = api.post("/app_pkgm/v1/app_packages", json=body)
     assert resp.status_code == 201, resp.text

@@ -30,6 +30,7 @@ import redis
 import yaml
 
 from tests.conftest import meao_free_environ, wait_for
+from tests.lab.conftest import onboard
 from tests.lcm.conftest import hosts_doc, networks, os_conn  # noqa: F401 — the test bed's networks and client
 
 pytestmark = pytest.mark.lab
@@ -291,27 +292,8 @@ def control_plane(lab: Lab, clouds_yaml: Path, networks: dict[str, str]) -> Cont
 
 
 def _onboard(ctl: ControlPlane, tmp: Path) -> dict[str, Any]:
-    import hashlib
-
-    from descriptors.examples.build import build_package
-
-    zipped = build_package("mec-vm-app", tmp, appd_id=f"lab-priv-{uuid.uuid4().hex[:8]}")
-    target = ctl.pkg_root / zipped.name
-    shutil.copy(zipped, target)
-    body = {"appPkgName": "lab-priv", "appPkgVersion": "1", "appPkgPath": target.as_uri(),
-            "checksum": {"algorithm": "SHA-256", "hash": hashlib.sha256(target.read_bytes()).hexdigest()}}
-    with ctl.client("/app_pkgm/v1") as pkgm:
-        resp = pkgm.post("/app_packages", json=body)
-        assert resp.status_code == 201, resp.text
-        pkg_id = resp.json()["id"]
-
-        def onboarded() -> dict[str, Any] | None:
-            info = pkgm.get(f"/app_packages/{pkg_id}").json()
-            return info if info["onboardingState"] in ("ONBOARDED", "ERROR") else None
-
-        info = wait_for(onboarded, 300, 0.5, "the package to be onboarded")
-    assert info["onboardingState"] == "ONBOARDED", info
-    return info
+    with ctl.client("") as api:
+        return onboard(api, tmp, ctl.pkg_root, "lab-priv")
 
 
 def _run(lab: Lab, lcm: httpx.Client, path: str, body: dict[str, Any], timeout: float = 300) -> dict[str, Any]:
