@@ -25,7 +25,7 @@ import yaml
 
 from meao.db.roundtrips import read
 from tests.api.helpers import onboard
-from tests.conftest import REDIS, Stack, launch_stack, require_service, wait_for
+from tests.conftest import REDIS, Stack, fresh_database, launch_stack, require_service, wait_for
 from tests.lcm.conftest import hosts_doc
 from tests.lcm.helpers import accepted_op, wait_op
 
@@ -48,21 +48,24 @@ RTT_REDIS_DB = 2
 
 
 @pytest.fixture(scope="module")
-def counting_stack(tmp_path_factory: pytest.TempPathFactory, clouds_yaml: Path, networks: dict[str, str],
-                   pg_url: str) -> Iterator[Stack]:
-    """meao on PostgreSQL + Redis whose worker writes every round trip it makes to ``rtt.jsonl``."""
+def counting_stack(tmp_path_factory: pytest.TempPathFactory, clouds_yaml: Path, networks: dict[str, str]) -> Iterator[Stack]:
+    """meao on PostgreSQL + Redis whose worker writes every round trip it makes to ``rtt.jsonl``.
+
+    A PostgreSQL database of its own: the session-wide one holds other modules' packages, among them
+    this example's appDId."""
     require_service("Redis", REDIS)
     base = tmp_path_factory.mktemp("rtt")
     hosts_file = base / "hosts.yaml"
     hosts_file.write_text(yaml.safe_dump(hosts_doc(networks)))
-    stack = launch_stack(base, pg_url, RTT_REDIS_DB, {
-        "OS_CLIENT_CONFIG_FILE": str(clouds_yaml), "MEAO_MEC_HOSTS_FILE": str(hosts_file),
-        "MEAO_COUNT_ROUND_TRIPS": str(base / "rtt.jsonl"), "MEAO_BOOT_TIMEOUT_S": "120"})
-    stack.rtt_file = base / "rtt.jsonl"  # type: ignore[attr-defined]
-    try:
-        yield stack
-    finally:
-        stack.stop()
+    with fresh_database("postgresql", base) as db_url:
+        stack = launch_stack(base, db_url, RTT_REDIS_DB, {
+            "OS_CLIENT_CONFIG_FILE": str(clouds_yaml), "MEAO_MEC_HOSTS_FILE": str(hosts_file),
+            "MEAO_COUNT_ROUND_TRIPS": str(base / "rtt.jsonl"), "MEAO_BOOT_TIMEOUT_S": "120"})
+        stack.rtt_file = base / "rtt.jsonl"  # type: ignore[attr-defined]
+        try:
+            yield stack
+        finally:
+            stack.stop()
 
 
 def _trips(stack: Stack, op_id: str) -> list[dict[str, Any]]:
