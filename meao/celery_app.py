@@ -10,6 +10,7 @@ cannot be inspected remotely.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 
@@ -23,6 +24,21 @@ log = logging.getLogger(__name__)
 ENQUEUED_AT_HEADER = "meao_enqueued_at"
 
 celery_app = Celery("meao", include=["meao.catalogue.tasks", "mecpm.tasks"])
+
+#: How a Redis broker connection notices that its peer went silent (a PoP's WAN link cut, a broker gone
+#: without closing its sockets). kombu drops a consumer's BRPOP whose reply is ``brpop_timeout`` (1 s) +
+#: ``health_check_interval`` overdue and reconnects; with its default of 25 s a PoP came back to work about
+#: 52 s after its link returned (the lab's cut test), with 5 s in about 10 s. redis-py also PINGs a
+#: connection idle for longer than that before using it (one round trip, off any operation's path: the
+#: broker carries only job ids and acknowledgements). Keepalive probes break a silent idle connection,
+#: and a command that gets no reply for 30 s fails rather than waiting forever.
+BROKER_LIVENESS = {
+    "health_check_interval": 5,
+    "socket_keepalive": True,
+    "socket_keepalive_options": {socket.TCP_KEEPIDLE: 10, socket.TCP_KEEPINTVL: 5, socket.TCP_KEEPCNT: 3},
+    "socket_connect_timeout": 10,
+    "socket_timeout": 30,
+}
 
 
 def configure_celery(settings: Settings) -> Celery:
@@ -50,7 +66,7 @@ def configure_celery(settings: Settings) -> Celery:
             {"polling_interval": 0.01} if broker.startswith("memory") else
             # must exceed the longest job; a SIGKILLed worker's message comes back after it
             {"visibility_timeout": 3600, "unacked_restore_interval": 5, "unacked_restore_throttle": 1,
-             **unacked_keys(settings.broker_unacked_key)}
+             **BROKER_LIVENESS, **unacked_keys(settings.broker_unacked_key)}
         ),
     )
     if broker.startswith("memory"):

@@ -19,10 +19,13 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from meao import faults
 from meao.catalogue.appd import AppD
@@ -113,7 +116,7 @@ def run_operation(op_id: str, attempt: int) -> None:
     """
     with bind_op(op_id):
         with phase("claim"):
-            lease = lifecycle.claim(op_id, attempt, WORKER_ID)
+            lease = lifecycle.claim(op_id, attempt, WORKER_ID, load=_subject(op_id))
         delivery.wake()  # the claim's PROCESSING notification
         if lease is None:
             log.info("op %s attempt %s: already claimed or not runnable; nothing to do", op_id, attempt)
@@ -127,23 +130,34 @@ def run_operation(op_id: str, attempt: int) -> None:
             beat.halt.set()
 
 
-def _load(lease: lifecycle.Lease) -> tuple[str, set[str], flows.FlowContext]:
-    """The occurrence, its instance, package and host: one SELECT, outside a transaction (one round trip)."""
-    with read_scope() as session:
-        op, inst, pkg, host = session.execute(
-            select(AppLcmOpOcc, AppInstance, AppPackage, MecHost)
-            .join(AppInstance, AppInstance.id == AppLcmOpOcc.app_instance_id)
-            .outerjoin(AppPackage, AppPackage.id == AppInstance.app_pkg_id)
-            .outerjoin(MecHost, MecHost.id == func.coalesce(AppLcmOpOcc.mec_host_id, AppInstance.mec_host_id))
-            .where(AppLcmOpOcc.id == lease.op_id)).one()
-        return op.lcm_operation, set(op.steps_done or []), _context(op, inst, pkg, host, lease)
+def _subject(op_id: str) -> Callable[[Session], Any]:
+    """The occurrence, its instance, package and host: one SELECT (read in the claim's transaction)."""
+    return lambda session: session.execute(
+        select(AppLcmOpOcc, AppInstance, AppPackage, MecHost)
+        .join(AppInstance, AppInstance.id == AppLcmOpOcc.app_instance_id)
+        .outerjoin(AppPackage, AppPackage.id == AppInstance.app_pkg_id)
+        .outerjoin(MecHost, MecHost.id == func.coalesce(AppLcmOpOcc.mec_host_id, AppInstance.mec_host_id))
+        .where(AppLcmOpOcc.id == op_id)).one_or_none()
+
+
+def _load(lease: lifecycle.Lease) -> tuple[str, set[str], flows.FlowContext, MecHost | None]:
+    """What the claim read (:func:`_subject`), as the claim left it; read now (one SELECT, no transaction)
+    for a lease that was not claimed with it."""
+    loaded = lease.loaded
+    if loaded is None:
+        with read_scope() as session:
+            loaded = _subject(lease.op_id)(session)
+    if loaded is None:
+        raise flows.FlowError(f"operation occurrence {lease.op_id} or its application instance is gone")
+    op, inst, pkg, host = loaded
+    return op.lcm_operation, set(op.steps_done or []), _context(op, inst, pkg, host, lease), host
 
 
 def _run_steps(lease: lifecycle.Lease) -> None:
     op_id, operation, outcome = lease.op_id, "UNKNOWN", "failed_temp"
     try:
         with phase("load"):
-            operation, done, ctx = _load(lease)
+            operation, done, ctx, host = _load(lease)
         finished: list[str] = []
         for stage in flows.steps_for(operation, ctx.op.params):
             # steps finished by an earlier attempt are skipped: their ids are in the instance resources
@@ -160,7 +174,7 @@ def _run_steps(lease: lifecycle.Lease) -> None:
                 raise exc.cause from None
         faults.point("lcm:before-complete")
         with phase("complete"):  # with the last boundary: what the last stage finished
-            lease.complete(_outcome(operation, ctx), emit_instance_state_notification, finished)
+            lease.complete(_outcome(operation, ctx), partial(emit_instance_state_notification, host=host), finished)
         delivery.wake()
         outcome = "completed"
         log.info("op %s (%s) COMPLETED", op_id, operation)
@@ -209,7 +223,7 @@ def _roll_back(lease: lifecycle.Lease) -> None:
     """The ROLLBACK attempt (POST …/fail, clause 7.4.12): undo what an instantiate created, then FAILED."""
     op_id, operation, outcome = lease.op_id, "UNKNOWN", "failed_temp"
     try:
-        operation, _, ctx = _load(lease)
+        operation, _, ctx, _ = _load(lease)
         values: dict[str, Any] = {}
         if operation == "INSTANTIATE":
             flows.rollback(ctx, flows.INSTANTIATE, before_undo=lambda step: _before_undo(lease, step))

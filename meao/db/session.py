@@ -4,7 +4,8 @@ A worker at a PoP reaches the database over a WAN, where every round trip costs 
 so a checked-out connection is not pinged (``SELECT 1``) each time: it is checked without one (has the
 server closed it, or sent anything while it sat idle in the pool?), and pinged only when it has been
 idle for longer than ``PING_IDLE_S``. A restarted or killed server closes its connections, which the
-check sees; a connection that went quiet with no close (a cut link) is pinged after ``PING_IDLE_S``.
+check sees; a connection that went quiet with no close (a cut link) is pinged after ``PING_IDLE_S``, and
+the kernel's keepalive and user timeout (``PG_LIVENESS``) break it within about 30 s even mid-statement.
 The pool hands out the connection used last, so a job's consecutive transactions find a fresh one.
 """
 
@@ -18,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy import Engine, create_engine, event, exc, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from meao.config import get_settings
@@ -44,7 +45,9 @@ def get_engine(url: str) -> Engine:
 
         roundtrips.watch_engine(engine)
         return engine
-    engine = create_engine(url, pool_size=10, max_overflow=20, pool_use_lifo=True)
+    given = make_url(url).query
+    engine = create_engine(url, pool_size=10, max_overflow=20, pool_use_lifo=True,
+                           connect_args={k: v for k, v in PG_LIVENESS.items() if k not in given})
     _check_on_checkout(engine)
     roundtrips.watch_engine(engine)
     return engine
@@ -52,6 +55,14 @@ def get_engine(url: str) -> Engine:
 
 #: a pooled connection idle for longer than this is pinged before use (a round trip); fresher ones are not
 PING_IDLE_S = 10.0
+
+#: libpq's TCP liveness checks on every PostgreSQL connection, unless the database URL sets them itself. A
+#: connection whose peer went silent (a cut WAN link, a vanished server) fails within about 30 s, whether it
+#: was sending (``tcp_user_timeout``, ms: data left unacknowledged) or idle (keepalive probes from 10 s, 3
+#: missed 5 s apart), instead of after TCP's retransmission limit (about 15 minutes); the pool then opens a
+#: new one. No extra round trip: the kernel sends the probes, and only on a connection that has gone quiet.
+PG_LIVENESS = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
+               "tcp_user_timeout": 30000}
 
 
 def _check_on_checkout(engine: Engine) -> None:

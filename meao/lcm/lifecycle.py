@@ -16,6 +16,7 @@ FAILED, or fails and leaves it FAILED_TEMP for another retry or fail).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -104,10 +105,17 @@ def abandon(op_id: str, attempt: int, reason: str) -> bool:
 
 
 # ------------------------------------------------------------------------------------- workers
-def claim(op_id: str, attempt: int, worker: str) -> Lease | None:
-    """Take ``attempt`` for ``worker``; None when it is taken, superseded or not runnable (do nothing)."""
+def claim(op_id: str, attempt: int, worker: str, load: Callable[[Session], Any] | None = None) -> Lease | None:
+    """Take ``attempt`` for ``worker``; None when it is taken, superseded or not runnable (do nothing).
+
+    ``load(session)``, when given, runs first in the claim's transaction, and what it returns is the
+    lease's ``loaded``: a worker reads the occurrence and what it acts on (its instance among them, which
+    the PROCESSING notification would otherwise read on its own) in the claim, a round trip fewer. Rows
+    the claim then writes are refreshed in place.
+    """
     mine = {"attempt": attempt, "worker": None}
     with session_scope() as session:
+        loaded = load(session) if load is not None else None
         kind = None
         claimed = transition(session, op_id, PROCESSING, expect=(STARTING,), where={**mine, "run_kind": RUN},
                              worker=worker, heartbeat_at=db_now())
@@ -115,17 +123,19 @@ def claim(op_id: str, attempt: int, worker: str) -> Lease | None:
             kind = RUN
         else:
             for state, run_kind in ((PROCESSING, RUN), (FAILED_TEMP, ROLLBACK)):  # a retry's, a fail's
-                if session.execute(update(AppLcmOpOcc).where(
-                        AppLcmOpOcc.id == op_id, AppLcmOpOcc.attempt == attempt, AppLcmOpOcc.worker.is_(None),
-                        AppLcmOpOcc.operation_state == state, AppLcmOpOcc.run_kind == run_kind)
-                        .values(worker=worker, heartbeat_at=db_now())).rowcount == 1:
+                claimed = session.execute(update(AppLcmOpOcc).where(
+                    AppLcmOpOcc.id == op_id, AppLcmOpOcc.attempt == attempt, AppLcmOpOcc.worker.is_(None),
+                    AppLcmOpOcc.operation_state == state, AppLcmOpOcc.run_kind == run_kind)
+                    .values(worker=worker, heartbeat_at=db_now()).returning(AppLcmOpOcc)
+                    .execution_options(populate_existing=True)).scalar_one_or_none()
+                if claimed is not None:
                     kind = run_kind
                     break
         outbox.settle(session, op_id, attempt, outbox.CLAIMED if kind else outbox.DONE)
         if not kind:
             return None
-        lease = Lease(op_id, attempt, worker, kind)
-        lease.journal.update(_journal(claimed or session.get(AppLcmOpOcc, op_id)))
+        lease = Lease(op_id, attempt, worker, kind, loaded=loaded)
+        lease.journal.update(_journal(claimed))
     return lease
 
 
@@ -154,6 +164,8 @@ class Lease:
     kind: str  # RUN | ROLLBACK
     #: steps_done, step_log and the database clock's offset as this holder last wrote or read them
     journal: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: what :func:`claim`'s ``load`` read
+    loaded: Any = field(default=None, compare=False, repr=False)
 
     def _held(self) -> tuple:
         return (AppLcmOpOcc.id == self.op_id, AppLcmOpOcc.attempt == self.attempt,

@@ -76,8 +76,12 @@ def instance_state(inst: AppInstance) -> str:
     return inst.operational_state or "STARTED"
 
 
-def emit_instance_state_notification(session: Session, inst: AppInstance) -> None:
-    """AppInstNotification to AppInstanceStateChangeSubscriptions (state and instance filters)."""
+def emit_instance_state_notification(session: Session, inst: AppInstance, host: MecHost | None = None) -> None:
+    """AppInstNotification to AppInstanceStateChangeSubscriptions (state and instance filters).
+
+    ``host``: the instance's MEC host as the caller already read it (its location goes in the
+    notification), so it is not read again.
+    """
     state = instance_state(inst)
     subs = []
     for sub in subscribers(session, APP_LCM, "AppInstanceStateChangeSubscription", inst.tenant):
@@ -87,7 +91,10 @@ def emit_instance_state_notification(session: Session, inst: AppInstance) -> Non
         if not instance_selected(flt.get("appInstanceSubscriptionFilter"), inst):
             continue
         subs.append(sub)
-    host = session.get(MecHost, inst.mec_host_id) if inst.mec_host_id and state != "NOT_INSTANTIATED" else None
+    if not inst.mec_host_id or state == "NOT_INSTANTIATED":
+        host = None
+    elif host is None or host.id != inst.mec_host_id:
+        host = session.get(MecHost, inst.mec_host_id)
     outbox.write(session, subs, "AppInstanceStateChangeSubscription",
                  partial(notifications.app_inst_notification, inst, state, app_inst_location(host)))
 

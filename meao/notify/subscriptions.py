@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from meao.auth.tenancy import notified, owns, visible
@@ -144,10 +144,20 @@ def delete_subscription(api: str, subscription_id: str, tenant: str | None = Non
 def subscribers(session: Session, api: str, subscription_type: str,
                 resource_tenant: str | None) -> list[Subscription]:
     """The subscriptions of a type told about a resource of ``resource_tenant``: its tenant's and those of
-    no tenant (the operator's), oldest first."""
-    stmt = select(Subscription).where(Subscription.api == api, Subscription.subscription_type == subscription_type,
-                                      notified(Subscription.tenant, resource_tenant))
-    return list(session.scalars(stmt.order_by(Subscription.created_at, Subscription.id)))
+    no tenant (the operator's), oldest first.
+
+    One SELECT per transaction, API and tenant, of every type: a transaction that emits several kinds of
+    notification (an operation's outcome: the occurrence's and the instance's state) reads them once, a
+    round trip fewer for a worker across a WAN. So a subscription this same transaction adds after it
+    has emitted is not seen by its later emits; none does (subscriptions are made in requests of their own).
+    """
+    memo = session.info.setdefault("subscribers", {})
+    every = memo.get((api, resource_tenant))
+    if every is None:
+        stmt = select(Subscription).where(Subscription.api == api, notified(Subscription.tenant, resource_tenant))
+        every = memo[(api, resource_tenant)] = list(session.scalars(
+            stmt.order_by(Subscription.created_at, Subscription.id)))
+    return [sub for sub in every if sub.subscription_type == subscription_type]
 
 
 def filter_matches(flt: dict[str, Any], attrs: dict[str, Any]) -> bool:
@@ -160,3 +170,9 @@ def matching_subscriptions(session: Session, api: str, subscription_type: str, a
     """``subscribers`` of ``subscription_type`` whose filters (any of them, or none) match ``attrs``."""
     return [sub for sub in subscribers(session, api, subscription_type, resource_tenant)
             if not sub.filters or any(filter_matches(f, attrs) for f in sub.filters)]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_subscribers(session: Session, _transaction: Any) -> None:
+    """The next transaction reads the subscriptions afresh."""
+    session.info.pop("subscribers", None)
