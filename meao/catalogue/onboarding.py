@@ -292,6 +292,9 @@ def _finish(held: Claim, content: Path, values: dict[str, Any]) -> None:
                 raise OnboardingError(f"appDId {appd_id} is already onboarded as application package {other}; "
                                       "delete that package first or give this AppD a new descriptor_id")
             _replace_dir(content, content_dir(pkg_id))
+            # what attempts killed before us left behind, and this attempt's own scratch: gone before anyone
+            # can see the package ONBOARDED (the row is locked by the stamp above: no later attempt exists)
+            sweep_attempt_dirs(pkg_id)
             held.stamp(session, onboarding_state="ONBOARDED", operational_state="ENABLED",
                        onboarding_failure=None, job_worker=None, **values)
             pkg = session.get(AppPackage, pkg_id)
@@ -300,7 +303,6 @@ def _finish(held: Claim, content: Path, values: dict[str, Any]) -> None:
     except IntegrityError as exc:
         raise OnboardingError(f"appDId {appd_id} is already onboarded by another package; delete that "
                               "package first or give this AppD a new descriptor_id") from exc
-    sweep_attempt_dirs(pkg_id)  # what attempts killed before us left behind
     log.info("package %s onboarded as appDId %s", pkg_id, appd_id)
 
 

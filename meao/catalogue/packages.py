@@ -54,7 +54,7 @@ def attempt_dir(pkg_id: str, attempt: int) -> Path:
 
 
 def sweep_attempt_dirs(pkg_id: str) -> None:
-    """Remove every attempt's work directory (after the package is ONBOARDED: all attempts are over)."""
+    """Remove every attempt's work directory (as the package is recorded ONBOARDED: all attempts are over)."""
     for work in package_dir(pkg_id).glob("attempt-*"):
         shutil.rmtree(work, ignore_errors=True)
 
