@@ -85,8 +85,10 @@ class MeaoLink(Protocol):
         noted on the package as the realisation of the AppD's software image descriptor ``appd_sw_image_id``
         (what the grant's vimAssets list and the package's deletion releases)."""
 
-    def flavor_users(self, flavor_id: str) -> list[str]:
-        """The other app instances whose recorded resources name this flavor (booted or not yet)."""
+    def drop_flavor(self, resources: dict[str, Any], flavor_id: str, release: Callable[[], Any]) -> list[str]:
+        """Save ``resources``, in which this instance no longer names ``flavor_id``, calling ``release`` first
+        when no other app instance names it (booted or not yet); the others that do. Serialised per flavor:
+        of two instances dropping it at once, the second finds the first gone."""
 
     def request_grant(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST a GrantRequest; the Grant, or a ProblemError when the MEAO refuses."""
@@ -207,12 +209,12 @@ def _release_flavor(ctx: FlowContext) -> None:
     """
     flavor_id = ctx.resources.get("flavor_id")
     if flavor_id:
-        others = ctx.meao.flavor_users(flavor_id)
+        with ctx._record_lock:  # as record() does: this save holds what the saves before it held
+            others = ctx.meao.drop_flavor(dict(ctx.resources, flavor_id=None), flavor_id,
+                                          lambda: ctx.pop.vim.release_flavor(flavor_id))
+            ctx.resources["flavor_id"] = None
         if others:
             log.info("flavor %s kept: application instance(s) %s use it too", flavor_id, ", ".join(others))
-        else:
-            ctx.pop.vim.release_flavor(flavor_id)
-        ctx.record(flavor_id=None)
 
 
 def _network_for(ctx: FlowContext, cpd_id: str) -> str:

@@ -6,17 +6,15 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import select
 
 from meao.auth.client_credentials import CredentialsError, shared_client_auth
 from meao.catalogue import vim_images
 from meao.config import get_settings
-from meao.db.models import AppInstance
-from meao.db.session import read_scope
 from meao.lcm import grants
 from meao.lcm.lifecycle import Lease
 from meao.nfvo import image_claims
@@ -60,12 +58,10 @@ class JobRecords:
         and what grants list in vimAssets."""
         vim_images.note_image(self.package_id, cloud or self.cloud, image_id, appd_sw_image_id)
 
-    def flavor_users(self, flavor_id: str) -> list[str]:
-        """The other app instances whose resources name this flavor: those not booted yet are unknown to Nova."""
-        with read_scope() as s:
-            return list(s.scalars(select(AppInstance.id).where(
-                AppInstance.id != self.instance_id,
-                AppInstance.resources["flavor_id"].as_string() == flavor_id)))
+    def drop_flavor(self, resources: dict[str, Any], flavor_id: str, release: Callable[[], Any]) -> list[str]:
+        """Save ``resources`` (the flavor no longer in them); ``release`` first when no other app instance
+        names the flavor in its resources (those not booted yet are unknown to Nova). The others that do."""
+        return self.lease.drop_shared(self.instance_id, resources, "flavor_id", flavor_id, release)
 
     def request_grant(self, body: dict[str, Any]) -> dict[str, Any]:
         """The MEAO's Grant: decided in this process when the worker is the MEAO's embedded one (the same

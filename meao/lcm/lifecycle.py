@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, case, literal, or_, select, update
+from sqlalchemy import String, case, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from meao.db.clock import db_now
@@ -214,6 +214,30 @@ class Lease:
                                .values(heartbeat_at=db_now())).rowcount != 1:
                 raise self._lost()
             session.execute(write)
+
+    def drop_shared(self, instance_id: str, resources: dict[str, Any], key: str, value: str,
+                    release: Callable[[], Any]) -> list[str]:
+        """Write the instance's ``resources`` (in which it no longer records ``key``: ``value``, a resource it
+        shares with other instances, such as a flavor) while the lease holds, and call ``release`` first,
+        before that write commits, when no other instance records ``value`` any more. The others that do.
+
+        Serialised per ``value``: two instances dropping it at once would otherwise each see the other still
+        recording it, and both keep it (then nobody releases it). The second waits for the first's commit
+        and finds it gone. On PostgreSQL a transaction-scoped advisory lock on the value does it; SQLite has
+        one writer at a time, and the fenced write comes first. ``release`` runs inside the transaction, so
+        a worker killed before the commit leaves the record for a retry to release again.
+        """
+        with session_scope() as session:
+            if dialect_name() == "postgresql":
+                session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"meao:{key}:{value}"))))
+            self._stamp(session)
+            session.execute(update(AppInstance).where(AppInstance.id == instance_id)
+                            .values(resources=dict(resources)).execution_options(synchronize_session=False))
+            others = list(session.scalars(select(AppInstance.id).where(
+                AppInstance.id != instance_id, AppInstance.resources[key].as_string() == value)))
+            if not others:
+                release()
+        return others
 
     def note_graceful(self, outcome: dict[str, Any]) -> None:
         """Keep on the occurrence how a GRACEFUL stop or terminate went at the MEP."""
