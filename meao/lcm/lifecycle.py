@@ -197,7 +197,6 @@ class Lease:
         On PostgreSQL one statement does both, the fence first (a CTE that stamps the held attempt, and
         locks it until the write commits), the write only when it matched: one round trip.
         """
-        write = update(AppInstance).where(AppInstance.id == instance_id).values(resources=dict(resources))
         if dialect_name() == "postgresql":
             held = (update(AppLcmOpOcc.__table__).where(*self._held()).values(heartbeat_at=db_now())
                     .returning(AppLcmOpOcc.id).cte("held"))
@@ -210,10 +209,14 @@ class Lease:
                     raise self._lost()
             return
         with session_scope() as session:
-            if session.execute(update(AppLcmOpOcc).where(*self._held())
-                               .values(heartbeat_at=db_now())).rowcount != 1:
-                raise self._lost()
-            session.execute(write)
+            self._write_resources(session, instance_id, resources)
+
+    def _write_resources(self, session: Session, instance_id: str, resources: dict[str, Any]) -> None:
+        """In ``session``: the fence (a heartbeat of the held attempt), then the instance's resources."""
+        if session.execute(update(AppLcmOpOcc).where(*self._held()).values(heartbeat_at=db_now())).rowcount != 1:
+            raise self._lost()
+        session.execute(update(AppInstance).where(AppInstance.id == instance_id).values(resources=dict(resources))
+                        .execution_options(synchronize_session=False))
 
     def drop_shared(self, instance_id: str, resources: dict[str, Any], key: str, value: str,
                     release: Callable[[], Any]) -> list[str]:
@@ -230,9 +233,7 @@ class Lease:
         with session_scope() as session:
             if dialect_name() == "postgresql":
                 session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"meao:{key}:{value}"))))
-            self._stamp(session)
-            session.execute(update(AppInstance).where(AppInstance.id == instance_id)
-                            .values(resources=dict(resources)).execution_options(synchronize_session=False))
+            self._write_resources(session, instance_id, resources)
             others = list(session.scalars(select(AppInstance.id).where(
                 AppInstance.id != instance_id, AppInstance.resources[key].as_string() == value)))
             if not others:
